@@ -1,0 +1,122 @@
+# licmon — build, test, run. `make run` and `make test` are the only set-up a
+# newcomer needs: the first thing either does is install the Debian packages
+# listed in tools/deps.txt that are missing (apt-get, as root or via sudo).
+#
+#   make            build everything into build/
+#   make test       unit tests (cmocka) + integration tests (pytest, real stack)
+#   make test SANITIZE=1   the same under ASan + UBSan (objects in build/san/)
+#   make run        a local stack with a live demo feed; Ctrl-C stops it
+#   make bench      benchmarks that print numbers
+#   make format     clang-format every source; make format-check verifies
+
+BUILD ?= build
+ifeq ($(SANITIZE),1)
+  BUILD := $(BUILD)/san
+  SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+
+CC := gcc
+OPT ?= -O2
+CFLAGS := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
+          -D_GNU_SOURCE -Ilib -I$(BUILD)/gen -MMD -MP $(SANFLAGS)
+LDFLAGS := $(SANFLAGS)
+LDLIBS := -lzmq -lprotobuf-c -lrocksdb -ljansson -lmicrohttpd -lcurl -lxlsxwriter -lcrypto \
+          -lpthread -lm
+PYTHON := /usr/bin/python3
+RUN_DIR ?= licmon-run
+HTTP ?= 127.0.0.1:8080
+
+PROGRAMS := ingest sessionizer aggregator alerter exporter
+DEPS_STAMP := $(BUILD)/.deps-ok
+PROTO_C := $(BUILD)/gen/licmon.pb-c.c
+PROTO_H := $(BUILD)/gen/licmon.pb-c.h
+
+LIB_SRC := $(wildcard lib/*.c)
+LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/licmon.pb-c.o
+LIB_A := $(BUILD)/liblicmon.a
+
+# each program: main.c wires, the other .c files are its modules (also
+# linked into the unit tests through lib<program>.a)
+define PROGRAM_RULES
+$(1)_MODS := $$(filter-out $(1)/main.c,$$(wildcard $(1)/*.c))
+$(1)_MOD_OBJ := $$(patsubst %.c,$(BUILD)/obj/%.o,$$($(1)_MODS))
+$(BUILD)/lib$(1).a: $$($(1)_MOD_OBJ)
+	@mkdir -p $$(@D)
+	rm -f $$@ && ar rcs $$@ $$^
+$(BUILD)/bin/licmon-$(1): $(BUILD)/obj/$(1)/main.o $(BUILD)/lib$(1).a $(LIB_A)
+	@mkdir -p $$(@D)
+	$(CC) $(LDFLAGS) -o $$@ $$^ $(LDLIBS)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call PROGRAM_RULES,$(p))))
+
+CTL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/licmonctl/*.c))
+BINS := $(foreach p,$(PROGRAMS),$(BUILD)/bin/licmon-$(p)) $(BUILD)/bin/licmonctl
+PROG_ARCHIVES := $(foreach p,$(PROGRAMS),$(BUILD)/lib$(p).a)
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+.PHONY: all deps test unit integration run bench format format-check clean
+all: $(BINS)
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): tools/deps.txt tools/install-deps.sh
+	@sh tools/install-deps.sh tools/deps.txt
+	@mkdir -p $(@D) && touch $@
+
+$(PROTO_C) $(PROTO_H) &: proto/licmon.proto | $(DEPS_STAMP)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -Iproto proto/licmon.proto
+
+$(BUILD)/obj/gen/licmon.pb-c.o: $(PROTO_C)
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -Werror,$(CFLAGS)) -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c $(PROTO_H) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/licmonctl: $(CTL_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(PROG_ARCHIVES) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(PROG_ARCHIVES) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: $(BINS)
+	LICMON_BIN=$(abspath $(BUILD)/bin) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+test: $(BINS) $(UNIT_BINS) format-check
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+run: $(BINS)
+	$(BUILD)/bin/licmonctl up --dir $(RUN_DIR) --http $(HTTP) --demo --foreground
+
+bench: $(BINS) $(BENCH_BINS)
+	@set -e; for b in $(BENCH_BINS); do echo "== $$b"; $$b; done
+	LICMON_BIN=$(abspath $(BUILD)/bin) $(PYTHON) tests/bench/run_bench.py
+
+FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
+format: | $(DEPS_STAMP)
+	clang-format -i $(FORMAT_SRC)
+format-check: | $(DEPS_STAMP)
+	@clang-format --dry-run --Werror $(FORMAT_SRC)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,261 @@
+/* lstream: durable output log served by fetch (see lstream.h). Keys:
+ * 'L' + be64(seq) -> record; 'M' "head", "jseq", "ack:<consumer>". */
+#include "lstream.h"
+#include "keys.h"
+#include "log.h"
+#include "timeutil.h"
+#include "xmem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define LSTREAM_PARK_MAX 16
+#define LSTREAM_REPLY_MAX_RECORDS 4096
+#define LSTREAM_REPLY_MAX_BYTES (8u << 20)
+#define LSTREAM_CONSUMERS_MAX 8
+
+struct lstream_parked {
+    void *router;
+    struct zsock_env env;
+    uint64_t req_id, from;
+    uint32_t max;
+    int64_t deadline;
+};
+
+struct lstream {
+    struct store *st;
+    uint64_t head, pending_head;  /* committed / appended */
+    uint64_t jseq, pending_jseq;
+    uint64_t trimmed;             /* records <= trimmed are gone */
+    char *consumers[LSTREAM_CONSUMERS_MAX];
+    uint64_t acks[LSTREAM_CONSUMERS_MAX];
+    int nconsumers;
+    struct lstream_parked parked[LSTREAM_PARK_MAX];
+    int nparked;
+};
+
+static const char LS_HEAD[] = "Mhead", LS_JSEQ[] = "Mjseq", LS_TRIM[] = "Mtrimmed";
+
+static size_t lstream_key(uint8_t key[9], uint64_t seq)
+{
+    key[0] = KEY_NS_LOG;
+    keys_put_u64(key + 1, seq);
+    return 9;
+}
+
+static uint64_t lstream_meta(struct store *st, const char *k)
+{
+    uint64_t v = 0;
+    if (store_get_u64(st, k, strlen(k), &v) < 0)
+        log_fatal("cannot read %s from the store", k);
+    return v;
+}
+
+struct lstream *lstream_open(struct store *st, const char *const *consumers)
+{
+    struct lstream *ls = xcalloc(1, sizeof(*ls));
+    ls->st = st;
+    ls->head = ls->pending_head = lstream_meta(st, LS_HEAD);
+    ls->jseq = ls->pending_jseq = lstream_meta(st, LS_JSEQ);
+    ls->trimmed = lstream_meta(st, LS_TRIM);
+    for (int i = 0; consumers && consumers[i] && i < LSTREAM_CONSUMERS_MAX; i++) {
+        ls->consumers[i] = xasprintf("Mack:%s", consumers[i]);
+        ls->acks[i] = lstream_meta(st, ls->consumers[i]);
+        ls->nconsumers++;
+    }
+    return ls;
+}
+
+void lstream_free(struct lstream **lsp)
+{
+    struct lstream *ls = *lsp;
+    if (!ls)
+        return;
+    for (int i = 0; i < ls->nconsumers; i++)
+        free(ls->consumers[i]);
+    free(ls);
+    *lsp = NULL;
+}
+
+uint64_t lstream_append(struct lstream *ls, struct store_batch *b, const void *rec, size_t len)
+{
+    uint8_t key[9];
+    uint64_t seq = ++ls->pending_head;
+    store_batch_put(b, key, lstream_key(key, seq), rec, len);
+    store_batch_put_u64(b, LS_HEAD, strlen(LS_HEAD), seq);
+    return seq;
+}
+
+void lstream_set_journal_seq(struct lstream *ls, struct store_batch *b, uint64_t journal_seq)
+{
+    ls->pending_jseq = journal_seq;
+    store_batch_put_u64(b, LS_JSEQ, strlen(LS_JSEQ), journal_seq);
+}
+
+uint64_t lstream_head(const struct lstream *ls)
+{
+    return ls->head;
+}
+
+uint64_t lstream_journal_seq(const struct lstream *ls)
+{
+    return ls->jseq;
+}
+
+void lstream_send_reply(void *router, const struct zsock_env *env, const Licmon__V1__Reply *rep)
+{
+    size_t len;
+    uint8_t *buf = pb_pack(&rep->base, &len);
+    if (zsock_send(router, env, buf, len, ZMQ_DONTWAIT) < 0)
+        log_warn("reply to request %llu not sent: %s", (unsigned long long)rep->id,
+                 zmq_strerror(zmq_errno()));
+    free(buf);
+}
+
+static void lstream_answer(struct lstream *ls, void *router, const struct zsock_env *env,
+                           uint64_t req_id, uint64_t from, uint32_t max)
+{
+    Licmon__V1__Reply rep = LICMON__V1__REPLY__INIT;
+    Licmon__V1__FetchReply fr = LICMON__V1__FETCH_REPLY__INIT;
+    rep.id = req_id;
+    if (from <= ls->trimmed && ls->trimmed > 0) {
+        rep.error = xasprintf("records before %llu are trimmed",
+                              (unsigned long long)(ls->trimmed + 1));
+        lstream_send_reply(router, env, &rep);
+        free(rep.error);
+        return;
+    }
+    rep.body_case = LICMON__V1__REPLY__BODY_FETCH;
+    rep.fetch = &fr;
+    fr.head_seq = ls->head;
+    fr.journal_seq = ls->jseq;
+    fr.first_seq = from;
+    if (max == 0 || max > LSTREAM_REPLY_MAX_RECORDS)
+        max = LSTREAM_REPLY_MAX_RECORDS;
+    ProtobufCBinaryData *recs = NULL;
+    size_t n = 0, bytes = 0;
+    if (from <= ls->head) {
+        uint64_t last = ls->head;
+        if (last - from + 1 > max)
+            last = from + max - 1;
+        recs = xcalloc((size_t)(last - from + 1), sizeof(*recs));
+        struct store_iter *it = store_iter_new(ls->st);
+        uint8_t key[9];
+        store_iter_seek(it, key, lstream_key(key, from));
+        for (uint64_t seq = from; seq <= last && store_iter_valid(it); seq++) {
+            size_t kl, vl;
+            const char *k = store_iter_key(it, &kl);
+            if (kl != 9 || k[0] != KEY_NS_LOG || keys_get_u64((const uint8_t *)k + 1) != seq)
+                log_panic("log record %llu is missing", (unsigned long long)seq);
+            const char *v = store_iter_value(it, &vl);
+            recs[n].data = xmemdup(v, vl);
+            recs[n].len = vl;
+            n++;
+            bytes += vl;
+            if (bytes > LSTREAM_REPLY_MAX_BYTES)
+                break;
+            store_iter_next(it);
+        }
+        store_iter_free(&it);
+        if (n > 0 && from + n - 1 < ls->head)
+            fr.journal_seq = 0; /* not caught up: no watermark */
+    }
+    fr.records = recs;
+    fr.n_records = n;
+    lstream_send_reply(router, env, &rep);
+    for (size_t i = 0; i < n; i++)
+        free(recs[i].data);
+    free(recs);
+}
+
+static void lstream_trim(struct lstream *ls)
+{
+    if (ls->nconsumers == 0)
+        return;
+    uint64_t upto = UINT64_MAX;
+    for (int i = 0; i < ls->nconsumers; i++)
+        if (ls->acks[i] < upto)
+            upto = ls->acks[i];
+    /* trim in steps so one delete-range covers many records */
+    if (upto <= ls->trimmed + 1024 && !(upto > ls->trimmed && upto == ls->head))
+        return;
+    struct store_batch *b = store_batch_new();
+    uint8_t from[9], to[9];
+    store_batch_del_range(b, from, lstream_key(from, 0), to, lstream_key(to, upto + 1));
+    store_batch_put_u64(b, LS_TRIM, strlen(LS_TRIM), upto);
+    if (store_write(ls->st, b, false) == 0)
+        ls->trimmed = upto;
+    store_batch_free(&b);
+}
+
+static void lstream_ack(struct lstream *ls, const char *consumer, uint64_t from)
+{
+    for (int i = 0; i < ls->nconsumers; i++) {
+        if (strcmp(ls->consumers[i] + 5, consumer) != 0)
+            continue;
+        uint64_t acked = from > 0 ? from - 1 : 0;
+        if (acked > ls->head)
+            acked = ls->head;
+        if (acked > ls->acks[i]) {
+            ls->acks[i] = acked;
+            struct store_batch *b = store_batch_new();
+            store_batch_put_u64(b, ls->consumers[i], strlen(ls->consumers[i]), acked);
+            store_write(ls->st, b, false);
+            store_batch_free(&b);
+        }
+    }
+    lstream_trim(ls);
+}
+
+void lstream_fetch(struct lstream *ls, void *router, const struct zsock_env *env, uint64_t req_id,
+                   const Licmon__V1__FetchRequest *req)
+{
+    uint64_t from = req->from_seq ? req->from_seq : 1;
+    lstream_ack(ls, req->consumer ? req->consumer : "", from);
+    if (from <= ls->head || req->wait_ms == 0 || ls->nparked >= LSTREAM_PARK_MAX) {
+        lstream_answer(ls, router, env, req_id, from, req->max_records);
+        return;
+    }
+    struct lstream_parked *p = &ls->parked[ls->nparked++];
+    p->router = router;
+    p->env = *env;
+    p->req_id = req_id;
+    p->from = from;
+    p->max = req->max_records;
+    p->deadline = time_mono_ms() + (req->wait_ms > 30000 ? 30000 : req->wait_ms);
+}
+
+/* Answers parked fetches that have records, or all of them when the log's
+ * journal seq moved (their consumers learn the new watermark), or those past
+ * their deadline when expired is set. */
+static void lstream_wake(struct lstream *ls, bool jseq_moved, bool expired)
+{
+    int64_t now = time_mono_ms();
+    for (int i = 0; i < ls->nparked;) {
+        struct lstream_parked *p = &ls->parked[i];
+        if (p->from <= ls->head || jseq_moved || (expired && p->deadline <= now)) {
+            lstream_answer(ls, p->router, &p->env, p->req_id, p->from, p->max);
+            ls->parked[i] = ls->parked[--ls->nparked];
+        } else {
+            i++;
+        }
+    }
+}
+
+void lstream_commit(struct lstream *ls, bool ok)
+{
+    if (!ok) {
+        ls->pending_head = ls->head;
+        ls->pending_jseq = ls->jseq;
+        return;
+    }
+    bool moved = ls->jseq != ls->pending_jseq;
+    ls->head = ls->pending_head;
+    ls->jseq = ls->pending_jseq;
+    lstream_wake(ls, moved, false);
+}
+
+void lstream_expire(struct lstream *ls)
+{
+    lstream_wake(ls, false, true);
+}

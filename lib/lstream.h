@@ -1,0 +1,42 @@
+/* lstream: a program's durable output log, served to its downstream over
+ * the internal ROUTER socket (FetchRequest -> FetchReply). Records are
+ * appended into the same store_batch as the state change that made them, so
+ * state, input position and output commit together. A consumer asking from
+ * seq N acknowledges that it durably applied everything before N; records
+ * every named consumer has acknowledged are trimmed. */
+#ifndef LICMON_LSTREAM_H
+#define LICMON_LSTREAM_H
+#include "pb.h"
+#include "store.h"
+#include "zsock.h"
+
+#include <stdint.h>
+
+struct lstream;
+
+/* consumers: NULL-terminated names whose acknowledgements gate trimming. */
+struct lstream *lstream_open(struct store *st, const char *const *consumers);
+void lstream_free(struct lstream **ls);
+
+/* Appends a record into batch b; returns its seq. Visible after commit. */
+uint64_t lstream_append(struct lstream *ls, struct store_batch *b, const void *rec, size_t len);
+/* Records which journal seq this log reflects once b commits. */
+void lstream_set_journal_seq(struct lstream *ls, struct store_batch *b, uint64_t journal_seq);
+/* After store_write(b): ok publishes the pending records and answers parked
+ * fetches; !ok forgets them. */
+void lstream_commit(struct lstream *ls, bool ok);
+
+uint64_t lstream_head(const struct lstream *ls);
+uint64_t lstream_journal_seq(const struct lstream *ls);
+
+/* Serves a fetch that arrived on router: answers now, or parks it until
+ * records arrive or its wait passes. */
+void lstream_fetch(struct lstream *ls, void *router, const struct zsock_env *env, uint64_t req_id,
+                   const Licmon__V1__FetchRequest *req);
+/* Answers parked fetches whose wait has passed; call a few times a second. */
+void lstream_expire(struct lstream *ls);
+
+/* Sends a Reply on router to env (helper shared by every internal socket). */
+void lstream_send_reply(void *router, const struct zsock_env *env, const Licmon__V1__Reply *rep);
+
+#endif

@@ -1,0 +1,26 @@
+/* pb: the generated protobuf-c messages (proto/licmon.proto) and small
+ * helpers around them. Unpacked messages are validated by their users. */
+#ifndef LICMON_PB_H
+#define LICMON_PB_H
+#include "licmon.pb-c.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Packs any message into a new buffer; caller frees. */
+uint8_t *pb_pack(const ProtobufCMessage *m, size_t *len);
+
+#define PB_FREE(type, p)                                                                           \
+    do {                                                                                           \
+        if (p)                                                                                     \
+            licmon__v1__##type##__free_unpacked(p, NULL);                                          \
+        (p) = NULL;                                                                                \
+    } while (0)
+
+/* Names used in logs and JSON for the enums. */
+const char *pb_kind_name(Licmon__V1__EventKind k);
+int pb_kind_parse(const char *name, Licmon__V1__EventKind *out);
+const char *pb_end_reason_name(Licmon__V1__EndReason r);
+const char *pb_model_name(Licmon__V1__LicenseModel m);
+
+#endif

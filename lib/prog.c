@@ -1,0 +1,60 @@
+/* prog: common start-up of every program (see prog.h). */
+#include "prog.h"
+#include "health.h"
+#include "log.h"
+#include "xmem.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int prog_mkdirs(const char *path)
+{
+    char *p = xstrdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+            free(p);
+            return -1;
+        }
+        *s = '/';
+    }
+    int rc = mkdir(p, 0750) != 0 && errno != EEXIST ? -1 : 0;
+    free(p);
+    return rc;
+}
+
+char *prog_endpoint(const char *dir, const char *name)
+{
+    return xasprintf("ipc://%s/run/%s.sock", dir, name);
+}
+
+char *prog_db_path(const char *dir, const char *name)
+{
+    return xasprintf("%s/data/%s", dir, name);
+}
+
+void prog_start(const char *program, struct prog_common *c)
+{
+    log_init(program);
+    int lvl = log_level_parse(c->log_level);
+    if (lvl < 0) {
+        fprintf(stderr, "%s: --log-level: '%s' is not debug, info or warn (see --help)\n", program,
+                c->log_level);
+        exit(2);
+    }
+    log_set_level((enum log_level)lvl);
+    char *run = xasprintf("%s/run", c->dir), *data = xasprintf("%s/data", c->dir);
+    if (prog_mkdirs(run) || prog_mkdirs(data))
+        log_fatal("cannot create the stack folders under %s: %s", c->dir, strerror(errno));
+    free(run);
+    free(data);
+    if (health_start(program, c->health) != 0) {
+        fprintf(stderr, "%s: --health: cannot serve on '%s'\n", program, c->health);
+        exit(2);
+    }
+}

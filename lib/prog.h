@@ -1,0 +1,32 @@
+/* prog: what every program's main() does the same way: the common flags
+ * (stack folder, health endpoint, log level), the default endpoints and
+ * database paths under the stack folder, and start-up/shut-down. */
+#ifndef LICMON_PROG_H
+#define LICMON_PROG_H
+#include "conf.h"
+
+struct prog_common {
+    char *dir;
+    char *health;
+    char *log_level;
+};
+
+/* The common options, to splice into a program's table (3 entries). */
+#define PROG_COMMON_OPTS(c, ENVPREFIX)                                                             \
+    CONF_STR("dir", "LICMON_DIR", "./licmon-run",                                                  \
+             "stack folder: sockets under DIR/run, databases under DIR/data", &(c)->dir),          \
+        CONF_STR("health", ENVPREFIX "_HEALTH", "",                                                \
+                 "HOST:PORT of the /healthz and /metrics endpoint (empty: none)", &(c)->health),   \
+        CONF_STR("log-level", "LICMON_LOG_LEVEL", "info", "debug, info or warn", &(c)->log_level)
+
+/* Applies the common options: log level, folders (created), health port.
+ * Exits with status 2 on a bad value. */
+void prog_start(const char *program, struct prog_common *c);
+/* "ipc://DIR/run/NAME.sock"; caller frees. */
+char *prog_endpoint(const char *dir, const char *name);
+/* "DIR/data/NAME"; caller frees. */
+char *prog_db_path(const char *dir, const char *name);
+/* mkdir -p; 0 or -1 */
+int prog_mkdirs(const char *path);
+
+#endif

@@ -1,0 +1,286 @@
+/* stage: upstream fetch loop, atomic commit, internal socket (see stage.h).
+ * The upstream link follows the Lazy Pirate pattern: one fetch in flight;
+ * when its answer is late the DEALER is closed and opened again and the
+ * fetch resent; stale answers are recognised by their id and dropped. */
+#include "stage.h"
+#include "health.h"
+#include "keys.h"
+#include "log.h"
+#include "timeutil.h"
+#include "xmem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define STAGE_WAIT_MS 1000
+#define STAGE_RETRY_MS 3000
+
+static const char ST_APPLIED[] = "Mapplied", ST_JOURNAL[] = "Mapplied_journal";
+
+struct stage {
+    struct stage_config cfg;
+    struct stage_ops ops;
+    struct svc *svc;
+    struct store *store;
+    struct lstream *out; /* NULL when nothing reads us */
+    void *router, *dealer;
+    struct store_batch *batch;
+    uint64_t applied, applied_journal;
+    uint64_t req_seq, inflight;
+    int64_t sent_at, started_ms;
+    struct metric *m_applied, *m_bad, *m_commits, *m_journal;
+};
+
+static void stage_send_fetch(struct stage *st);
+
+static void stage_open_dealer(struct stage *st)
+{
+    struct zsock_opts o = ZSOCK_OPTS_DEFAULT;
+    zsock_close(&st->dealer);
+    st->dealer = zsock_open(ZMQ_DEALER, st->cfg.upstream, false, &o);
+    if (!st->dealer)
+        log_fatal("cannot connect to upstream %s", st->cfg.upstream);
+}
+
+static void stage_commit(struct stage *st)
+{
+    store_batch_put_u64(st->batch, ST_APPLIED, strlen(ST_APPLIED), st->applied);
+    store_batch_put_u64(st->batch, ST_JOURNAL, strlen(ST_JOURNAL), st->applied_journal);
+    if (st->out)
+        lstream_set_journal_seq(st->out, st->batch, st->applied_journal);
+    if (st->ops.flush)
+        st->ops.flush(st->ops.arg, st, st->batch);
+    if (store_write(st->store, st->batch, true) != 0)
+        log_fatal("cannot commit applied state at upstream seq %llu",
+                  (unsigned long long)st->applied);
+    store_batch_clear(st->batch);
+    if (st->out)
+        lstream_commit(st->out, true);
+    metric_add(st->m_commits, 1);
+    metric_set(st->m_journal, (int64_t)st->applied_journal);
+    if (st->ops.committed)
+        st->ops.committed(st->ops.arg, st);
+}
+
+static void stage_on_fetch_reply(struct stage *st, const Licmon__V1__FetchReply *fr)
+{
+    uint64_t seq = fr->first_seq;
+    bool changed = false;
+    for (size_t i = 0; i < fr->n_records; i++, seq++) {
+        if (seq <= st->applied)
+            continue; /* already applied before a restart or a resend */
+        if (seq != st->applied + 1) {
+            log_warn("upstream gave seq %llu while %llu was expected; fetching again",
+                     (unsigned long long)seq, (unsigned long long)st->applied + 1);
+            break;
+        }
+        if (st->ops.apply(st->ops.arg, st, seq, fr->records[i].data, fr->records[i].len) < 0)
+            metric_add(st->m_bad, 1);
+        st->applied = seq;
+        metric_add(st->m_applied, 1);
+        changed = true;
+    }
+    /* caught up with the upstream head: everything it reflects, we reflect */
+    if (fr->journal_seq && st->applied >= fr->head_seq && fr->journal_seq != st->applied_journal) {
+        st->applied_journal = fr->journal_seq;
+        changed = true;
+    }
+    if (changed)
+        stage_commit(st);
+}
+
+static void stage_on_dealer(void *arg)
+{
+    struct stage *st = arg;
+    zmq_msg_t msg;
+    while (st->dealer && zsock_recv(st->dealer, NULL, &msg, ZMQ_DONTWAIT, NULL) == 0) {
+        Licmon__V1__Reply *rep =
+            licmon__v1__reply__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+        zmq_msg_close(&msg);
+        if (!rep) {
+            log_warn("unreadable reply from upstream %s", st->cfg.upstream);
+            continue;
+        }
+        if (rep->id != st->inflight) {
+            PB_FREE(reply, rep);
+            continue;
+        }
+        st->inflight = 0;
+        if (rep->error && *rep->error)
+            log_warn("upstream %s: %s", st->cfg.upstream, rep->error);
+        else if (rep->body_case == LICMON__V1__REPLY__BODY_FETCH)
+            stage_on_fetch_reply(st, rep->fetch);
+        PB_FREE(reply, rep);
+        stage_send_fetch(st);
+    }
+}
+
+static void stage_send_fetch(struct stage *st)
+{
+    Licmon__V1__Request req = LICMON__V1__REQUEST__INIT;
+    Licmon__V1__FetchRequest fr = LICMON__V1__FETCH_REQUEST__INIT;
+    req.id = ++st->req_seq;
+    req.body_case = LICMON__V1__REQUEST__BODY_FETCH;
+    req.fetch = &fr;
+    fr.consumer = (char *)st->cfg.program;
+    fr.from_seq = st->applied + 1;
+    fr.max_records = st->cfg.fetch_max;
+    fr.wait_ms = STAGE_WAIT_MS;
+    size_t len;
+    uint8_t *buf = pb_pack(&req.base, &len);
+    if (zsock_send(st->dealer, NULL, buf, len, ZMQ_DONTWAIT) == 0)
+        st->inflight = req.id;
+    else
+        st->inflight = ~0ULL; /* not sent: the retry timer tries again */
+    st->sent_at = time_mono_ms();
+    free(buf);
+}
+
+static void stage_on_timer(void *arg)
+{
+    struct stage *st = arg;
+    if (st->out)
+        lstream_expire(st->out);
+    if (st->inflight && time_mono_ms() - st->sent_at > STAGE_WAIT_MS + STAGE_RETRY_MS) {
+        log_info("no answer from upstream %s; reconnecting", st->cfg.upstream);
+        svc_unwatch(st->svc, st->dealer, -1);
+        stage_open_dealer(st);
+        svc_watch(st->svc, st->dealer, -1, stage_on_dealer, st);
+        stage_send_fetch(st);
+    }
+}
+
+void stage_reply(struct stage *st, const struct zsock_env *env, const Licmon__V1__Reply *rep)
+{
+    lstream_send_reply(st->router, env, rep);
+}
+
+static void stage_on_router(void *arg)
+{
+    struct stage *st = arg;
+    zmq_msg_t msg;
+    struct zsock_env env;
+    bool bad;
+    while (zsock_recv(st->router, &env, &msg, ZMQ_DONTWAIT, &bad) == 0 || bad) {
+        if (bad)
+            continue;
+        Licmon__V1__Request *req =
+            licmon__v1__request__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+        zmq_msg_close(&msg);
+        Licmon__V1__Reply rep = LICMON__V1__REPLY__INIT;
+        if (!req) {
+            rep.error = "unreadable request";
+            stage_reply(st, &env, &rep);
+            continue;
+        }
+        rep.id = req->id;
+        Licmon__V1__StatusReply sr = LICMON__V1__STATUS_REPLY__INIT;
+        switch (req->body_case) {
+        case LICMON__V1__REQUEST__BODY_FETCH:
+            if (st->out)
+                lstream_fetch(st->out, st->router, &env, req->id, req->fetch);
+            else {
+                rep.error = "this program has no log to fetch";
+                stage_reply(st, &env, &rep);
+            }
+            break;
+        case LICMON__V1__REQUEST__BODY_STATUS:
+            sr.program = (char *)st->cfg.program;
+            sr.applied_journal_seq = st->applied_journal;
+            sr.head_seq = st->out ? lstream_head(st->out) : 0;
+            sr.started_ms = st->started_ms;
+            rep.body_case = LICMON__V1__REPLY__BODY_STATUS;
+            rep.status = &sr;
+            stage_reply(st, &env, &rep);
+            break;
+        default:
+            if (!st->ops.request || st->ops.request(st->ops.arg, st, req, &env) != 0) {
+                rep.error = "request kind not served here";
+                stage_reply(st, &env, &rep);
+            }
+            break;
+        }
+        PB_FREE(request, req);
+    }
+}
+
+struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *ops,
+                        struct svc *svc, struct store *store)
+{
+    struct stage *st = xcalloc(1, sizeof(*st));
+    st->cfg = *cfg;
+    st->ops = *ops;
+    st->svc = svc;
+    st->store = store;
+    st->batch = store_batch_new();
+    st->started_ms = time_now_ms();
+    if (store_get_u64(store, ST_APPLIED, strlen(ST_APPLIED), &st->applied) < 0 ||
+        store_get_u64(store, ST_JOURNAL, strlen(ST_JOURNAL), &st->applied_journal) < 0)
+        log_fatal("cannot read the applied position");
+    if (cfg->consumers)
+        st->out = lstream_open(store, cfg->consumers);
+    st->m_applied = metric_counter("licmon_stage_records_applied_total",
+                                   "upstream records applied");
+    st->m_bad = metric_counter("licmon_stage_records_unreadable_total",
+                               "upstream records that could not be read and were skipped");
+    st->m_commits = metric_counter("licmon_stage_commits_total", "synced state commits");
+    st->m_journal = metric_gauge("licmon_stage_applied_journal_seq",
+                                 "journal sequence fully reflected in this program");
+    metric_set(st->m_journal, (int64_t)st->applied_journal);
+    struct zsock_opts o = ZSOCK_OPTS_DEFAULT;
+    st->router = zsock_open(ZMQ_ROUTER, cfg->listen, true, &o);
+    if (!st->router)
+        log_fatal("cannot listen on %s", cfg->listen);
+    stage_open_dealer(st);
+    svc_watch(svc, st->router, -1, stage_on_router, st);
+    svc_watch(svc, st->dealer, -1, stage_on_dealer, st);
+    svc_every(svc, 200, stage_on_timer, st);
+    log_info("resuming after upstream seq %llu (journal seq %llu)",
+             (unsigned long long)st->applied, (unsigned long long)st->applied_journal);
+    stage_send_fetch(st);
+    return st;
+}
+
+void stage_free(struct stage **stp)
+{
+    struct stage *st = *stp;
+    if (!st)
+        return;
+    zsock_close(&st->router);
+    zsock_close(&st->dealer);
+    lstream_free(&st->out);
+    store_batch_free(&st->batch);
+    free(st);
+    *stp = NULL;
+}
+
+uint64_t stage_emit(struct stage *st, const ProtobufCMessage *m)
+{
+    if (!st->out)
+        log_panic("stage %s emits but has no log", st->cfg.program);
+    size_t len;
+    uint8_t *buf = pb_pack(m, &len);
+    uint64_t seq = lstream_append(st->out, st->batch, buf, len);
+    free(buf);
+    return seq;
+}
+
+struct store_batch *stage_batch(struct stage *st)
+{
+    return st->batch;
+}
+
+struct store *stage_store(struct stage *st)
+{
+    return st->store;
+}
+
+uint64_t stage_applied_seq(const struct stage *st)
+{
+    return st->applied;
+}
+
+uint64_t stage_applied_journal_seq(const struct stage *st)
+{
+    return st->applied_journal;
+}

@@ -1,0 +1,55 @@
+/* stage: the skeleton shared by the pipeline stages that read an upstream
+ * log (sessionizer, aggregator, alerter). It fetches records from upstream,
+ * hands each to the program's apply callback, then commits the program's
+ * state, its own output records and the upstream position in one synced
+ * WriteBatch; after a crash it resumes from that position, so nothing is
+ * lost and nothing is applied twice. It also serves the program's internal
+ * socket: fetches of its own log, status, and the program's own requests. */
+#ifndef LICMON_STAGE_H
+#define LICMON_STAGE_H
+#include "lstream.h"
+#include "pb.h"
+#include "store.h"
+#include "svc.h"
+#include "zsock.h"
+
+struct stage;
+
+struct stage_ops {
+    /* Applies one upstream record (seq, packed bytes). Returns -1 for a
+     * record it cannot read: it is logged, counted and skipped. */
+    int (*apply)(void *arg, struct stage *st, uint64_t seq, const uint8_t *data, size_t len);
+    /* Puts the state changed since the last commit into b. */
+    void (*flush)(void *arg, struct stage *st, struct store_batch *b);
+    /* Called after a commit is durable (may be NULL). */
+    void (*committed)(void *arg, struct stage *st);
+    /* Answers a request kind the stage does not serve itself (may be NULL):
+     * sends the reply with stage_reply() and returns 0, or returns -1. */
+    int (*request)(void *arg, struct stage *st, const Licmon__V1__Request *req,
+                   const struct zsock_env *env);
+    void *arg;
+};
+
+struct stage_config {
+    const char *program;
+    const char *upstream;          /* upstream's internal endpoint */
+    const char *listen;            /* our internal endpoint (bind) */
+    const char *const *consumers;  /* names of our log's consumers; NULL: no log */
+    uint32_t fetch_max;            /* records per fetch */
+};
+
+/* Opens the stage over an open store; registers its sockets with svc.
+ * Exits (log_fatal) when the sockets cannot be set up. */
+struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *ops,
+                        struct svc *svc, struct store *store);
+void stage_free(struct stage **st);
+
+/* For apply(): emits an output record into the current batch. */
+uint64_t stage_emit(struct stage *st, const ProtobufCMessage *m);
+struct store_batch *stage_batch(struct stage *st);
+struct store *stage_store(struct stage *st);
+uint64_t stage_applied_seq(const struct stage *st);
+uint64_t stage_applied_journal_seq(const struct stage *st);
+void stage_reply(struct stage *st, const struct zsock_env *env, const Licmon__V1__Reply *rep);
+
+#endif

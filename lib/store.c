@@ -1,0 +1,203 @@
+/* store: RocksDB through its C API (see store.h). Errors are translated into
+ * logged warnings and -1 here, at the border. */
+#include "store.h"
+#include "keys.h"
+#include "log.h"
+#include "xmem.h"
+
+#include <rocksdb/c.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct store {
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_readoptions_t *ropts;
+    rocksdb_writeoptions_t *wopts_sync;
+    rocksdb_writeoptions_t *wopts_async;
+    char *path;
+};
+
+struct store_batch {
+    rocksdb_writebatch_t *wb;
+};
+
+struct store_iter {
+    rocksdb_iterator_t *it;
+};
+
+struct store *store_open(const char *path)
+{
+    struct store *s = xcalloc(1, sizeof(*s));
+    s->opts = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(s->opts, 1);
+    rocksdb_options_increase_parallelism(s->opts, 2);
+    rocksdb_options_set_compression(s->opts, rocksdb_lz4_compression);
+    rocksdb_options_set_max_open_files(s->opts, 256);
+    char *err = NULL;
+    s->db = rocksdb_open(s->opts, path, &err);
+    if (err) {
+        log_warn("open database %s: %s", path, err);
+        free(err);
+        rocksdb_options_destroy(s->opts);
+        free(s);
+        return NULL;
+    }
+    s->ropts = rocksdb_readoptions_create();
+    s->wopts_sync = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(s->wopts_sync, 1);
+    s->wopts_async = rocksdb_writeoptions_create();
+    s->path = xstrdup(path);
+    return s;
+}
+
+void store_close(struct store **sp)
+{
+    struct store *s = *sp;
+    if (!s)
+        return;
+    rocksdb_close(s->db);
+    rocksdb_readoptions_destroy(s->ropts);
+    rocksdb_writeoptions_destroy(s->wopts_sync);
+    rocksdb_writeoptions_destroy(s->wopts_async);
+    rocksdb_options_destroy(s->opts);
+    free(s->path);
+    free(s);
+    *sp = NULL;
+}
+
+int store_get(struct store *s, const void *key, size_t klen, char **val, size_t *vlen)
+{
+    char *err = NULL;
+    size_t len = 0;
+    char *v = rocksdb_get(s->db, s->ropts, key, klen, &len, &err);
+    if (err) {
+        log_warn("read %s: %s", s->path, err);
+        free(err);
+        return -1;
+    }
+    if (!v)
+        return 0;
+    *val = v;
+    *vlen = len;
+    return 1;
+}
+
+int store_get_u64(struct store *s, const void *key, size_t klen, uint64_t *v)
+{
+    char *val;
+    size_t len;
+    int rc = store_get(s, key, klen, &val, &len);
+    if (rc <= 0)
+        return rc;
+    if (len != 8) {
+        free(val);
+        log_warn("read %s: a counter of %zu bytes", s->path, len);
+        return -1;
+    }
+    *v = keys_get_u64((const uint8_t *)val);
+    free(val);
+    return 1;
+}
+
+struct store_batch *store_batch_new(void)
+{
+    struct store_batch *b = xcalloc(1, sizeof(*b));
+    b->wb = rocksdb_writebatch_create();
+    return b;
+}
+
+void store_batch_free(struct store_batch **bp)
+{
+    if (!*bp)
+        return;
+    rocksdb_writebatch_destroy((*bp)->wb);
+    free(*bp);
+    *bp = NULL;
+}
+
+void store_batch_put(struct store_batch *b, const void *k, size_t kl, const void *v, size_t vl)
+{
+    rocksdb_writebatch_put(b->wb, k, kl, v, vl);
+}
+
+void store_batch_put_u64(struct store_batch *b, const void *k, size_t kl, uint64_t v)
+{
+    uint8_t buf[8];
+    keys_put_u64(buf, v);
+    rocksdb_writebatch_put(b->wb, k, kl, (const char *)buf, 8);
+}
+
+void store_batch_del(struct store_batch *b, const void *k, size_t kl)
+{
+    rocksdb_writebatch_delete(b->wb, k, kl);
+}
+
+void store_batch_del_range(struct store_batch *b, const void *from, size_t fl, const void *to,
+                           size_t tl)
+{
+    rocksdb_writebatch_delete_range(b->wb, from, fl, to, tl);
+}
+
+void store_batch_clear(struct store_batch *b)
+{
+    rocksdb_writebatch_clear(b->wb);
+}
+
+int store_batch_count(const struct store_batch *b)
+{
+    return rocksdb_writebatch_count(b->wb);
+}
+
+int store_write(struct store *s, struct store_batch *b, bool sync)
+{
+    char *err = NULL;
+    rocksdb_write(s->db, sync ? s->wopts_sync : s->wopts_async, b->wb, &err);
+    if (err) {
+        log_warn("write %s: %s", s->path, err);
+        free(err);
+        return -1;
+    }
+    return 0;
+}
+
+struct store_iter *store_iter_new(struct store *s)
+{
+    struct store_iter *it = xcalloc(1, sizeof(*it));
+    it->it = rocksdb_create_iterator(s->db, s->ropts);
+    return it;
+}
+
+void store_iter_free(struct store_iter **itp)
+{
+    if (!*itp)
+        return;
+    rocksdb_iter_destroy((*itp)->it);
+    free(*itp);
+    *itp = NULL;
+}
+
+void store_iter_seek(struct store_iter *it, const void *key, size_t klen)
+{
+    rocksdb_iter_seek(it->it, key, klen);
+}
+
+bool store_iter_valid(const struct store_iter *it)
+{
+    return rocksdb_iter_valid(it->it);
+}
+
+void store_iter_next(struct store_iter *it)
+{
+    rocksdb_iter_next(it->it);
+}
+
+const char *store_iter_key(const struct store_iter *it, size_t *klen)
+{
+    return rocksdb_iter_key(it->it, klen);
+}
+
+const char *store_iter_value(const struct store_iter *it, size_t *vlen)
+{
+    return rocksdb_iter_value(it->it, vlen);
+}

@@ -1,0 +1,43 @@
+/* store: the only module that calls RocksDB. One database per program, keys
+ * namespaced by a leading byte (see keys.h). State changes and the sequence
+ * number of the last applied input go into one store_batch, written at once. */
+#ifndef LICMON_STORE_H
+#define LICMON_STORE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct store_batch;
+struct store_iter;
+
+/* Opens (creating) the database at path; NULL with a logged reason on failure. */
+struct store *store_open(const char *path);
+void store_close(struct store **s);
+
+/* 1 found (*val malloc'd, caller frees), 0 absent, -1 error (logged). */
+int store_get(struct store *s, const void *key, size_t klen, char **val, size_t *vlen);
+int store_get_u64(struct store *s, const void *key, size_t klen, uint64_t *v);
+
+struct store_batch *store_batch_new(void);
+void store_batch_free(struct store_batch **b);
+void store_batch_put(struct store_batch *b, const void *k, size_t kl, const void *v, size_t vl);
+void store_batch_put_u64(struct store_batch *b, const void *k, size_t kl, uint64_t v);
+void store_batch_del(struct store_batch *b, const void *k, size_t kl);
+/* Deletes keys in [from, to). */
+void store_batch_del_range(struct store_batch *b, const void *from, size_t fl, const void *to,
+                           size_t tl);
+void store_batch_clear(struct store_batch *b);
+int store_batch_count(const struct store_batch *b);
+/* Writes the batch atomically; sync makes it durable before returning. 0 or -1. */
+int store_write(struct store *s, struct store_batch *b, bool sync);
+
+struct store_iter *store_iter_new(struct store *s);
+void store_iter_free(struct store_iter **it);
+void store_iter_seek(struct store_iter *it, const void *key, size_t klen);
+bool store_iter_valid(const struct store_iter *it);
+void store_iter_next(struct store_iter *it);
+const char *store_iter_key(const struct store_iter *it, size_t *klen);
+const char *store_iter_value(const struct store_iter *it, size_t *vlen);
+
+#endif

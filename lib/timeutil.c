@@ -1,0 +1,213 @@
+/* timeutil: clocks, RFC 3339, civil dates, and time zones through the
+ * system zoneinfo (see timeutil.h). localtime_r with TZ switched under a
+ * mutex is the libc way to reach zoneinfo; callers keep results per zone. */
+#include "timeutil.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+int64_t time_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t time_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Howard Hinnant's days_from_civil / civil_from_days. */
+int64_t time_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+void time_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && ((a < 0) != (b < 0)));
+}
+
+char *time_format_rfc3339(int64_t ms, char *buf, size_t len)
+{
+    int64_t days = floor_div(ms, 86400000);
+    int64_t rem = ms - days * 86400000;
+    int64_t y;
+    unsigned m, d;
+    time_civil_from_days(days, &y, &m, &d);
+    snprintf(buf, len, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
+             (int)(rem / 3600000), (int)(rem / 60000 % 60), (int)(rem / 1000 % 60),
+             (int)(rem % 1000));
+    return buf;
+}
+
+static int parse_digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)(*p)[i]))
+            return -1;
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+static int days_in_month(int64_t y, unsigned m)
+{
+    static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return 29;
+    return dm[m - 1];
+}
+
+static int parse_date_part(const char **p, int64_t *days)
+{
+    int y, m, d;
+    if (parse_digits(p, 4, &y) || *(*p)++ != '-' || parse_digits(p, 2, &m) || *(*p)++ != '-' ||
+        parse_digits(p, 2, &d))
+        return -1;
+    if (m < 1 || m > 12 || d < 1 || d > days_in_month(y, (unsigned)m))
+        return -1;
+    *days = time_days_from_civil(y, (unsigned)m, (unsigned)d);
+    return 0;
+}
+
+int time_parse_date(const char *text, int64_t *days)
+{
+    const char *p = text;
+    if (parse_date_part(&p, days) || *p)
+        return -1;
+    return 0;
+}
+
+void time_format_date(int64_t days, char *buf, size_t len)
+{
+    int64_t y;
+    unsigned m, d;
+    time_civil_from_days(days, &y, &m, &d);
+    snprintf(buf, len, "%04lld-%02u-%02u", (long long)y, m, d);
+}
+
+int time_parse_rfc3339(const char *text, int64_t *ms)
+{
+    const char *p = text;
+    int64_t days;
+    int hh, mi, ss, frac = 0;
+    if (parse_date_part(&p, &days))
+        return -1;
+    if (*p != 'T' && *p != 't' && *p != ' ')
+        return -1;
+    p++;
+    if (parse_digits(&p, 2, &hh) || *p++ != ':' || parse_digits(&p, 2, &mi) || *p++ != ':' ||
+        parse_digits(&p, 2, &ss))
+        return -1;
+    if (hh > 23 || mi > 59 || ss > 60)
+        return -1;
+    if (*p == '.') {
+        p++;
+        int n = 0;
+        while (isdigit((unsigned char)*p)) {
+            if (n < 3)
+                frac = frac * 10 + (*p - '0');
+            n++;
+            p++;
+        }
+        if (n == 0)
+            return -1;
+        for (; n < 3; n++)
+            frac *= 10;
+    }
+    int64_t off = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p++ == '-' ? -1 : 1, oh, om;
+        if (parse_digits(&p, 2, &oh) || *p++ != ':' || parse_digits(&p, 2, &om) || oh > 23 ||
+            om > 59)
+            return -1;
+        off = sign * (oh * 3600 + om * 60);
+    } else {
+        return -1;
+    }
+    if (*p)
+        return -1;
+    if (ss == 60)
+        ss = 59; /* a leap second is held at :59.999 of its minute */
+    *ms = ((days * 86400 + hh * 3600 + mi * 60 + ss) - off) * 1000 + frac;
+    return 0;
+}
+
+int tz_valid(const char *name)
+{
+    if (!name || !*name || name[0] == '/' || strstr(name, "..") || strlen(name) > 64)
+        return 0;
+    for (const char *c = name; *c; c++)
+        if (!isalnum((unsigned char)*c) && !strchr("/_+-", *c))
+            return 0;
+    if (!strcmp(name, "UTC"))
+        return 1;
+    char path[128];
+    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", name);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int tz_offset_at(const char *name, int64_t ms, long *offset_s)
+{
+    if (!tz_valid(name))
+        return -1;
+    time_t t = (time_t)floor_div(ms, 1000);
+    struct tm tm;
+    pthread_mutex_lock(&tz_lock);
+    char *old = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
+    setenv("TZ", name, 1);
+    tzset();
+    localtime_r(&t, &tm);
+    if (old) {
+        setenv("TZ", old, 1);
+        free(old);
+    } else {
+        unsetenv("TZ");
+    }
+    tzset();
+    pthread_mutex_unlock(&tz_lock);
+    *offset_s = tm.tm_gmtoff;
+    return 0;
+}
+
+int64_t tz_local_day(const char *name, int64_t ms)
+{
+    long off = 0;
+    tz_offset_at(name, ms, &off);
+    return floor_div(ms + (int64_t)off * 1000, 86400000);
+}

@@ -1,0 +1,29 @@
+/* timeutil: clocks and RFC 3339 text. All instants are int64 ms since the
+ * Unix epoch, UTC. Time-zone arithmetic (the org's reporting zone) uses the
+ * system zoneinfo through tz_* below. */
+#ifndef LICMON_TIMEUTIL_H
+#define LICMON_TIMEUTIL_H
+#include <stddef.h>
+#include <stdint.h>
+
+int64_t time_now_ms(void);      /* wall clock */
+int64_t time_mono_ms(void);     /* monotonic, for timeouts */
+/* "2026-11-27T10:00:00.123Z" into buf (at least 32 bytes); returns buf */
+char *time_format_rfc3339(int64_t ms, char *buf, size_t len);
+/* RFC 3339 with Z or an offset, optional fraction; 0 on success */
+int time_parse_rfc3339(const char *text, int64_t *ms);
+/* "YYYY-MM-DD" -> days since epoch (proleptic Gregorian); 0 on success */
+int time_parse_date(const char *text, int64_t *days);
+void time_format_date(int64_t days, char *buf, size_t len);
+/* days since 1970-01-01 of the civil date y-m-d, and back */
+int64_t time_days_from_civil(int64_t y, unsigned m, unsigned d);
+void time_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+
+/* IANA zone name check against the system zoneinfo (no "..", no leading /). */
+int tz_valid(const char *name);
+/* Offset from UTC in seconds that zone `name` has at instant `ms`. */
+int tz_offset_at(const char *name, int64_t ms, long *offset_s);
+/* The local date (days since epoch) in zone `name` at instant ms. */
+int64_t tz_local_day(const char *name, int64_t ms);
+
+#endif
