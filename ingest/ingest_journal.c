@@ -1,0 +1,234 @@
+/* ingest_journal: group commit of the journal and the duplicate index (see
+ * ingest_journal.h). Keys: 'D' org 0 event_id -> event ts (8 bytes); the
+ * journal itself is an lstream ('L' + seq). */
+#include "ingest_journal.h"
+#include "health.h"
+#include "ingest_validate.h"
+#include "keys.h"
+#include "log.h"
+#include "timeutil.h"
+#include "xmem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEDUP_KEY_MAX (1 + 64 + 1 + INGEST_EVENT_ID_MAX)
+
+/* the (org, event_id) keys staged in the current group, to catch duplicates
+ * inside it: open addressing over a power-of-two table */
+struct group_set {
+    char **keys;
+    size_t *lens;
+    size_t cap, n;
+};
+
+struct ingest_journal {
+    struct store *st;
+    struct lstream *log;
+    struct store_batch *batch;
+    struct group_set seen;
+    int64_t retention_days;
+    int pending;
+    struct metric *m_accepted, *m_duplicate, *m_rejected, *m_commits;
+};
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* 1 when key was already in the set; otherwise adds it */
+static int group_set_add(struct group_set *gs, const char *key, size_t len)
+{
+    if ((gs->n + 1) * 2 > gs->cap) {
+        struct group_set grown = {.cap = gs->cap ? gs->cap * 2 : 1024};
+        grown.keys = xcalloc(grown.cap, sizeof(char *));
+        grown.lens = xcalloc(grown.cap, sizeof(size_t));
+        for (size_t i = 0; i < gs->cap; i++)
+            if (gs->keys[i]) {
+                size_t h = hash_bytes(gs->keys[i], gs->lens[i]) & (grown.cap - 1);
+                while (grown.keys[h])
+                    h = (h + 1) & (grown.cap - 1);
+                grown.keys[h] = gs->keys[i];
+                grown.lens[h] = gs->lens[i];
+            }
+        grown.n = gs->n;
+        free(gs->keys);
+        free(gs->lens);
+        *gs = grown;
+    }
+    size_t h = hash_bytes(key, len) & (gs->cap - 1);
+    for (; gs->keys[h]; h = (h + 1) & (gs->cap - 1))
+        if (gs->lens[h] == len && !memcmp(gs->keys[h], key, len))
+            return 1;
+    gs->keys[h] = xmemdup(key, len);
+    gs->lens[h] = len;
+    gs->n++;
+    return 0;
+}
+
+static void group_set_clear(struct group_set *gs)
+{
+    for (size_t i = 0; i < gs->cap; i++) {
+        free(gs->keys[i]);
+        gs->keys[i] = NULL;
+    }
+    gs->n = 0;
+}
+
+struct ingest_journal *ingest_journal_open(struct store *st, int64_t retention_days)
+{
+    static const char *const consumers[] = {"sessionizer", NULL};
+    struct ingest_journal *j = xcalloc(1, sizeof(*j));
+    j->st = st;
+    j->log = lstream_open(st, consumers);
+    j->batch = store_batch_new();
+    j->retention_days = retention_days;
+    j->m_accepted = metric_counter("licmon_ingest_events_total{result=\"accepted\"}",
+                                   "events received, by outcome");
+    j->m_duplicate = metric_counter("licmon_ingest_events_total{result=\"duplicate\"}", "");
+    j->m_rejected = metric_counter("licmon_ingest_events_total{result=\"rejected\"}", "");
+    j->m_commits = metric_counter("licmon_ingest_group_commits_total",
+                                  "synced journal writes (each may hold many batches)");
+    return j;
+}
+
+void ingest_journal_free(struct ingest_journal **jp)
+{
+    struct ingest_journal *j = *jp;
+    if (!j)
+        return;
+    group_set_clear(&j->seen);
+    free(j->seen.keys);
+    free(j->seen.lens);
+    store_batch_free(&j->batch);
+    lstream_free(&j->log);
+    free(j);
+    *jp = NULL;
+}
+
+struct lstream *ingest_journal_log(struct ingest_journal *j)
+{
+    return j->log;
+}
+
+int ingest_journal_pending(const struct ingest_journal *j)
+{
+    return j->pending;
+}
+
+static uint64_t journal_append(struct ingest_journal *j, Licmon__V1__JournalRecord *rec)
+{
+    rec->seq = lstream_head(j->log) + (uint64_t)j->pending + 1;
+    size_t len;
+    uint8_t *buf = pb_pack(&rec->base, &len);
+    uint64_t seq = lstream_append(j->log, j->batch, buf, len);
+    free(buf);
+    if (seq != rec->seq)
+        log_panic("journal seq %llu staged as %llu", (unsigned long long)seq,
+                  (unsigned long long)rec->seq);
+    j->pending++;
+    return seq;
+}
+
+static void ack_reject(Licmon__V1__BatchAck *ack, uint32_t index, const char *reason)
+{
+    Licmon__V1__Rejection *r = xmalloc(sizeof(*r));
+    licmon__v1__rejection__init(r);
+    r->index = index;
+    r->reason = xstrdup(reason);
+    ack->rejections = xrealloc(ack->rejections, (ack->n_rejections + 1) * sizeof(*ack->rejections));
+    ack->rejections[ack->n_rejections++] = r;
+    ack->rejected++;
+}
+
+void ingest_journal_ack_clear(Licmon__V1__BatchAck *ack)
+{
+    for (size_t i = 0; i < ack->n_rejections; i++) {
+        free(ack->rejections[i]->reason);
+        free(ack->rejections[i]);
+    }
+    free(ack->rejections);
+    ack->rejections = NULL;
+    ack->n_rejections = 0;
+}
+
+void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventBatch *batch,
+                              int64_t now_ms, Licmon__V1__BatchAck *ack)
+{
+    char reason[160];
+    uint8_t key[DEDUP_KEY_MAX];
+    ack->batch_id = batch->batch_id;
+    for (size_t i = 0; i < batch->n_events; i++) {
+        const Licmon__V1__Event *ev = batch->events[i];
+        if (ingest_validate_event(ev, now_ms, j->retention_days, reason, sizeof(reason))) {
+            ack_reject(ack, (uint32_t)i, reason);
+            metric_add(j->m_rejected, 1);
+            continue;
+        }
+        const char *parts[] = {ev->org, ev->event_id};
+        size_t kl = keys_make(key, sizeof(key), KEY_NS_DEDUP, parts, 2);
+        char *old;
+        size_t oldlen;
+        int found = store_get(j->st, key, kl, &old, &oldlen);
+        if (found < 0) {
+            ack_reject(ack, (uint32_t)i, "internal: duplicate index unreadable, send again");
+            continue;
+        }
+        if (found > 0)
+            free(old);
+        if (found > 0 || group_set_add(&j->seen, (const char *)key, kl)) {
+            ack->duplicate++;
+            metric_add(j->m_duplicate, 1);
+            continue;
+        }
+        uint8_t ts[8];
+        keys_put_i64(ts, ev->ts_ms);
+        store_batch_put(j->batch, key, kl, ts, sizeof(ts));
+        Licmon__V1__JournalRecord rec = LICMON__V1__JOURNAL_RECORD__INIT;
+        rec.arrival_ms = now_ms;
+        rec.body_case = LICMON__V1__JOURNAL_RECORD__BODY_EVENT;
+        rec.event = (Licmon__V1__Event *)ev;
+        journal_append(j, &rec);
+        ack->accepted++;
+        metric_add(j->m_accepted, 1);
+    }
+}
+
+uint64_t ingest_journal_add_settings(struct ingest_journal *j, const Licmon__V1__OrgSettings *s,
+                                     int64_t now_ms)
+{
+    Licmon__V1__JournalRecord rec = LICMON__V1__JOURNAL_RECORD__INIT;
+    rec.arrival_ms = now_ms;
+    rec.body_case = LICMON__V1__JOURNAL_RECORD__BODY_SETTINGS;
+    rec.settings = (Licmon__V1__OrgSettings *)s;
+    return journal_append(j, &rec);
+}
+
+uint64_t ingest_journal_add_tick(struct ingest_journal *j, int64_t now_ms)
+{
+    Licmon__V1__JournalRecord rec = LICMON__V1__JOURNAL_RECORD__INIT;
+    Licmon__V1__ClockTick tick = LICMON__V1__CLOCK_TICK__INIT;
+    tick.wall_ms = now_ms;
+    rec.arrival_ms = now_ms;
+    rec.body_case = LICMON__V1__JOURNAL_RECORD__BODY_TICK;
+    rec.tick = &tick;
+    return journal_append(j, &rec);
+}
+
+int ingest_journal_commit(struct ingest_journal *j)
+{
+    if (store_batch_count(j->batch) == 0)
+        return 0;
+    lstream_set_journal_seq(j->log, j->batch, lstream_head(j->log) + (uint64_t)j->pending);
+    int rc = store_write(j->st, j->batch, true);
+    lstream_commit(j->log, rc == 0);
+    store_batch_clear(j->batch);
+    group_set_clear(&j->seen);
+    j->pending = 0;
+    metric_add(j->m_commits, 1);
+    return rc;
+}

@@ -1,0 +1,35 @@
+/* ingest_journal: the journal and the duplicate index, written by group
+ * commit. A group collects the accepted events of every batch that arrived
+ * together (plus settings changes and clock ticks), then one synced
+ * WriteBatch makes them durable at once; only then are the batches
+ * acknowledged. */
+#ifndef LICMON_INGEST_JOURNAL_H
+#define LICMON_INGEST_JOURNAL_H
+#include "lstream.h"
+#include "pb.h"
+#include "store.h"
+
+#include <stdint.h>
+
+struct ingest_journal;
+
+struct ingest_journal *ingest_journal_open(struct store *st, int64_t retention_days);
+void ingest_journal_free(struct ingest_journal **j);
+
+/* Validates, dedups and stages one batch into the current group; fills ack
+ * (its rejections array is malloc'd: free with ingest_journal_ack_clear). */
+void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventBatch *batch,
+                              int64_t now_ms, Licmon__V1__BatchAck *ack);
+void ingest_journal_ack_clear(Licmon__V1__BatchAck *ack);
+/* Stages a settings change or a clock tick; returns its journal seq. */
+uint64_t ingest_journal_add_settings(struct ingest_journal *j, const Licmon__V1__OrgSettings *s,
+                                     int64_t now_ms);
+uint64_t ingest_journal_add_tick(struct ingest_journal *j, int64_t now_ms);
+/* Number of records staged in the current group. */
+int ingest_journal_pending(const struct ingest_journal *j);
+/* Writes the group (synced). 0, or -1: nothing of the group is journaled. */
+int ingest_journal_commit(struct ingest_journal *j);
+
+struct lstream *ingest_journal_log(struct ingest_journal *j);
+
+#endif

@@ -1,0 +1,221 @@
+/* ingest_server: producer and internal sockets of ingest (see
+ * ingest_server.h). Everything a poll round finds waiting on the producer
+ * socket goes into one group commit: many small batches cost one fsync. */
+#include "ingest_server.h"
+#include "health.h"
+#include "log.h"
+#include "settings.h"
+#include "timeutil.h"
+#include "xmem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GROUP_MAX_BATCHES 256
+#define GROUP_MAX_EVENTS 200000
+
+struct pending_ack {
+    struct zsock_env env;
+    Licmon__V1__BatchAck ack;
+};
+
+struct ingest_server {
+    struct ingest_server_config cfg;
+    struct ingest_journal *j;
+    void *producer, *internal;
+    struct pending_ack *acks;
+    int64_t last_record_mono;
+    struct metric *m_bad_frames, *m_batches;
+};
+
+static void send_ack(void *sock, const struct zsock_env *env, const Licmon__V1__BatchAck *ack)
+{
+    size_t len;
+    uint8_t *buf = pb_pack(&ack->base, &len);
+    if (zsock_send(sock, env, buf, len, ZMQ_DONTWAIT) < 0)
+        log_warn("acknowledgement of batch %llu not sent: %s", (unsigned long long)ack->batch_id,
+                 zmq_strerror(zmq_errno()));
+    free(buf);
+}
+
+static void commit_or_die(struct ingest_server *s)
+{
+    if (ingest_journal_commit(s->j) != 0)
+        log_fatal("journal write failed; exiting so unacknowledged batches are resent");
+    s->last_record_mono = time_mono_ms();
+}
+
+static void on_producer(void *arg)
+{
+    struct ingest_server *s = arg;
+    int nacks = 0;
+    int64_t events = 0, now = time_now_ms();
+    while (nacks < GROUP_MAX_BATCHES && events < GROUP_MAX_EVENTS) {
+        zmq_msg_t msg;
+        bool bad;
+        struct pending_ack *pa = &s->acks[nacks];
+        if (zsock_recv(s->producer, &pa->env, &msg, ZMQ_DONTWAIT, &bad) != 0) {
+            if (bad) {
+                metric_add(s->m_bad_frames, 1);
+                log_warn("producer message with too many or too large routing frames dropped");
+                continue;
+            }
+            break;
+        }
+        licmon__v1__batch_ack__init(&pa->ack);
+        Licmon__V1__EventBatch *batch =
+            licmon__v1__event_batch__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+        size_t size = zmq_msg_size(&msg);
+        zmq_msg_close(&msg);
+        if (!batch) {
+            metric_add(s->m_bad_frames, 1);
+            pa->ack.error = xasprintf("frame of %zu bytes is not an EventBatch", size);
+        } else if ((int64_t)batch->n_events > s->cfg.max_batch_events) {
+            metric_add(s->m_bad_frames, 1);
+            pa->ack.batch_id = batch->batch_id;
+            pa->ack.error = xasprintf("batch of %zu events is over the limit of %lld",
+                                      batch->n_events, (long long)s->cfg.max_batch_events);
+        } else {
+            ingest_journal_add_batch(s->j, batch, now, &pa->ack);
+            events += (int64_t)batch->n_events;
+        }
+        PB_FREE(event_batch, batch);
+        metric_add(s->m_batches, 1);
+        nacks++;
+    }
+    if (nacks == 0)
+        return;
+    commit_or_die(s);
+    for (int i = 0; i < nacks; i++) {
+        send_ack(s->producer, &s->acks[i].env, &s->acks[i].ack);
+        free(s->acks[i].ack.error);
+        ingest_journal_ack_clear(&s->acks[i].ack);
+    }
+}
+
+static void on_internal(void *arg)
+{
+    struct ingest_server *s = arg;
+    zmq_msg_t msg;
+    struct zsock_env env;
+    bool bad;
+    while (zsock_recv(s->internal, &env, &msg, ZMQ_DONTWAIT, &bad) == 0 || bad) {
+        if (bad)
+            continue;
+        Licmon__V1__Request *req =
+            licmon__v1__request__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+        zmq_msg_close(&msg);
+        Licmon__V1__Reply rep = LICMON__V1__REPLY__INIT;
+        Licmon__V1__StatusReply sr = LICMON__V1__STATUS_REPLY__INIT;
+        char err[200] = "";
+        if (!req) {
+            rep.error = "unreadable request";
+            lstream_send_reply(s->internal, &env, &rep);
+            continue;
+        }
+        rep.id = req->id;
+        struct lstream *log = ingest_journal_log(s->j);
+        switch (req->body_case) {
+        case LICMON__V1__REQUEST__BODY_FETCH:
+            lstream_fetch(log, s->internal, &env, req->id, req->fetch);
+            break;
+        case LICMON__V1__REQUEST__BODY_STATUS:
+            sr.program = "ingest";
+            sr.head_seq = lstream_head(log);
+            sr.applied_journal_seq = sr.head_seq;
+            rep.body_case = LICMON__V1__REPLY__BODY_STATUS;
+            rep.status = &sr;
+            lstream_send_reply(s->internal, &env, &rep);
+            break;
+        case LICMON__V1__REQUEST__BODY_PUT_SETTINGS:
+            if (!settings_valid_org(req->put_settings->org)) {
+                snprintf(err, sizeof(err), "org: must match [A-Za-z0-9._-]{1,64}");
+                rep.error = err;
+            } else {
+                rep.journaled_seq =
+                    ingest_journal_add_settings(s->j, req->put_settings, time_now_ms());
+                commit_or_die(s);
+                rep.body_case = LICMON__V1__REPLY__BODY_JOURNALED_SEQ;
+                log_info_ctx("org", req->put_settings->org, "settings change journaled as %llu",
+                             (unsigned long long)rep.journaled_seq);
+            }
+            lstream_send_reply(s->internal, &env, &rep);
+            break;
+        default:
+            rep.error = "request kind not served by ingest";
+            lstream_send_reply(s->internal, &env, &rep);
+        }
+        PB_FREE(request, req);
+    }
+}
+
+/* While no record was journaled for a tick period, journal the wall clock so
+ * timeouts fire downstream in real time, deterministically on replay. */
+static void on_tick(void *arg)
+{
+    struct ingest_server *s = arg;
+    lstream_expire(ingest_journal_log(s->j));
+    if (time_mono_ms() - s->last_record_mono < s->cfg.tick_ms)
+        return;
+    ingest_journal_add_tick(s->j, time_now_ms());
+    commit_or_die(s);
+}
+
+static int setup_curve(struct ingest_server *s)
+{
+    if (!s->cfg.curve_secret_file || !*s->cfg.curve_secret_file)
+        return 0;
+    char secret[41];
+    if (zsock_read_key(s->cfg.curve_secret_file, secret) != 0) {
+        log_warn("--curve-secret-file %s: no 40-character Z85 key on its first line",
+                 s->cfg.curve_secret_file);
+        return -1;
+    }
+    return zsock_set_curve_server(s->producer, secret);
+}
+
+struct ingest_server *ingest_server_new(const struct ingest_server_config *cfg, struct svc *svc,
+                                        struct ingest_journal *j)
+{
+    struct ingest_server *s = xcalloc(1, sizeof(*s));
+    s->cfg = *cfg;
+    s->j = j;
+    s->acks = xcalloc(GROUP_MAX_BATCHES, sizeof(*s->acks));
+    s->m_bad_frames = metric_counter("licmon_ingest_bad_frames_total",
+                                     "producer frames that were not a valid EventBatch");
+    s->m_batches = metric_counter("licmon_ingest_batches_total", "producer batches received");
+    struct zsock_opts po = ZSOCK_OPTS_DEFAULT;
+    po.maxmsgsize = cfg->max_frame_bytes;
+    po.hwm = 1000;
+    s->producer = zsock_open(ZMQ_ROUTER, NULL, true, &po);
+    if (!s->producer || setup_curve(s) != 0 || zmq_bind(s->producer, cfg->producer_endpoint) != 0) {
+        log_warn("cannot listen for producers on %s: %s", cfg->producer_endpoint,
+                 zmq_strerror(zmq_errno()));
+        ingest_server_free(&s);
+        return NULL;
+    }
+    struct zsock_opts io = ZSOCK_OPTS_DEFAULT;
+    s->internal = zsock_open(ZMQ_ROUTER, cfg->internal_endpoint, true, &io);
+    if (!s->internal) {
+        ingest_server_free(&s);
+        return NULL;
+    }
+    s->last_record_mono = time_mono_ms();
+    svc_watch(svc, s->producer, -1, on_producer, s);
+    svc_watch(svc, s->internal, -1, on_internal, s);
+    svc_every(svc, cfg->tick_ms < 200 ? cfg->tick_ms : 200, on_tick, s);
+    return s;
+}
+
+void ingest_server_free(struct ingest_server **sp)
+{
+    struct ingest_server *s = *sp;
+    if (!s)
+        return;
+    zsock_close(&s->producer);
+    zsock_close(&s->internal);
+    free(s->acks);
+    free(s);
+    *sp = NULL;
+}

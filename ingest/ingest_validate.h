@@ -1,0 +1,21 @@
+/* ingest_validate: the checks every event passes before it is journaled
+ * (SPEC.md sections 1-2, API.md section 1). Pure: the clock is a parameter. */
+#ifndef LICMON_INGEST_VALIDATE_H
+#define LICMON_INGEST_VALIDATE_H
+#include "pb.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define INGEST_EVENT_ID_MAX 128
+#define INGEST_USER_MAX 256
+#define INGEST_FUTURE_MAX_MS (24LL * 3600 * 1000)
+
+/* NULL when ev is acceptable at now_ms with minute retention of
+ * retention_days; otherwise the reason, naming the field, written to buf. */
+const char *ingest_validate_event(const Licmon__V1__Event *ev, int64_t now_ms,
+                                  int64_t retention_days, char *buf, size_t len);
+/* 1 when s is valid UTF-8 (no overlongs, no surrogates). */
+int ingest_valid_utf8(const char *s, size_t n);
+
+#endif

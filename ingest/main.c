@@ -1,0 +1,92 @@
+/* licmon-ingest: takes event batches from applications, validates and
+ * dedups them, journals them durably and acknowledges; serves the journal
+ * to the sessionizer. Wiring only: the logic is in ingest_*.c. */
+#include "ingest_journal.h"
+#include "ingest_server.h"
+#include "log.h"
+#include "prog.h"
+#include "store.h"
+#include "svc.h"
+#include "xmem.h"
+#include "zsock.h"
+#include "health.h"
+
+#include <stdlib.h>
+
+int main(int argc, char **argv)
+{
+    struct prog_common common;
+    char *producer, *internal, *db, *curve_secret;
+    int64_t max_frame, max_events, tick_ms, retention_days;
+    struct conf_opt opts[] = {
+        PROG_COMMON_OPTS(&common, "LICMON_INGEST"),
+        CONF_STR("listen", "LICMON_INGEST_LISTEN", "",
+                 "producer endpoint, e.g. tcp://0.0.0.0:5555 (default ipc://DIR/run/"
+                 "ingest-producer.sock)",
+                 &producer),
+        CONF_STR("internal", "LICMON_INGEST_INTERNAL", "",
+                 "internal endpoint (default ipc://DIR/run/ingest.sock)", &internal),
+        CONF_STR("db", "LICMON_INGEST_DB", "", "database folder (default DIR/data/ingest)", &db),
+        CONF_STR("curve-secret-file", "LICMON_INGEST_CURVE_SECRET_FILE", "",
+                 "file with the server's Z85 CURVE secret key: turns on CURVE for producers",
+                 &curve_secret),
+        CONF_INT("max-frame-bytes", "LICMON_INGEST_MAX_FRAME_BYTES", 16777216, 1024, 268435456,
+                 "largest producer frame accepted (ZMQ_MAXMSGSIZE)", &max_frame),
+        CONF_INT("max-batch-events", "LICMON_INGEST_MAX_BATCH_EVENTS", 10000, 1, 100000,
+                 "most events in one batch", &max_events),
+        CONF_INT("tick-ms", "LICMON_INGEST_TICK_MS", 1000, 50, 60000,
+                 "journal a clock tick after this long without a record", &tick_ms),
+        CONF_INT("retention-days", "LICMON_RETENTION_DAYS", 400, 1, 3660,
+                 "oldest event time accepted, in days (minute-bucket retention)", &retention_days),
+        CONF_END,
+    };
+    conf_parse("licmon-ingest", "Durable, acknowledged, validated event intake.", opts, argc, argv,
+               1, NULL, NULL);
+    prog_start("ingest", &common);
+    if (!*producer) {
+        free(producer);
+        producer = prog_endpoint(common.dir, "ingest-producer");
+    }
+    if (!*internal) {
+        free(internal);
+        internal = prog_endpoint(common.dir, "ingest");
+    }
+    if (!*db) {
+        free(db);
+        db = prog_db_path(common.dir, "ingest");
+    }
+
+    struct store *store = store_open(db);
+    if (!store)
+        log_fatal("cannot open the journal database %s", db);
+    struct svc *svc = svc_new();
+    struct ingest_journal *journal = ingest_journal_open(store, retention_days);
+    struct ingest_server_config cfg = {
+        .producer_endpoint = producer,
+        .internal_endpoint = internal,
+        .max_frame_bytes = max_frame,
+        .max_batch_events = max_events,
+        .tick_ms = tick_ms,
+        .curve_secret_file = curve_secret,
+    };
+    struct ingest_server *server = ingest_server_new(&cfg, svc, journal);
+    if (!server)
+        log_fatal("cannot bind the ingest sockets");
+    health_set_ready(true);
+    log_info("ready: producers on %s, journal on %s", producer, internal);
+    svc_run(svc);
+
+    health_set_ready(false);
+    ingest_server_free(&server);
+    ingest_journal_free(&journal);
+    svc_free(&svc);
+    zsock_ctx_term();
+    store_close(&store);
+    health_stop();
+    free(producer);
+    free(internal);
+    free(db);
+    conf_free(opts);
+    log_info("stopped");
+    return 0;
+}

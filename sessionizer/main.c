@@ -1,0 +1,173 @@
+/* licmon-sessionizer: reads the journal in order and runs the session state
+ * machine (sess_engine.c) over it; emits session changes for the
+ * aggregator. Wiring only: storage and delivery come from lib/stage.c. */
+#include "health.h"
+#include "keys.h"
+#include "log.h"
+#include "prog.h"
+#include "sess_engine.h"
+#include "stage.h"
+#include "xmem.h"
+
+#include <stdlib.h>
+
+struct sessionizer {
+    struct sess_engine *engine;
+    struct stage *stage;
+    uint64_t seq; /* journal record being applied */
+    struct metric *m_sessions, *m_holds, *m_late, *m_timers;
+};
+
+static void on_change(void *arg, Licmon__V1__Change *change)
+{
+    struct sessionizer *z = arg;
+    change->journal_seq = z->seq;
+    stage_emit(z->stage, &change->base);
+}
+
+static int apply(void *arg, struct stage *st, uint64_t seq, const uint8_t *data, size_t len)
+{
+    struct sessionizer *z = arg;
+    (void)st;
+    Licmon__V1__JournalRecord *rec = licmon__v1__journal_record__unpack(NULL, len, data);
+    if (!rec) {
+        log_warn("journal record %llu is unreadable; skipped", (unsigned long long)seq);
+        return -1;
+    }
+    z->seq = seq;
+    switch (rec->body_case) {
+    case LICMON__V1__JOURNAL_RECORD__BODY_EVENT:
+        sess_engine_event(z->engine, rec->event, rec->arrival_ms);
+        break;
+    case LICMON__V1__JOURNAL_RECORD__BODY_SETTINGS:
+        sess_engine_settings(z->engine, rec->settings, rec->arrival_ms);
+        break;
+    case LICMON__V1__JOURNAL_RECORD__BODY_TICK:
+        sess_engine_tick(z->engine, rec->tick->wall_ms);
+        break;
+    default:
+        log_warn("journal record %llu has no body; skipped", (unsigned long long)seq);
+        PB_FREE(journal_record, rec);
+        return -1;
+    }
+    PB_FREE(journal_record, rec);
+    return 0;
+}
+
+static void put_state(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct store_batch *b = arg;
+    if (val)
+        store_batch_put(b, key, klen, val, vlen);
+    else
+        store_batch_del(b, key, klen);
+}
+
+static void flush(void *arg, struct stage *st, struct store_batch *b)
+{
+    struct sessionizer *z = arg;
+    (void)st;
+    sess_engine_save_dirty(z->engine, put_state, b);
+    struct sess_engine_stats stats;
+    sess_engine_stats(z->engine, &stats);
+    metric_set(z->m_sessions, (int64_t)stats.open_sessions);
+    metric_set(z->m_holds, (int64_t)stats.open_holds);
+    metric_set(z->m_late, (int64_t)stats.late_events);
+    metric_set(z->m_timers, (int64_t)stats.pending_timers);
+}
+
+/* Restores the engine from every saved 'S' pair. */
+static void load_state(struct sessionizer *z, struct store *store)
+{
+    struct store_iter *it = store_iter_new(store);
+    const char prefix = KEY_NS_STATE;
+    uint64_t n = 0, bad = 0;
+    for (store_iter_seek(it, &prefix, 1); store_iter_valid(it); store_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = store_iter_key(it, &kl);
+        if (kl < 1 || k[0] != KEY_NS_STATE)
+            break;
+        const char *v = store_iter_value(it, &vl);
+        if (sess_engine_load(z->engine, k, kl, v, vl) != 0)
+            bad++;
+        n++;
+    }
+    store_iter_free(&it);
+    if (bad)
+        log_fatal("%llu of %llu saved session states are unreadable",
+                  (unsigned long long)bad, (unsigned long long)n);
+    log_info("restored %llu saved states", (unsigned long long)n);
+}
+
+int main(int argc, char **argv)
+{
+    struct prog_common common;
+    char *upstream, *internal, *db;
+    int64_t fetch_max;
+    struct conf_opt opts[] = {
+        PROG_COMMON_OPTS(&common, "LICMON_SESSIONIZER"),
+        CONF_STR("upstream", "LICMON_SESSIONIZER_UPSTREAM", "",
+                 "ingest's internal endpoint (default ipc://DIR/run/ingest.sock)", &upstream),
+        CONF_STR("internal", "LICMON_SESSIONIZER_INTERNAL", "",
+                 "internal endpoint (default ipc://DIR/run/sessionizer.sock)", &internal),
+        CONF_STR("db", "LICMON_SESSIONIZER_DB", "",
+                 "database folder (default DIR/data/sessionizer)", &db),
+        CONF_INT("fetch-max", "LICMON_SESSIONIZER_FETCH_MAX", 4096, 1, 4096,
+                 "journal records per fetch (and per commit)", &fetch_max),
+        CONF_END,
+    };
+    conf_parse("licmon-sessionizer", "User sessions and license holds from the journal.", opts,
+               argc, argv, 1, NULL, NULL);
+    prog_start("sessionizer", &common);
+    if (!*upstream) {
+        free(upstream);
+        upstream = prog_endpoint(common.dir, "ingest");
+    }
+    if (!*internal) {
+        free(internal);
+        internal = prog_endpoint(common.dir, "sessionizer");
+    }
+    if (!*db) {
+        free(db);
+        db = prog_db_path(common.dir, "sessionizer");
+    }
+    struct store *store = store_open(db);
+    if (!store)
+        log_fatal("cannot open the database %s", db);
+
+    struct sessionizer z = {0};
+    z.engine = sess_engine_new(on_change, &z);
+    load_state(&z, store);
+    z.m_sessions = metric_gauge("licmon_sessionizer_open_sessions", "user sessions open");
+    z.m_holds = metric_gauge("licmon_sessionizer_open_holds", "license holds open");
+    z.m_late = metric_gauge("licmon_sessionizer_late_events", "events later than allowed");
+    z.m_timers = metric_gauge("licmon_sessionizer_pending_timers", "armed inactivity timers");
+
+    static const char *const consumers[] = {"aggregator", NULL};
+    struct stage_config cfg = {
+        .program = "sessionizer",
+        .upstream = upstream,
+        .listen = internal,
+        .consumers = consumers,
+        .fetch_max = (uint32_t)fetch_max,
+    };
+    struct stage_ops ops = {.apply = apply, .flush = flush, .arg = &z};
+    struct svc *svc = svc_new();
+    z.stage = stage_new(&cfg, &ops, svc, store);
+    health_set_ready(true);
+    svc_run(svc);
+
+    health_set_ready(false);
+    stage_free(&z.stage);
+    sess_engine_free(&z.engine);
+    svc_free(&svc);
+    zsock_ctx_term();
+    store_close(&store);
+    health_stop();
+    free(upstream);
+    free(internal);
+    free(db);
+    conf_free(opts);
+    log_info("stopped");
+    return 0;
+}
