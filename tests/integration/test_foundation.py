@@ -1,0 +1,129 @@
+"""The walking skeleton end to end: one login sent with licmonctl shows as
+in_use 1 in the exporter's answer, a logout brings it back to 0; bad input
+gets clear reasons; a killed program is restarted and the numbers carry on."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import BIN, PROGRAMS, ctl, ev, now_ms
+
+
+def in_use(stack, org, license_type):
+    r = stack.get(f"/v1/orgs/{org}/licenses")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    for row in body["licenses"]:
+        if row["type"] == license_type:
+            return row["in_use"]
+    return 0
+
+
+def test_login_then_logout_end_to_end(stack):
+    t = now_ms()
+    stack.send([ev("e1", "login", ts=t, license_type="reviewer")])
+    stack.wait()
+    assert in_use(stack, "acme", "reviewer") == 1
+    cur = stack.get("/v1/orgs/acme/current").json()
+    assert [s["user"] for s in cur["sessions"]] == ["alice@acme.example"]
+    assert cur["sessions"][0]["license_type"] == "reviewer"
+    stack.send([ev("e2", "logout", ts=t + 1000)])
+    stack.wait()
+    assert in_use(stack, "acme", "reviewer") == 0
+    assert stack.get("/v1/orgs/acme/current").json()["sessions"] == []
+
+
+def test_rejections_name_line_and_field(stack):
+    t = now_ms()
+    p = stack.send([
+        ev("g1", "login", user="bob", ts=t, license_type="creator"),
+        '{"event_id": "b1", "org": "acme", "user": "carol", "ts": %d, "kind": "login"}' % t,
+        "this is not json",
+        ev("g2", "activity", user="bob", ts=t + 5),
+        ev("b3", "login", org="bad org!", ts=t, license_type="creator"),
+    ], check=False)
+    assert p.returncode == 1, p.stderr
+    assert "accepted 2, duplicate 0, rejected 3" in p.stdout
+    assert ":2: license_type: missing" in p.stderr
+    assert ":3: not JSON" in p.stderr
+    assert ":5: org:" in p.stderr
+    stack.wait()
+    assert in_use(stack, "acme", "creator") == 1
+
+
+def test_duplicates_have_no_effect(stack):
+    t = now_ms()
+    events = [ev("d1", "login", user="dave", ts=t, license_type="reviewer"),
+              ev("d2", "login", user="erin", ts=t + 1, license_type="reviewer")]
+    first = stack.send(events)
+    assert "accepted 2, duplicate 0, rejected 0" in first.stdout
+    again = stack.send(events + [events[0]])
+    assert "accepted 0, duplicate 3, rejected 0" in again.stdout
+    stack.wait()
+    assert in_use(stack, "acme", "reviewer") == 2
+
+
+def test_settings_round_trip_and_validation(stack):
+    p = ctl("settings", "--dir", stack.dir, "acme", "--set",
+            '{"timezone":"Europe/Berlin","licenses":[{"type":"reviewer","owned":5}]}')
+    assert '"Europe/Berlin"' in p.stdout
+    r = stack.get("/v1/orgs/acme/settings")
+    assert r.json()["timezone"] == "Europe/Berlin"
+    bad = stack.put("/v1/orgs/acme/settings", {"user_inactivity_timeout_s": 5})
+    assert bad.status_code == 400
+    assert "user_inactivity_timeout_s" in bad.json()["detail"]
+    lic = stack.get("/v1/orgs/acme/licenses").json()
+    assert lic["timezone"] == "Europe/Berlin"
+    row = [x for x in lic["licenses"] if x["type"] == "reviewer"][0]
+    assert row["owned"] == 5 and row["free"] == 5
+
+
+def test_health_and_metrics_of_every_program(stack):
+    import json
+    with open(os.path.join(stack.dir, "stack.json")) as f:
+        info = json.load(f)
+    for prog in PROGRAMS:
+        hp = info["health"][prog]
+        assert requests.get(f"http://{hp}/healthz", timeout=5).status_code == 200
+        m = requests.get(f"http://{hp}/metrics", timeout=5)
+        assert m.status_code == 200 and "# TYPE" in m.text
+    assert requests.get(stack.url + "/healthz", timeout=5).status_code == 200
+    assert requests.get(stack.url + "/v1/orgs/acme/licenses", timeout=5).status_code == 401
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_bad_flags_exit_2_naming_the_flag(program):
+    exe = os.path.join(BIN, f"licmon-{program}")
+    p = subprocess.run([exe, "--no-such-flag"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2 and "--no-such-flag" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    p = subprocess.run([exe, "--log-level", "loud"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2 and "log-level" in p.stderr
+    h = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=10)
+    assert h.returncode == 0 and "--dir" in h.stdout
+
+
+@pytest.mark.parametrize("program", ["ingest", "sessionizer", "aggregator"])
+def test_kill_9_is_restarted_and_numbers_carry_on(stack, program):
+    t = now_ms()
+    stack.send([ev("k1", "login", user="u1", ts=t, license_type="creator")])
+    stack.wait()
+    pid = stack.pid(program)
+    assert pid, f"{program} is not running"
+    os.kill(pid, signal.SIGKILL)
+    # the supervisor brings it back
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        new = stack.pid(program)
+        if new and new != pid:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"{program} was not restarted")
+    stack.send([ev("k2", "login", user="u2", ts=t + 10, license_type="creator"),
+                ev("k1", "login", user="u1", ts=t, license_type="creator")])
+    stack.wait()
+    assert in_use(stack, "acme", "creator") == 2

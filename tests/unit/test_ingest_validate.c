@@ -1,0 +1,105 @@
+/* Unit tests of ingest's event validation: every rejection reason names
+ * its field, and good events pass. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../../ingest/ingest_validate.h"
+
+#include <string.h>
+
+#define NOW 1764237600000LL
+
+static Licmon__V1__Event good(void)
+{
+    Licmon__V1__Event ev = LICMON__V1__EVENT__INIT;
+    ev.event_id = "e1";
+    ev.org = "acme";
+    ev.user = "alice@acme.example";
+    ev.ts_ms = NOW - 1000;
+    ev.kind = LICMON__V1__EVENT_KIND__LOGIN;
+    ev.license_type = "reviewer";
+    return ev;
+}
+
+static void expect(const Licmon__V1__Event *ev, const char *prefix)
+{
+    char buf[160];
+    const char *r = ingest_validate_event(ev, NOW, 400, buf, sizeof(buf));
+    if (!prefix) {
+        if (r)
+            fail_msg("expected acceptance, got '%s'", r);
+        return;
+    }
+    if (!r || strncmp(r, prefix, strlen(prefix)) != 0)
+        fail_msg("expected '%s...', got '%s'", prefix, r ? r : "(accepted)");
+}
+
+static void test_good_events(void **state)
+{
+    (void)state;
+    Licmon__V1__Event ev = good();
+    expect(&ev, NULL);
+    ev.requested_type = "creator";
+    expect(&ev, NULL);
+    ev = good();
+    ev.kind = LICMON__V1__EVENT_KIND__ACTIVITY;
+    ev.license_type = "";
+    expect(&ev, NULL);
+    ev.kind = LICMON__V1__EVENT_KIND__LOGOUT;
+    expect(&ev, NULL);
+    ev.user = "J\xc3\xbcrgen \xe2\x82\xac \xf0\x9f\x98\x80";
+    expect(&ev, NULL);
+    ev.ts_ms = NOW + 86400000LL; /* exactly one day ahead is still accepted */
+    expect(&ev, NULL);
+}
+
+static void test_rejections(void **state)
+{
+    (void)state;
+    char longid[200], longuser[300];
+    memset(longid, 'x', 129);
+    longid[129] = 0;
+    memset(longuser, 'u', 257);
+    longuser[257] = 0;
+    Licmon__V1__Event ev;
+#define CASE(stmt, reason)                                                                         \
+    ev = good();                                                                                   \
+    stmt;                                                                                          \
+    expect(&ev, reason)
+    CASE(ev.event_id = "", "event_id: missing");
+    CASE(ev.event_id = longid, "event_id: longer");
+    CASE(ev.org = "", "org: missing");
+    CASE(ev.org = "ac me", "org: must match");
+    CASE(ev.user = "", "user: missing");
+    CASE(ev.user = longuser, "user: longer");
+    CASE(ev.user = "bad\xc3", "user: not valid UTF-8");
+    CASE(ev.user = "\xed\xa0\x80", "user: not valid UTF-8");
+    CASE(ev.user = "\xc0\xaf", "user: not valid UTF-8");
+    CASE(ev.kind = LICMON__V1__EVENT_KIND__KIND_UNSPECIFIED, "kind: missing");
+    CASE(ev.kind = 9, "kind: unknown");
+    CASE(ev.license_type = "", "license_type: missing (required for login)");
+    CASE((ev.kind = LICMON__V1__EVENT_KIND__DENIED, ev.license_type = ""),
+         "license_type: missing (required for denied)");
+    CASE(ev.license_type = "Reviewer", "license_type: must match");
+    CASE(ev.license_type = "all", "license_type: 'all'");
+    CASE(ev.requested_type = "reviewer", "requested_type: same");
+    CASE(ev.requested_type = "Creator!", "requested_type: must match");
+    CASE((ev.kind = LICMON__V1__EVENT_KIND__ACTIVITY, ev.requested_type = "creator"),
+         "requested_type: only a login");
+    CASE(ev.ts_ms = 0, "ts: missing");
+    CASE(ev.ts_ms = NOW - 401LL * 86400000, "ts: older");
+    CASE(ev.ts_ms = NOW + 86400001LL, "ts: more than one day");
+#undef CASE
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good_events),
+        cmocka_unit_test(test_rejections),
+    };
+    return cmocka_run_group_tests_name("ingest_validate", tests, NULL, NULL);
+}

@@ -1,0 +1,256 @@
+/* Unit tests of lib/: time and dates, keys, the hash map, settings
+ * validation and JSON, the event JSON form. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "event_json.h"
+#include "hmap.h"
+#include "keys.h"
+#include "settings.h"
+#include "timeutil.h"
+#include "xmem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void test_rfc3339(void **state)
+{
+    (void)state;
+    int64_t ms;
+    char buf[40];
+    assert_int_equal(time_parse_rfc3339("2026-11-27T10:00:00.123Z", &ms), 0);
+    assert_string_equal(time_format_rfc3339(ms, buf, sizeof(buf)), "2026-11-27T10:00:00.123Z");
+    assert_int_equal(time_parse_rfc3339("2026-11-27T11:30:00+01:30", &ms), 0);
+    assert_string_equal(time_format_rfc3339(ms, buf, sizeof(buf)), "2026-11-27T10:00:00.000Z");
+    assert_int_equal(time_parse_rfc3339("1969-12-31T23:59:59.999Z", &ms), 0);
+    assert_int_equal(ms, -1);
+    assert_string_equal(time_format_rfc3339(-1, buf, sizeof(buf)), "1969-12-31T23:59:59.999Z");
+    assert_int_equal(time_parse_rfc3339("2026-02-29T00:00:00Z", &ms), -1);
+    assert_int_equal(time_parse_rfc3339("2026-11-27T10:00:00", &ms), -1);
+    assert_int_equal(time_parse_rfc3339("2026-11-27T24:00:00Z", &ms), -1);
+    assert_int_equal(time_parse_rfc3339("2026-11-27T10:00:00Zjunk", &ms), -1);
+    assert_int_equal(time_parse_rfc3339("", &ms), -1);
+}
+
+static void test_dates(void **state)
+{
+    (void)state;
+    int64_t d;
+    char buf[16];
+    assert_int_equal(time_parse_date("1970-01-01", &d), 0);
+    assert_int_equal(d, 0);
+    assert_int_equal(time_parse_date("2024-02-29", &d), 0);
+    time_format_date(d, buf, sizeof(buf));
+    assert_string_equal(buf, "2024-02-29");
+    assert_int_equal(time_parse_date("2023-02-29", &d), -1);
+    assert_int_equal(time_parse_date("2023-13-01", &d), -1);
+    for (int64_t x = -800000; x < 800000; x += 997) {
+        int64_t y;
+        unsigned m, dd;
+        time_civil_from_days(x, &y, &m, &dd);
+        assert_int_equal(time_days_from_civil(y, m, dd), x);
+    }
+}
+
+static void test_time_zones(void **state)
+{
+    (void)state;
+    long off;
+    int64_t ms;
+    assert_true(tz_valid("Europe/Berlin"));
+    assert_true(tz_valid("UTC"));
+    assert_false(tz_valid("Mars/Olympus"));
+    assert_false(tz_valid("../etc/passwd"));
+    assert_false(tz_valid("/etc/passwd"));
+    time_parse_rfc3339("2026-07-01T12:00:00Z", &ms);
+    assert_int_equal(tz_offset_at("Europe/Berlin", ms, &off), 0);
+    assert_int_equal(off, 7200);
+    time_parse_rfc3339("2026-01-01T12:00:00Z", &ms);
+    tz_offset_at("Europe/Berlin", ms, &off);
+    assert_int_equal(off, 3600);
+    tz_offset_at("Asia/Kolkata", ms, &off);
+    assert_int_equal(off, 19800);
+    /* 23:30 UTC on Dec 31 is already Jan 1 in Berlin */
+    time_parse_rfc3339("2025-12-31T23:30:00Z", &ms);
+    char buf[16];
+    time_format_date(tz_local_day("Europe/Berlin", ms), buf, sizeof(buf));
+    assert_string_equal(buf, "2026-01-01");
+    time_format_date(tz_local_day("UTC", ms), buf, sizeof(buf));
+    assert_string_equal(buf, "2025-12-31");
+}
+
+static void test_keys(void **state)
+{
+    (void)state;
+    uint8_t a[8], b[8];
+    keys_put_i64(a, -5);
+    keys_put_i64(b, 3);
+    assert_true(memcmp(a, b, 8) < 0);
+    assert_int_equal(keys_get_i64(a), -5);
+    keys_put_u64(a, 0x0102030405060708ULL);
+    assert_int_equal(a[0], 1);
+    assert_int_equal(keys_get_u64(a), 0x0102030405060708ULL);
+    uint8_t k[16];
+    const char *parts[] = {"acme", "e1"};
+    assert_int_equal(keys_make(k, sizeof(k), 'D', parts, 2), 8);
+    assert_memory_equal(k, "Dacme\0e1", 8);
+    const char *big[] = {"0123456789abcdef"};
+    assert_int_equal(keys_make(k, sizeof(k), 'D', big, 1), 0);
+}
+
+static void test_hmap(void **state)
+{
+    (void)state;
+    struct hmap *m = hmap_new();
+    char key[32];
+    for (intptr_t i = 0; i < 20000; i++) {
+        snprintf(key, sizeof(key), "k%ld", (long)i);
+        assert_null(hmap_puts(m, key, (void *)(i + 1)));
+    }
+    assert_int_equal(hmap_count(m), 20000);
+    for (intptr_t i = 0; i < 20000; i += 2) {
+        snprintf(key, sizeof(key), "k%ld", (long)i);
+        assert_int_equal((intptr_t)hmap_dels(m, key), i + 1);
+    }
+    for (intptr_t i = 0; i < 20000; i++) {
+        snprintf(key, sizeof(key), "k%ld", (long)i);
+        void *v = hmap_gets(m, key);
+        if (i % 2)
+            assert_int_equal((intptr_t)v, i + 1);
+        else
+            assert_null(v);
+    }
+    size_t pos = 0, n = 0, kl;
+    const void *k;
+    void *v;
+    while (hmap_next(m, &pos, &k, &kl, &v))
+        n++;
+    assert_int_equal(n, 10000);
+    hmap_free(&m, NULL);
+    assert_null(m);
+}
+
+static Licmon__V1__OrgSettings *merge_text(const Licmon__V1__OrgSettings *base, const char *text,
+                                           char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *o = json_loads(text, 0, &jerr);
+    assert_non_null(o);
+    Licmon__V1__OrgSettings *s = settings_merge_json(base, o, err, errlen);
+    json_decref(o);
+    return s;
+}
+
+static void test_settings(void **state)
+{
+    (void)state;
+    char err[200];
+    Licmon__V1__OrgSettings *d = settings_default("acme");
+    assert_int_equal(d->user_inactivity_timeout_s, 7200);
+    Licmon__V1__OrgSettings *s = merge_text(
+        d,
+        "{\"timezone\":\"Europe/Berlin\",\"user_inactivity_timeout_s\":1800,"
+        "\"licenses\":[{\"type\":\"creator\",\"model\":\"floating\",\"owned\":50,"
+        "\"expires\":\"2027-06-30\",\"threshold_pct\":90},{\"type\":\"reviewer\",\"owned\":4}],"
+        "\"notify_emails\":[\"it@acme.example\"],\"integrations\":[\"Jira\"],"
+        "\"webhooks\":[{\"url\":\"https://hooks.example/x\",\"secret\":\"s3\"}]}",
+        err, sizeof(err));
+    assert_non_null(s);
+    assert_string_equal(s->timezone, "Europe/Berlin");
+    assert_int_equal(s->user_inactivity_timeout_s, 1800);
+    assert_int_equal(s->license_inactivity_timeout_s, 7200);
+    assert_int_equal(settings_license(s, "reviewer")->threshold_pct, 80);
+    assert_int_equal(settings_license(s, "creator")->owned, 50);
+    /* the masked secret sent back keeps the stored one */
+    Licmon__V1__OrgSettings *s2 = merge_text(
+        s, "{\"webhooks\":[{\"url\":\"https://hooks.example/x\",\"secret\":\"********\"}]}", err,
+        sizeof(err));
+    assert_non_null(s2);
+    assert_string_equal(s2->webhooks[0]->secret, "s3");
+    json_t *j = settings_to_json(s2);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(j, "webhooks"), 0), "secret")),
+                        "********");
+    json_decref(j);
+
+    static const struct {
+        const char *json, *field;
+    } bad[] = {
+        {"{\"timezone\":\"Mars/Base\"}", "timezone:"},
+        {"{\"user_inactivity_timeout_s\":59}", "user_inactivity_timeout_s:"},
+        {"{\"license_inactivity_timeout_s\":604801}", "license_inactivity_timeout_s:"},
+        {"{\"licenses\":[{\"type\":\"Creator\"}]}", "licenses[0].type:"},
+        {"{\"licenses\":[{\"type\":\"a\",\"owned\":-1}]}", "licenses[0].owned:"},
+        {"{\"licenses\":[{\"type\":\"a\",\"threshold_pct\":101}]}", "licenses[0].threshold_pct:"},
+        {"{\"licenses\":[{\"type\":\"a\",\"threshold_pct\":0}]}", "licenses[0].threshold_pct:"},
+        {"{\"licenses\":[{\"type\":\"a\"},{\"type\":\"a\"}]}", "licenses[1].type:"},
+        {"{\"licenses\":[{\"type\":\"a\",\"expires\":\"2027-02-30\"}]}", "licenses[0].expires:"},
+        {"{\"notify_emails\":[\"not-an-address\"]}", "notify_emails[0]:"},
+        {"{\"webhooks\":[{\"url\":\"ftp://x\"}]}", "webhooks[0]:"},
+        {"{\"org\":\"other\"}", "org:"},
+        {"{\"no_such_setting\":1}", "no_such_setting:"},
+        {"{\"notify_enabled\":\"yes\"}", "notify_enabled:"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = 0;
+        Licmon__V1__OrgSettings *x = merge_text(s, bad[i].json, err, sizeof(err));
+        if (x || strncmp(err, bad[i].field, strlen(bad[i].field)) != 0)
+            fail_msg("%s: expected an error naming %s, got '%s'", bad[i].json, bad[i].field, err);
+    }
+    /* a rejected change leaves the base untouched */
+    assert_string_equal(s->timezone, "Europe/Berlin");
+    settings_free(&s2);
+    settings_free(&s);
+    settings_free(&d);
+}
+
+static void test_event_json(void **state)
+{
+    (void)state;
+    Licmon__V1__Event ev;
+    char err[160];
+    const char *line = "{\"event_id\":\"a1\",\"org\":\"acme\",\"user\":\"alice@acme.example\","
+                       "\"ts\":\"2026-11-27T10:00:00.123+01:00\",\"kind\":\"login\","
+                       "\"license_type\":\"reviewer\",\"requested_type\":\"creator\",\"x\":1}";
+    assert_int_equal(event_json_parse(line, strlen(line), &ev, err, sizeof(err)), 0);
+    assert_string_equal(ev.user, "alice@acme.example");
+    assert_int_equal(ev.kind, LICMON__V1__EVENT_KIND__LOGIN);
+    assert_int_equal(ev.ts_ms, 1795770000123LL);
+    char *back = event_json_format(&ev);
+    assert_non_null(strstr(back, "\"ts\":1795770000123"));
+    free(back);
+    event_json_clear(&ev);
+
+    static const struct {
+        const char *json, *reason;
+    } bad[] = {
+        {"{\"kind\":\"nap\"}", "kind:"},
+        {"{\"ts\":true}", "ts:"},
+        {"{\"ts\":\"yesterday\"}", "ts:"},
+        {"{\"user\":42}", "user:"},
+        {"[1,2]", "an event must be"},
+        {"{\"org\":", "not JSON"},
+        {"{\"org\":\"a\",\"org\":\"b\"}", "not JSON"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = 0;
+        int rc = event_json_parse(bad[i].json, strlen(bad[i].json), &ev, err, sizeof(err));
+        if (rc == 0 || strncmp(err, bad[i].reason, strlen(bad[i].reason)) != 0)
+            fail_msg("%s: expected '%s...', got '%s'", bad[i].json, bad[i].reason, err);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rfc3339),   cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_time_zones), cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_hmap),      cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_event_json),
+    };
+    return cmocka_run_group_tests_name("lib", tests, NULL, NULL);
+}
