@@ -32,8 +32,7 @@ static void answer_licenses(const struct agg_state *st, const char *org,
     qr->in_use_all = agg_state_in_use(st, org, "all");
 }
 
-static void answer_current(const struct agg_state *st, const char *org,
-                           Licmon__V1__QueryReply *qr)
+static void answer_current(const struct agg_state *st, const char *org, Licmon__V1__QueryReply *qr)
 {
     const Licmon__V1__SessionRecord **recs;
     size_t n = agg_state_current(st, org, &recs);
@@ -51,8 +50,7 @@ static void answer_current(const struct agg_state *st, const char *org,
     free(recs);
 }
 
-int agg_query_answer(const struct agg_state *st, const Licmon__V1__Query *q,
-                     Licmon__V1__Reply *rep)
+int agg_query_answer(const struct agg_state *st, const Licmon__V1__Query *q, Licmon__V1__Reply *rep)
 {
     if (!q->org || !settings_valid_org(q->org)) {
         rep->error = "org: must match [A-Za-z0-9._-]{1,64}";

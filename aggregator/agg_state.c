@@ -166,7 +166,7 @@ static void agg_hold(struct agg_state *st, const Licmon__V1__HoldChange *h, agg_
     if (h->acquired) {
         if (held == t)
             return; /* already held: nothing changes */
-        if (held) {  /* the sessionizer releases before a switch; stay exact anyway */
+        if (held) { /* the sessionizer releases before a switch; stay exact anyway */
             held->in_use--;
             o->in_use_all--;
             level(arg, o->name, held->name, h->at_ms, held->in_use);
@@ -252,8 +252,7 @@ void agg_state_apply(struct agg_state *st, const Licmon__V1__Change *c, agg_leve
     }
 }
 
-int agg_state_load(struct agg_state *st, const void *key, size_t klen, const void *val,
-                   size_t vlen)
+int agg_state_load(struct agg_state *st, const void *key, size_t klen, const void *val, size_t vlen)
 {
     const char *k = key;
     if (klen < 2)

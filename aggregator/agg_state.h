@@ -15,8 +15,7 @@ struct agg_state;
 typedef void (*agg_level_fn)(void *arg, const char *org, const char *type, int64_t at_ms,
                              int64_t in_use);
 /* A storage write: val == NULL deletes key. */
-typedef void (*agg_put_fn)(void *arg, const void *key, size_t klen, const void *val,
-                           size_t vlen);
+typedef void (*agg_put_fn)(void *arg, const void *key, size_t klen, const void *val, size_t vlen);
 
 struct agg_state *agg_state_new(void);
 void agg_state_free(struct agg_state **st);

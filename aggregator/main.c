@@ -123,8 +123,8 @@ int main(int argc, char **argv)
                  &db),
         CONF_END,
     };
-    conf_parse("licmon-aggregator", "Usage rollups, session records and the query service.",
-               opts, argc, argv, 1, NULL, NULL);
+    conf_parse("licmon-aggregator", "Usage rollups, session records and the query service.", opts,
+               argc, argv, 1, NULL, NULL);
     prog_start("aggregator", &common);
     if (!*upstream) {
         free(upstream);

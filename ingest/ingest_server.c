@@ -64,11 +64,16 @@ static void on_producer(void *arg)
             break;
         }
         licmon__v1__batch_ack__init(&pa->ack);
-        Licmon__V1__EventBatch *batch =
-            licmon__v1__event_batch__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
         size_t size = zmq_msg_size(&msg);
+        Licmon__V1__EventBatch *batch = NULL;
+        if ((int64_t)size <= s->cfg.max_frame_bytes)
+            batch = licmon__v1__event_batch__unpack(NULL, size, zmq_msg_data(&msg));
         zmq_msg_close(&msg);
-        if (!batch) {
+        if ((int64_t)size > s->cfg.max_frame_bytes) {
+            metric_add(s->m_bad_frames, 1);
+            pa->ack.error = xasprintf("frame of %zu bytes is over the limit of %lld", size,
+                                      (long long)s->cfg.max_frame_bytes);
+        } else if (!batch) {
             metric_add(s->m_bad_frames, 1);
             pa->ack.error = xasprintf("frame of %zu bytes is not an EventBatch", size);
         } else if ((int64_t)batch->n_events > s->cfg.max_batch_events) {
@@ -186,7 +191,9 @@ struct ingest_server *ingest_server_new(const struct ingest_server_config *cfg, 
                                      "producer frames that were not a valid EventBatch");
     s->m_batches = metric_counter("licmon_ingest_batches_total", "producer batches received");
     struct zsock_opts po = ZSOCK_OPTS_DEFAULT;
-    po.maxmsgsize = cfg->max_frame_bytes;
+    /* frames a little over the limit are answered with an error; far larger
+     * ones make libzmq drop the connection before they take memory */
+    po.maxmsgsize = cfg->max_frame_bytes * 2;
     po.hwm = 1000;
     s->producer = zsock_open(ZMQ_ROUTER, NULL, true, &po);
     if (!s->producer || setup_curve(s) != 0 || zmq_bind(s->producer, cfg->producer_endpoint) != 0) {

@@ -3,6 +3,7 @@
  * to the sessionizer. Wiring only: the logic is in ingest_*.c. */
 #include "ingest_journal.h"
 #include "ingest_server.h"
+#include "ingest_zap.h"
 #include "log.h"
 #include "prog.h"
 #include "store.h"
@@ -11,12 +12,13 @@
 #include "zsock.h"
 #include "health.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 int main(int argc, char **argv)
 {
     struct prog_common common;
-    char *producer, *internal, *db, *curve_secret;
+    char *producer, *internal, *db, *curve_secret, *curve_allowed;
     int64_t max_frame, max_events, tick_ms, retention_days;
     struct conf_opt opts[] = {
         PROG_COMMON_OPTS(&common, "LICMON_INGEST"),
@@ -30,6 +32,10 @@ int main(int argc, char **argv)
         CONF_STR("curve-secret-file", "LICMON_INGEST_CURVE_SECRET_FILE", "",
                  "file with the server's Z85 CURVE secret key: turns on CURVE for producers",
                  &curve_secret),
+        CONF_STR("curve-allowed-keys", "LICMON_INGEST_CURVE_ALLOWED_KEYS", "",
+                 "file of the producers' Z85 public keys allowed to connect, one per line "
+                 "(required with --curve-secret-file)",
+                 &curve_allowed),
         CONF_INT("max-frame-bytes", "LICMON_INGEST_MAX_FRAME_BYTES", 16777216, 1024, 268435456,
                  "largest producer frame accepted (ZMQ_MAXMSGSIZE)", &max_frame),
         CONF_INT("max-batch-events", "LICMON_INGEST_MAX_BATCH_EVENTS", 10000, 1, 100000,
@@ -42,6 +48,10 @@ int main(int argc, char **argv)
     };
     conf_parse("licmon-ingest", "Durable, acknowledged, validated event intake.", opts, argc, argv,
                1, NULL, NULL);
+    if (*curve_secret && !*curve_allowed) {
+        fprintf(stderr, "licmon-ingest: --curve-secret-file needs --curve-allowed-keys\n");
+        return 2;
+    }
     prog_start("ingest", &common);
     if (!*producer) {
         free(producer);
@@ -60,6 +70,9 @@ int main(int argc, char **argv)
     if (!store)
         log_fatal("cannot open the journal database %s", db);
     struct svc *svc = svc_new();
+    struct ingest_zap *zap = NULL;
+    if (*curve_secret && !(zap = ingest_zap_new(curve_allowed, svc)))
+        log_fatal("cannot set up producer authentication from %s", curve_allowed);
     struct ingest_journal *journal = ingest_journal_open(store, retention_days);
     struct ingest_server_config cfg = {
         .producer_endpoint = producer,
@@ -79,6 +92,7 @@ int main(int argc, char **argv)
     health_set_ready(false);
     ingest_server_free(&server);
     ingest_journal_free(&journal);
+    ingest_zap_free(&zap);
     svc_free(&svc);
     zsock_ctx_term();
     store_close(&store);

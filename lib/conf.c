@@ -71,7 +71,7 @@ void conf_usage(const char *program, const char *summary, const struct conf_opt 
     for (const struct conf_opt *o = opts; o->flag; o++) {
         char left[96];
         snprintf(left, sizeof(left), "--%s%s", o->flag,
-                 o->type == CONF_T_BOOL ? "[=BOOL]"
+                 o->type == CONF_T_BOOL  ? "[=BOOL]"
                  : o->type == CONF_T_INT ? "=N"
                                          : "=TEXT");
         printf("  %-32s %s\n", left, o->help);

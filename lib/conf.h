@@ -19,10 +19,22 @@ struct conf_opt {
     void *dst; /* char ** (malloc'd), int64_t *, bool * */
 };
 
-#define CONF_STR(f, e, d, h, p) {f, e, CONF_T_STR, d, 0, 0, h, p}
-#define CONF_INT(f, e, d, lo, hi, h, p) {f, e, CONF_T_INT, #d, lo, hi, h, p}
-#define CONF_BOOL(f, e, d, h, p) {f, e, CONF_T_BOOL, d, 0, 0, h, p}
-#define CONF_END {0}
+#define CONF_STR(f, e, d, h, p)                                                                    \
+    {                                                                                              \
+        f, e, CONF_T_STR, d, 0, 0, h, p                                                            \
+    }
+#define CONF_INT(f, e, d, lo, hi, h, p)                                                            \
+    {                                                                                              \
+        f, e, CONF_T_INT, #d, lo, hi, h, p                                                         \
+    }
+#define CONF_BOOL(f, e, d, h, p)                                                                   \
+    {                                                                                              \
+        f, e, CONF_T_BOOL, d, 0, 0, h, p                                                           \
+    }
+#define CONF_END                                                                                   \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 /* Parses env and argv[first..argc). Non-flag arguments are moved to
  * *rest (NULL-terminated, borrowed from argv), their count to *nrest; pass

@@ -13,8 +13,7 @@ static const char *const event_json_strings[] = {"event_id", "org", "user", "lic
 
 void event_json_clear(Licmon__V1__Event *ev)
 {
-    char **fields[] = {&ev->event_id, &ev->org, &ev->user, &ev->license_type,
-                       &ev->requested_type};
+    char **fields[] = {&ev->event_id, &ev->org, &ev->user, &ev->license_type, &ev->requested_type};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         if (*fields[i] && *fields[i] != protobuf_c_empty_string)
             free(*fields[i]);
@@ -36,8 +35,7 @@ int event_json_parse(const char *text, size_t len, Licmon__V1__Event *ev, char *
         snprintf(err, errlen, "an event must be a JSON object");
         goto out;
     }
-    char **fields[] = {&ev->event_id, &ev->org, &ev->user, &ev->license_type,
-                       &ev->requested_type};
+    char **fields[] = {&ev->event_id, &ev->org, &ev->user, &ev->license_type, &ev->requested_type};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         json_t *v = json_object_get(o, event_json_strings[i]);
         if (!v || json_is_null(v))
@@ -81,9 +79,9 @@ out:
 
 char *event_json_format(const Licmon__V1__Event *ev)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s}", "event_id", ev->event_id, "org", ev->org,
-                          "user", ev->user, "ts", (json_int_t)ev->ts_ms, "kind",
-                          pb_kind_name(ev->kind));
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:I, s:s}", "event_id", ev->event_id, "org", ev->org, "user",
+                  ev->user, "ts", (json_int_t)ev->ts_ms, "kind", pb_kind_name(ev->kind));
     if (*ev->license_type)
         json_object_set_new(o, "license_type", json_string(ev->license_type));
     if (*ev->requested_type)

@@ -83,8 +83,7 @@ static char *metrics_text(size_t *len)
         size_t bl = base_len(m->name);
         bool first = true;
         for (int j = 0; j < i; j++)
-            if (base_len(metric_table[j].name) == bl &&
-                !strncmp(metric_table[j].name, m->name, bl))
+            if (base_len(metric_table[j].name) == bl && !strncmp(metric_table[j].name, m->name, bl))
                 first = false;
         char line[1024];
         int w = 0;
@@ -118,8 +117,8 @@ int health_handle(struct MHD_Connection *c, const char *url, int *mhd_result)
 {
     if (!strcmp(url, "/healthz")) {
         bool ok = atomic_load(&health_ready_flag);
-        char *body = xasprintf("{\"status\":\"%s\",\"program\":\"%s\"}\n",
-                               ok ? "ok" : "starting", health_program);
+        char *body = xasprintf("{\"status\":\"%s\",\"program\":\"%s\"}\n", ok ? "ok" : "starting",
+                               health_program);
         *mhd_result = health_reply(c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
                                    "application/json", body, strlen(body));
         return 1;
@@ -187,8 +186,8 @@ int health_start(const char *program, const char *hostport)
     inet_pton(AF_INET, host, &sa.sin_addr);
     health_daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port,
                                      NULL, NULL, health_access, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-                                     MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT,
-                                     10u, MHD_OPTION_END);
+                                     MHD_OPTION_CONNECTION_LIMIT, 64u,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (!health_daemon) {
         log_warn("cannot serve health endpoint on %s", hostport);
         return -1;

@@ -60,8 +60,8 @@ size_t hmap_count(const struct hmap *m)
 static size_t hmap_find(const struct hmap *m, uint64_t h, const void *key, size_t klen)
 {
     size_t i = h & (m->cap - 1);
-    while (m->slots[i].key &&
-           !(m->slots[i].hash == h && m->slots[i].klen == klen && !memcmp(m->slots[i].key, key, klen)))
+    while (m->slots[i].key && !(m->slots[i].hash == h && m->slots[i].klen == klen &&
+                                !memcmp(m->slots[i].key, key, klen)))
         i = (i + 1) & (m->cap - 1);
     return i;
 }

@@ -97,8 +97,7 @@ static void log_vwrite(enum log_level level, const char *ctx_key, const char *ct
     (void)w;
 }
 
-void log_write(enum log_level level, const char *ctx_key, const char *ctx_val, const char *fmt,
-               ...)
+void log_write(enum log_level level, const char *ctx_key, const char *ctx_val, const char *fmt, ...)
 {
     if (!log_enabled(level))
         return;

@@ -24,9 +24,9 @@ struct lstream_parked {
 
 struct lstream {
     struct store *st;
-    uint64_t head, pending_head;  /* committed / appended */
+    uint64_t head, pending_head; /* committed / appended */
     uint64_t jseq, pending_jseq;
-    uint64_t trimmed;             /* records <= trimmed are gone */
+    uint64_t trimmed; /* records <= trimmed are gone */
     char *consumers[LSTREAM_CONSUMERS_MAX];
     uint64_t acks[LSTREAM_CONSUMERS_MAX];
     int nconsumers;
@@ -119,8 +119,8 @@ static void lstream_answer(struct lstream *ls, void *router, const struct zsock_
     Licmon__V1__FetchReply fr = LICMON__V1__FETCH_REPLY__INIT;
     rep.id = req_id;
     if (from <= ls->trimmed && ls->trimmed > 0) {
-        rep.error = xasprintf("records before %llu are trimmed",
-                              (unsigned long long)(ls->trimmed + 1));
+        rep.error =
+            xasprintf("records before %llu are trimmed", (unsigned long long)(ls->trimmed + 1));
         lstream_send_reply(router, env, &rep);
         free(rep.error);
         return;

@@ -31,8 +31,8 @@ int pb_kind_parse(const char *name, Licmon__V1__EventKind *out)
 
 const char *pb_end_reason_name(Licmon__V1__EndReason r)
 {
-    static const char *const names[] = {"open",          "manual_logout",      "user_inactivity",
-                                        "relogin",       "license_inactivity", "switched"};
+    static const char *const names[] = {"open",    "manual_logout",      "user_inactivity",
+                                        "relogin", "license_inactivity", "switched"};
     return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "unknown";
 }
 

@@ -210,8 +210,8 @@ static int parse_license(const json_t *e, size_t i, Licmon__V1__License *l, char
     }
     int64_t owned = 0, pct = SETTINGS_DEFAULT_THRESHOLD_PCT;
     const json_t *o = json_object_get(e, "owned");
-    if (o && (!json_is_integer(o) || json_integer_value(o) < 0 ||
-              json_integer_value(o) > 100000000))
+    if (o &&
+        (!json_is_integer(o) || json_integer_value(o) < 0 || json_integer_value(o) > 100000000))
         FAIL("licenses[%zu].owned: must be a whole number of seats, 0 or more", i);
     owned = o ? json_integer_value(o) : 0;
     const json_t *p = json_object_get(e, "threshold_pct");
@@ -287,7 +287,8 @@ static int get_webhooks(const json_t *obj, Licmon__V1__OrgSettings *s, char *err
         v[i]->url = xstrdup(url);
         /* GET shows a secret masked; sending the mask back keeps the secret */
         const char *keep = secret ? secret : "";
-        for (size_t j = 0; secret && !strcmp(secret, SETTINGS_SECRET_MASK) && j < s->n_webhooks; j++)
+        for (size_t j = 0; secret && !strcmp(secret, SETTINGS_SECRET_MASK) && j < s->n_webhooks;
+             j++)
             if (!strcmp(s->webhooks[j]->url, url))
                 keep = s->webhooks[j]->secret;
         v[i]->secret = xstrdup(keep);
@@ -300,11 +301,22 @@ static int get_webhooks(const json_t *obj, Licmon__V1__OrgSettings *s, char *err
     return 0;
 }
 
-static const char *const settings_keys[] = {
-    "org", "timezone", "user_inactivity_timeout_s", "license_inactivity_timeout_s",
-    "inactivity_logout_releases_license", "allowed_lateness_s", "minor_margin_pct",
-    "clear_margin_pct", "notify_enabled", "notify_emails", "webhooks", "licenses",
-    "integrations", "retention_days_minutes", "retention_days_days", NULL};
+static const char *const settings_keys[] = {"org",
+                                            "timezone",
+                                            "user_inactivity_timeout_s",
+                                            "license_inactivity_timeout_s",
+                                            "inactivity_logout_releases_license",
+                                            "allowed_lateness_s",
+                                            "minor_margin_pct",
+                                            "clear_margin_pct",
+                                            "notify_enabled",
+                                            "notify_emails",
+                                            "webhooks",
+                                            "licenses",
+                                            "integrations",
+                                            "retention_days_minutes",
+                                            "retention_days_days",
+                                            NULL};
 
 static int merge(Licmon__V1__OrgSettings *s, const json_t *obj, char *err, size_t errlen)
 {
@@ -358,8 +370,8 @@ static int merge(Licmon__V1__OrgSettings *s, const json_t *obj, char *err, size_
     if (get_int(obj, "retention_days_days", 1830, 36600, &v, err, errlen))
         return -1;
     s->retention_days_days = v;
-    if (get_bool(obj, "inactivity_logout_releases_license",
-                 &s->inactivity_logout_releases_license, err, errlen) ||
+    if (get_bool(obj, "inactivity_logout_releases_license", &s->inactivity_logout_releases_license,
+                 err, errlen) ||
         get_bool(obj, "notify_enabled", &s->notify_enabled, err, errlen))
         return -1;
     if (get_strv(obj, "notify_emails", settings_valid_email, 254, &s->notify_emails,
@@ -403,8 +415,9 @@ json_t *settings_to_json(const Licmon__V1__OrgSettings *s)
                                 "threshold_pct", (int)l->threshold_pct));
     }
     for (size_t i = 0; i < s->n_webhooks; i++)
-        json_array_append_new(hooks, json_pack("{s:s, s:s}", "url", s->webhooks[i]->url, "secret",
-                                               *s->webhooks[i]->secret ? SETTINGS_SECRET_MASK : ""));
+        json_array_append_new(hooks,
+                              json_pack("{s:s, s:s}", "url", s->webhooks[i]->url, "secret",
+                                        *s->webhooks[i]->secret ? SETTINGS_SECRET_MASK : ""));
     return json_pack("{s:s, s:s, s:I, s:I, s:b, s:I, s:i, s:i, s:b, s:o, s:o, s:o, s:o, s:I, s:I}",
                      "org", s->org, "timezone", s->timezone, "user_inactivity_timeout_s",
                      (json_int_t)s->user_inactivity_timeout_s, "license_inactivity_timeout_s",
@@ -413,9 +426,8 @@ json_t *settings_to_json(const Licmon__V1__OrgSettings *s)
                      "allowed_lateness_s", (json_int_t)s->allowed_lateness_s, "minor_margin_pct",
                      (int)s->minor_margin_pct, "clear_margin_pct", (int)s->clear_margin_pct,
                      "notify_enabled", s->notify_enabled, "notify_emails",
-                     strv_json(s->notify_emails, s->n_notify_emails), "webhooks", hooks,
-                     "licenses", licenses, "integrations",
-                     strv_json(s->integrations, s->n_integrations), "retention_days_minutes",
-                     (json_int_t)s->retention_days_minutes, "retention_days_days",
-                     (json_int_t)s->retention_days_days);
+                     strv_json(s->notify_emails, s->n_notify_emails), "webhooks", hooks, "licenses",
+                     licenses, "integrations", strv_json(s->integrations, s->n_integrations),
+                     "retention_days_minutes", (json_int_t)s->retention_days_minutes,
+                     "retention_days_days", (json_int_t)s->retention_days_days);
 }

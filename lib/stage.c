@@ -219,8 +219,8 @@ struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *
         log_fatal("cannot read the applied position");
     if (cfg->consumers)
         st->out = lstream_open(store, cfg->consumers);
-    st->m_applied = metric_counter("licmon_stage_records_applied_total",
-                                   "upstream records applied");
+    st->m_applied =
+        metric_counter("licmon_stage_records_applied_total", "upstream records applied");
     st->m_bad = metric_counter("licmon_stage_records_unreadable_total",
                                "upstream records that could not be read and were skipped");
     st->m_commits = metric_counter("licmon_stage_commits_total", "synced state commits");
@@ -235,8 +235,8 @@ struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *
     svc_watch(svc, st->router, -1, stage_on_router, st);
     svc_watch(svc, st->dealer, -1, stage_on_dealer, st);
     svc_every(svc, 200, stage_on_timer, st);
-    log_info("resuming after upstream seq %llu (journal seq %llu)",
-             (unsigned long long)st->applied, (unsigned long long)st->applied_journal);
+    log_info("resuming after upstream seq %llu (journal seq %llu)", (unsigned long long)st->applied,
+             (unsigned long long)st->applied_journal);
     stage_send_fetch(st);
     return st;
 }

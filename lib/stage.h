@@ -32,10 +32,10 @@ struct stage_ops {
 
 struct stage_config {
     const char *program;
-    const char *upstream;          /* upstream's internal endpoint */
-    const char *listen;            /* our internal endpoint (bind) */
-    const char *const *consumers;  /* names of our log's consumers; NULL: no log */
-    uint32_t fetch_max;            /* records per fetch */
+    const char *upstream;         /* upstream's internal endpoint */
+    const char *listen;           /* our internal endpoint (bind) */
+    const char *const *consumers; /* names of our log's consumers; NULL: no log */
+    uint32_t fetch_max;           /* records per fetch */
 };
 
 /* Opens the stage over an open store; registers its sockets with svc.

@@ -96,8 +96,7 @@ void svc_every(struct svc *s, int64_t period_ms, svc_fn fn, void *arg)
 {
     if (s->ntimers >= SVC_MAX_TIMERS)
         log_panic("more than %d timers", SVC_MAX_TIMERS);
-    s->timers[s->ntimers++] =
-        (struct svc_timer){period_ms, time_mono_ms() + period_ms, fn, arg};
+    s->timers[s->ntimers++] = (struct svc_timer){period_ms, time_mono_ms() + period_ms, fn, arg};
 }
 
 void svc_stop(struct svc *s)

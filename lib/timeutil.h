@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int64_t time_now_ms(void);      /* wall clock */
-int64_t time_mono_ms(void);     /* monotonic, for timeouts */
+int64_t time_now_ms(void);  /* wall clock */
+int64_t time_mono_ms(void); /* monotonic, for timeouts */
 /* "2026-11-27T10:00:00.123Z" into buf (at least 32 bytes); returns buf */
 char *time_format_rfc3339(int64_t ms, char *buf, size_t len);
 /* RFC 3339 with Z or an offset, optional fraction; 0 on success */

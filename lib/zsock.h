@@ -9,13 +9,16 @@
 #include <zmq.h>
 
 struct zsock_opts {
-    int hwm;             /* send and receive high-water mark, messages */
-    int64_t maxmsgsize;  /* 0: no limit (internal sockets only) */
+    int hwm;            /* send and receive high-water mark, messages */
+    int64_t maxmsgsize; /* 0: no limit (internal sockets only) */
     int linger_ms;
     int reconnect_ms;
     bool router_mandatory;
 };
-#define ZSOCK_OPTS_DEFAULT {.hwm = 1000, .maxmsgsize = 0, .linger_ms = 0, .reconnect_ms = 100}
+#define ZSOCK_OPTS_DEFAULT                                                                         \
+    {                                                                                              \
+        .hwm = 1000, .maxmsgsize = 0, .linger_ms = 0, .reconnect_ms = 100                          \
+    }
 
 void *zsock_ctx(void);
 void zsock_ctx_term(void);

@@ -94,8 +94,8 @@ static void load_state(struct sessionizer *z, struct store *store)
     }
     store_iter_free(&it);
     if (bad)
-        log_fatal("%llu of %llu saved session states are unreadable",
-                  (unsigned long long)bad, (unsigned long long)n);
+        log_fatal("%llu of %llu saved session states are unreadable", (unsigned long long)bad,
+                  (unsigned long long)n);
     log_info("restored %llu saved states", (unsigned long long)n);
 }
 

@@ -247,9 +247,9 @@ static void test_event_json(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc3339),   cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_rfc3339),    cmocka_unit_test(test_dates),
         cmocka_unit_test(test_time_zones), cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_hmap),      cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_hmap),       cmocka_unit_test(test_settings),
         cmocka_unit_test(test_event_json),
     };
     return cmocka_run_group_tests_name("lib", tests, NULL, NULL);

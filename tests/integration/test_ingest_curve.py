@@ -1,0 +1,69 @@
+"""ingest on tcp with CURVE: a producer with an allowed key is answered, one
+with an unknown key is refused at the handshake and the refusal is logged;
+a frame that is not an EventBatch is answered with an error, not a crash."""
+import os
+import subprocess
+import tempfile
+import time
+
+import zmq
+
+from conftest import BIN, free_port
+
+
+def start_ingest(folder, extra):
+    log = open(os.path.join(folder, "ingest.log"), "w")
+    p = subprocess.Popen([os.path.join(BIN, "licmon-ingest"), "--dir", folder, *extra],
+                         stderr=log)
+    return p, log
+
+
+def client(ctx, port, server_public, keypair):
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.curve_serverkey = server_public
+    s.curve_publickey, s.curve_secretkey = keypair
+    s.connect(f"tcp://127.0.0.1:{port}")
+    return s
+
+
+def test_curve_allows_known_and_refuses_unknown_keys():
+    folder = tempfile.mkdtemp(prefix="lm-curve-", dir="/tmp")
+    server_public, server_secret = zmq.curve_keypair()
+    good, bad = zmq.curve_keypair(), zmq.curve_keypair()
+    with open(os.path.join(folder, "server.key"), "wb") as f:
+        f.write(server_secret + b"\n")
+    with open(os.path.join(folder, "allowed"), "wb") as f:
+        f.write(b"# producers\n" + good[0] + b"\n")
+    port = free_port()
+    p, log = start_ingest(folder, ["--listen", f"tcp://127.0.0.1:{port}",
+                                   "--curve-secret-file", os.path.join(folder, "server.key"),
+                                   "--curve-allowed-keys", os.path.join(folder, "allowed")])
+    ctx = zmq.Context()
+    try:
+        ok = client(ctx, port, server_public, good)
+        ok.send(b"\xff\xff not a protobuf")
+        assert ok.poll(10000), "an allowed producer got no answer"
+        reply = ok.recv()
+        assert b"is not an EventBatch" in reply
+        refused = client(ctx, port, server_public, bad)
+        refused.send(b"\x08\x01")
+        assert not refused.poll(1500), "a producer with an unknown key was answered"
+        time.sleep(0.3)
+        assert p.poll() is None, "ingest died"
+        with open(os.path.join(folder, "ingest.log")) as f:
+            text = f.read()
+        assert "producer refused" in text and bad[0].decode() in text
+    finally:
+        ctx.destroy(linger=0)
+        p.terminate()
+        p.wait(10)
+        log.close()
+
+
+def test_curve_needs_allowed_keys():
+    folder = tempfile.mkdtemp(prefix="lm-curve-", dir="/tmp")
+    r = subprocess.run([os.path.join(BIN, "licmon-ingest"), "--dir", folder,
+                        "--curve-secret-file", "/nonexistent"], capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode == 2 and "--curve-allowed-keys" in r.stderr
