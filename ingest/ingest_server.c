@@ -94,7 +94,8 @@ static void on_producer(void *arg)
     commit_or_die(s);
     for (int i = 0; i < nacks; i++) {
         send_ack(s->producer, &s->acks[i].env, &s->acks[i].ack);
-        free(s->acks[i].ack.error);
+        if (s->acks[i].ack.error != protobuf_c_empty_string)
+            free(s->acks[i].ack.error);
         ingest_journal_ack_clear(&s->acks[i].ack);
     }
 }

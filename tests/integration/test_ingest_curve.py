@@ -67,3 +67,36 @@ def test_curve_needs_allowed_keys():
                         "--curve-secret-file", "/nonexistent"], capture_output=True, text=True,
                        timeout=10)
     assert r.returncode == 2 and "--curve-allowed-keys" in r.stderr
+
+
+def test_oversized_and_malformed_frames_never_stall_ingest():
+    folder = tempfile.mkdtemp(prefix="lm-frames-", dir="/tmp")
+    p, log = start_ingest(folder, ["--max-frame-bytes", "1024"])
+    ctx = zmq.Context()
+    endpoint = f"ipc://{folder}/run/ingest-producer.sock"
+    try:
+        def dealer():
+            s = ctx.socket(zmq.DEALER)
+            s.setsockopt(zmq.LINGER, 0)
+            s.connect(endpoint)
+            return s
+        s = dealer()
+        s.send(b"\x0a" * 1500)  # over the limit, under the hard cap: answered
+        assert s.poll(10000)
+        assert b"over the limit of 1024" in s.recv()
+        s.send(b"\x08" + b"\x01")  # batch_id 1, no events: a valid empty batch
+        assert s.poll(10000)
+        s.recv()
+        huge = dealer()
+        huge.send(b"x" * 100000)  # far over: the connection is dropped
+        assert not huge.poll(1000)
+        again = dealer()
+        again.send(b"garbage")
+        assert again.poll(10000)
+        assert b"not an EventBatch" in again.recv()
+        assert p.poll() is None
+    finally:
+        ctx.destroy(linger=0)
+        p.terminate()
+        p.wait(10)
+        log.close()
