@@ -1,0 +1,210 @@
+/* Tests of the durable log links (lib/lstream.c) over a real RocksDB and
+ * real ZeroMQ sockets (inproc): fetch, long poll, trimming, restart. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "lstream.h"
+#include "store.h"
+#include "zsock.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct fixture {
+    char dir[64];
+    struct store *st;
+    struct lstream *ls;
+    void *router, *dealer;
+    uint64_t next_id;
+};
+
+static const char *const consumers[] = {"c1", NULL};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/lm-lstream-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->st = store_open(f->dir);
+    assert_non_null(f->st);
+    f->ls = lstream_open(f->st, consumers);
+    char ep[96];
+    snprintf(ep, sizeof(ep), "inproc://lstream-%d", getpid());
+    f->router = zsock_open(ZMQ_ROUTER, ep, true, NULL);
+    f->dealer = zsock_open(ZMQ_DEALER, ep, false, NULL);
+    assert_non_null(f->router);
+    assert_non_null(f->dealer);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    zsock_close(&f->dealer);
+    zsock_close(&f->router);
+    lstream_free(&f->ls);
+    store_close(&f->st);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static void append_n(struct fixture *f, int n, int base)
+{
+    struct store_batch *b = store_batch_new();
+    for (int i = 0; i < n; i++) {
+        char rec[32];
+        int len = snprintf(rec, sizeof(rec), "rec-%d", base + i);
+        lstream_append(f->ls, b, rec, (size_t)len);
+    }
+    lstream_set_journal_seq(f->ls, b, (uint64_t)(base + n));
+    assert_int_equal(store_write(f->st, b, true), 0);
+    lstream_commit(f->ls, true);
+    store_batch_free(&b);
+}
+
+/* Sends a fetch from the dealer and lets the router side handle it. */
+static uint64_t fetch(struct fixture *f, uint64_t from, uint32_t max, uint32_t wait_ms)
+{
+    Licmon__V1__Request req = LICMON__V1__REQUEST__INIT;
+    Licmon__V1__FetchRequest fr = LICMON__V1__FETCH_REQUEST__INIT;
+    req.id = ++f->next_id;
+    req.body_case = LICMON__V1__REQUEST__BODY_FETCH;
+    req.fetch = &fr;
+    fr.consumer = "c1";
+    fr.from_seq = from;
+    fr.max_records = max;
+    fr.wait_ms = wait_ms;
+    size_t len;
+    uint8_t *buf = pb_pack(&req.base, &len);
+    assert_int_equal(zsock_send(f->dealer, NULL, buf, len, 0), 0);
+    free(buf);
+    zmq_msg_t msg;
+    struct zsock_env env;
+    assert_int_equal(zsock_recv(f->router, &env, &msg, 0, NULL), 0);
+    Licmon__V1__Request *got =
+        licmon__v1__request__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+    zmq_msg_close(&msg);
+    assert_non_null(got);
+    lstream_fetch(f->ls, f->router, &env, got->id, got->fetch);
+    licmon__v1__request__free_unpacked(got, NULL);
+    return req.id;
+}
+
+/* The next reply on the dealer, or NULL when none comes within ms. */
+static Licmon__V1__Reply *reply(struct fixture *f, int ms)
+{
+    zmq_pollitem_t it = {.socket = f->dealer, .events = ZMQ_POLLIN};
+    if (zmq_poll(&it, 1, ms) <= 0)
+        return NULL;
+    zmq_msg_t msg;
+    assert_int_equal(zsock_recv(f->dealer, NULL, &msg, 0, NULL), 0);
+    Licmon__V1__Reply *r = licmon__v1__reply__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+    zmq_msg_close(&msg);
+    assert_non_null(r);
+    return r;
+}
+
+static void test_fetch_in_order_with_limits(void **state)
+{
+    struct fixture *f = *state;
+    append_n(f, 10, 1);
+    uint64_t id = fetch(f, 1, 4, 0);
+    Licmon__V1__Reply *r = reply(f, 1000);
+    assert_non_null(r);
+    assert_int_equal(r->id, id);
+    assert_int_equal(r->fetch->first_seq, 1);
+    assert_int_equal(r->fetch->n_records, 4);
+    assert_memory_equal(r->fetch->records[3].data, "rec-4", 5);
+    assert_int_equal(r->fetch->head_seq, 10);
+    assert_int_equal(r->fetch->journal_seq, 0); /* not caught up: no watermark */
+    licmon__v1__reply__free_unpacked(r, NULL);
+    fetch(f, 5, 100, 0);
+    r = reply(f, 1000);
+    assert_int_equal(r->fetch->n_records, 6);
+    assert_int_equal(r->fetch->journal_seq, 11); /* caught up: the watermark */
+    licmon__v1__reply__free_unpacked(r, NULL);
+}
+
+static void test_long_poll_answers_on_commit(void **state)
+{
+    struct fixture *f = *state;
+    append_n(f, 2, 1);
+    uint64_t id = fetch(f, 3, 100, 5000);
+    assert_null(reply(f, 100)); /* parked */
+    append_n(f, 1, 3);
+    Licmon__V1__Reply *r = reply(f, 1000);
+    assert_non_null(r);
+    assert_int_equal(r->id, id);
+    assert_int_equal(r->fetch->n_records, 1);
+    assert_memory_equal(r->fetch->records[0].data, "rec-3", 5);
+    licmon__v1__reply__free_unpacked(r, NULL);
+    /* expiry answers an empty reply */
+    fetch(f, 4, 100, 50);
+    usleep(80 * 1000);
+    lstream_expire(f->ls);
+    r = reply(f, 1000);
+    assert_non_null(r);
+    assert_int_equal(r->fetch->n_records, 0);
+    licmon__v1__reply__free_unpacked(r, NULL);
+}
+
+static void test_trim_after_ack_and_restart(void **state)
+{
+    struct fixture *f = *state;
+    append_n(f, 3000, 1);
+    fetch(f, 2001, 10, 0); /* acknowledges 1..2000 */
+    Licmon__V1__Reply *r = reply(f, 1000);
+    licmon__v1__reply__free_unpacked(r, NULL);
+    fetch(f, 1, 10, 0);
+    r = reply(f, 1000);
+    assert_non_null(r->error);
+    assert_non_null(strstr(r->error, "trimmed"));
+    licmon__v1__reply__free_unpacked(r, NULL);
+    /* reopen: head, watermark and trim point survive */
+    lstream_free(&f->ls);
+    store_close(&f->st);
+    f->st = store_open(f->dir);
+    f->ls = lstream_open(f->st, consumers);
+    assert_int_equal(lstream_head(f->ls), 3000);
+    assert_int_equal(lstream_journal_seq(f->ls), 3001);
+    fetch(f, 2999, 10, 0);
+    r = reply(f, 1000);
+    assert_int_equal(r->fetch->n_records, 2);
+    assert_memory_equal(r->fetch->records[1].data, "rec-3000", 8);
+    licmon__v1__reply__free_unpacked(r, NULL);
+}
+
+static void test_failed_commit_forgets_pending(void **state)
+{
+    struct fixture *f = *state;
+    append_n(f, 2, 1);
+    struct store_batch *b = store_batch_new();
+    lstream_append(f->ls, b, "x", 1);
+    lstream_commit(f->ls, false);
+    store_batch_free(&b);
+    assert_int_equal(lstream_head(f->ls), 2);
+    append_n(f, 1, 3);
+    assert_int_equal(lstream_head(f->ls), 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_fetch_in_order_with_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_poll_answers_on_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trim_after_ack_and_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_commit_forgets_pending, setup, teardown),
+    };
+    int rc = cmocka_run_group_tests_name("lstream", tests, NULL, NULL);
+    zsock_ctx_term();
+    return rc;
+}
