@@ -58,7 +58,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps test unit integration run bench format format-check clean
+.PHONY: all deps test unit integration run bench fuzz format format-check clean
 all: $(BINS)
 
 deps: $(DEPS_STAMP)
@@ -109,6 +109,25 @@ run: $(BINS)
 bench: $(BINS) $(BENCH_BINS)
 	@set -e; for b in $(BENCH_BINS); do echo "== $$b"; $$b; done
 	LICMON_BIN=$(abspath $(BUILD)/bin) $(PYTHON) tests/bench/run_bench.py
+
+# libFuzzer harnesses: each is linked from sources with clang, instrumented
+FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(LIB_SRC) ingest/ingest_validate.c
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ilib \
+               -I$(BUILD)/gen
+$(BUILD)/.deps-fuzz-ok: tools/deps-fuzz.txt
+	@sh tools/install-deps.sh tools/deps-fuzz.txt
+	@mkdir -p $(@D) && touch $@
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(PROTO_C) | $(BUILD)/.deps-fuzz-ok
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC) $(PROTO_C) $(LDLIBS)
+fuzz: $(FUZZERS)
+	@set -e; for f in $(FUZZERS); do n=$$(basename $$f | sed 's/^fuzz_//'); \
+	  mkdir -p tests/fuzz/corpus/$$n tests/fuzz/crashes; echo "== $$n"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	      -artifact_prefix=tests/fuzz/crashes/ tests/fuzz/corpus/$$n 2>&1 | \
+	      grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|==|SUMMARY)' ; done
 
 FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
 format: | $(DEPS_STAMP)
