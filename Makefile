@@ -11,7 +11,7 @@
 
 BUILD ?= build
 ifeq ($(SANITIZE),1)
-  BUILD := $(BUILD)/san
+  override BUILD := $(BUILD)/san
   SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
 
@@ -26,6 +26,7 @@ PYTHON := /usr/bin/python3
 RUN_DIR ?= licmon-run
 HTTP ?= 127.0.0.1:8080
 
+.DEFAULT_GOAL := all
 PROGRAMS := ingest sessionizer aggregator alerter exporter
 DEPS_STAMP := $(BUILD)/.deps-ok
 PROTO_C := $(BUILD)/gen/licmon.pb-c.c

@@ -2,6 +2,7 @@
 #include "prog.h"
 #include "health.h"
 #include "log.h"
+#include "svc.h"
 #include "xmem.h"
 
 #include <errno.h>
@@ -40,6 +41,7 @@ char *prog_db_path(const char *dir, const char *name)
 
 void prog_start(const char *program, struct prog_common *c)
 {
+    svc_block_signals(); /* before the health and RocksDB threads exist */
     log_init(program);
     int lvl = log_level_parse(c->log_level);
     if (lvl < 0) {

@@ -5,6 +5,7 @@
 #include "xmem.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,13 +55,19 @@ void svc_child_signals(void)
     signal(SIGPIPE, SIG_DFL);
 }
 
+void svc_block_signals(void)
+{
+    sigset_t set = svc_sigset();
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+        log_fatal("pthread_sigmask: %s", strerror(errno));
+    signal(SIGPIPE, SIG_IGN);
+}
+
 struct svc *svc_new(void)
 {
     struct svc *s = xcalloc(1, sizeof(*s));
     sigset_t set = svc_sigset();
-    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
-        log_fatal("sigprocmask: %s", strerror(errno));
-    signal(SIGPIPE, SIG_IGN);
+    svc_block_signals();
     s->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (s->sigfd < 0)
         log_fatal("signalfd: %s", strerror(errno));

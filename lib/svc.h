@@ -20,8 +20,11 @@ void svc_every(struct svc *s, int64_t period_ms, svc_fn fn, void *arg);
 /* Runs until a signal or svc_stop(); returns the signal number (0 for stop). */
 int svc_run(struct svc *s);
 void svc_stop(struct svc *s);
-/* Blocks SIGTERM/SIGINT/SIGHUP for this thread; done by svc_new, undone in
- * children by svc_child_signals() so spawned programs get default handling. */
+/* Blocks SIGTERM/SIGINT/SIGHUP (they are read from the signalfd instead).
+ * Must run before any thread starts (threads inherit the mask; a thread
+ * with them unblocked would take the default action and kill the process):
+ * prog_start() calls it first. svc_child_signals() undoes it in a child. */
+void svc_block_signals(void);
 void svc_child_signals(void);
 
 #endif
