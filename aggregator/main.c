@@ -126,18 +126,9 @@ int main(int argc, char **argv)
     conf_parse("licmon-aggregator", "Usage rollups, session records and the query service.", opts,
                argc, argv, 1, NULL, NULL);
     prog_start("aggregator", &common);
-    if (!*upstream) {
-        free(upstream);
-        upstream = prog_endpoint(common.dir, "sessionizer");
-    }
-    if (!*internal) {
-        free(internal);
-        internal = prog_endpoint(common.dir, "aggregator");
-    }
-    if (!*db) {
-        free(db);
-        db = prog_db_path(common.dir, "aggregator");
-    }
+    prog_default_endpoint(&upstream, common.dir, "sessionizer");
+    prog_default_endpoint(&internal, common.dir, "aggregator");
+    prog_default_db(&db, common.dir, "aggregator");
     struct store *store = store_open(db);
     if (!store)
         log_fatal("cannot open the database %s", db);
@@ -165,9 +156,6 @@ int main(int argc, char **argv)
     zsock_ctx_term();
     store_close(&store);
     health_stop();
-    free(upstream);
-    free(internal);
-    free(db);
     conf_free(opts);
     log_info("stopped");
     return 0;

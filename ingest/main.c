@@ -53,18 +53,9 @@ int main(int argc, char **argv)
         return 2;
     }
     prog_start("ingest", &common);
-    if (!*producer) {
-        free(producer);
-        producer = prog_endpoint(common.dir, "ingest-producer");
-    }
-    if (!*internal) {
-        free(internal);
-        internal = prog_endpoint(common.dir, "ingest");
-    }
-    if (!*db) {
-        free(db);
-        db = prog_db_path(common.dir, "ingest");
-    }
+    prog_default_endpoint(&producer, common.dir, "ingest-producer");
+    prog_default_endpoint(&internal, common.dir, "ingest");
+    prog_default_db(&db, common.dir, "ingest");
 
     struct store *store = store_open(db);
     if (!store)
@@ -97,9 +88,6 @@ int main(int argc, char **argv)
     zsock_ctx_term();
     store_close(&store);
     health_stop();
-    free(producer);
-    free(internal);
-    free(db);
     conf_free(opts);
     log_info("stopped");
     return 0;

@@ -26,6 +26,11 @@ void prog_start(const char *program, struct prog_common *c);
 char *prog_endpoint(const char *dir, const char *name);
 /* "DIR/data/NAME"; caller frees. */
 char *prog_db_path(const char *dir, const char *name);
+/* When the string option *opt is empty, replaces it with the default
+ * endpoint ipc://DIR/run/NAME.sock or database DIR/data/NAME. The option
+ * stays owned by the conf table (conf_free releases it). */
+void prog_default_endpoint(char **opt, const char *dir, const char *name);
+void prog_default_db(char **opt, const char *dir, const char *name);
 /* mkdir -p; 0 or -1 */
 int prog_mkdirs(const char *path);
 

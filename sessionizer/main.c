@@ -119,18 +119,9 @@ int main(int argc, char **argv)
     conf_parse("licmon-sessionizer", "User sessions and license holds from the journal.", opts,
                argc, argv, 1, NULL, NULL);
     prog_start("sessionizer", &common);
-    if (!*upstream) {
-        free(upstream);
-        upstream = prog_endpoint(common.dir, "ingest");
-    }
-    if (!*internal) {
-        free(internal);
-        internal = prog_endpoint(common.dir, "sessionizer");
-    }
-    if (!*db) {
-        free(db);
-        db = prog_db_path(common.dir, "sessionizer");
-    }
+    prog_default_endpoint(&upstream, common.dir, "ingest");
+    prog_default_endpoint(&internal, common.dir, "sessionizer");
+    prog_default_db(&db, common.dir, "sessionizer");
     struct store *store = store_open(db);
     if (!store)
         log_fatal("cannot open the database %s", db);
@@ -164,9 +155,6 @@ int main(int argc, char **argv)
     zsock_ctx_term();
     store_close(&store);
     health_stop();
-    free(upstream);
-    free(internal);
-    free(db);
     conf_free(opts);
     log_info("stopped");
     return 0;
