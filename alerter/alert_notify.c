@@ -1,0 +1,284 @@
+/* alert_notify: SMTP and webhook delivery over the libcurl multi interface
+ * (see alert_notify.h). Nothing here waits: alert_notify_poll() runs
+ * curl_multi_perform() once and reads the finished transfers, so the
+ * service loop calls it from a short timer. */
+#include "alert_notify.h"
+#include "log.h"
+#include "xmem.h"
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NOTIFY_BODY_MAX 4096 /* of a webhook reply we read (and throw away) */
+
+struct xfer {
+    CURL *easy;
+    uint64_t token;
+    enum alert_channel channel;
+    char *payload;
+    size_t len, pos;
+    struct curl_slist *list; /* SMTP recipients or HTTP headers */
+    char *mail_from;
+    size_t received;
+    char err[CURL_ERROR_SIZE];
+};
+
+struct alert_notify {
+    CURLM *multi;
+    char *smtp_url, *smtp_from, *smtp_user, *smtp_password;
+    int64_t timeout_ms, connect_timeout_ms;
+    struct xfer **xfers;
+    size_t nxfers, capxfers;
+};
+
+static bool notify_curl_ready;
+
+struct alert_notify *alert_notify_new(const struct alert_notify_config *cfg)
+{
+    if (!notify_curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            log_fatal("libcurl cannot be initialised");
+        notify_curl_ready = true;
+    }
+    struct alert_notify *n = xcalloc(1, sizeof(*n));
+    n->multi = curl_multi_init();
+    if (!n->multi)
+        log_fatal("libcurl: no multi handle");
+    n->smtp_url = xstrdup(cfg->smtp_url ? cfg->smtp_url : "");
+    n->smtp_from = xstrdup(cfg->smtp_from ? cfg->smtp_from : "");
+    n->smtp_user = xstrdup(cfg->smtp_user ? cfg->smtp_user : "");
+    n->smtp_password = xstrdup(cfg->smtp_password ? cfg->smtp_password : "");
+    n->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000;
+    n->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 10000;
+    return n;
+}
+
+static void xfer_free(struct alert_notify *n, struct xfer *x)
+{
+    curl_multi_remove_handle(n->multi, x->easy);
+    curl_easy_cleanup(x->easy);
+    curl_slist_free_all(x->list);
+    free(x->payload);
+    free(x->mail_from);
+    free(x);
+}
+
+void alert_notify_free(struct alert_notify **np)
+{
+    struct alert_notify *n = *np;
+    if (!n)
+        return;
+    for (size_t i = 0; i < n->nxfers; i++)
+        xfer_free(n, n->xfers[i]);
+    free(n->xfers);
+    curl_multi_cleanup(n->multi);
+    free(n->smtp_url);
+    free(n->smtp_from);
+    free(n->smtp_user);
+    if (n->smtp_password)
+        memset(n->smtp_password, 0, strlen(n->smtp_password));
+    free(n->smtp_password);
+    free(n);
+    *np = NULL;
+}
+
+size_t alert_notify_active(const struct alert_notify *n)
+{
+    return n->nxfers;
+}
+
+static size_t read_payload(char *buf, size_t size, size_t nitems, void *arg)
+{
+    struct xfer *x = arg;
+    size_t room = size * nitems, left = x->len - x->pos;
+    size_t n = left < room ? left : room;
+    memcpy(buf, x->payload + x->pos, n);
+    x->pos += n;
+    return n;
+}
+
+static size_t discard_reply(char *buf, size_t size, size_t nitems, void *arg)
+{
+    struct xfer *x = arg;
+    (void)buf;
+    x->received += size * nitems;
+    return x->received > NOTIFY_BODY_MAX * 256 ? 0 : size * nitems; /* a runaway reply ends */
+}
+
+/* Options every transfer shares. */
+static void xfer_common(struct alert_notify *n, struct xfer *x)
+{
+    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->err);
+    curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)n->timeout_ms);
+    curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)n->connect_timeout_ms);
+    curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, discard_reply);
+    curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+}
+
+static int setup_email(struct alert_notify *n, struct xfer *x, const struct alert_delivery *d)
+{
+    if (!*n->smtp_url)
+        return -1;
+    char *addr = xasprintf("<%s>", d->to);
+    x->list = curl_slist_append(NULL, addr);
+    free(addr);
+    /* the envelope sender is the bare address of --smtp-from */
+    const char *lt = strchr(n->smtp_from, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+    x->mail_from = lt && gt ? xasprintf("<%.*s>", (int)(gt - lt - 1), lt + 1)
+                            : xasprintf("<%s>", n->smtp_from);
+    if (!x->list)
+        return -1;
+    curl_easy_setopt(x->easy, CURLOPT_URL, n->smtp_url);
+    curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(x->easy, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+    curl_easy_setopt(x->easy, CURLOPT_MAIL_FROM, x->mail_from);
+    curl_easy_setopt(x->easy, CURLOPT_MAIL_RCPT, x->list);
+    if (*n->smtp_user) {
+        curl_easy_setopt(x->easy, CURLOPT_USERNAME, n->smtp_user);
+        curl_easy_setopt(x->easy, CURLOPT_PASSWORD, n->smtp_password);
+    }
+    curl_easy_setopt(x->easy, CURLOPT_READFUNCTION, read_payload);
+    curl_easy_setopt(x->easy, CURLOPT_READDATA, x);
+    curl_easy_setopt(x->easy, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->len);
+    return 0;
+}
+
+static int setup_webhook(struct xfer *x, const struct alert_delivery *d)
+{
+    char *h[5];
+    int nh = 0;
+    h[nh++] = xstrdup("Content-Type: application/json");
+    h[nh++] = xasprintf("webhook-id: %s", d->id);
+    h[nh++] = xasprintf("webhook-timestamp: %lld", (long long)d->timestamp_s);
+    if (d->signature)
+        h[nh++] = xasprintf("webhook-signature: %s", d->signature);
+    h[nh++] = xstrdup("Expect:"); /* no 100-continue round trip */
+    int rc = 0;
+    for (int i = 0; i < nh; i++) {
+        struct curl_slist *l = curl_slist_append(x->list, h[i]);
+        if (!l)
+            rc = -1;
+        else
+            x->list = l;
+        free(h[i]);
+    }
+    if (rc)
+        return -1;
+    curl_easy_setopt(x->easy, CURLOPT_URL, d->to);
+    curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(x->easy, CURLOPT_USERAGENT, "licmon-alerter");
+    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->list);
+    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->payload);
+    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->len);
+    return 0;
+}
+
+int alert_notify_start(void *notify, uint64_t token, const struct alert_delivery *d)
+{
+    struct alert_notify *n = notify;
+    if (d->channel == ALERT_EMAIL && !*n->smtp_url)
+        return ALERT_START_LATER; /* the caller logs that no mail server is set */
+    struct xfer *x = xcalloc(1, sizeof(*x));
+    x->easy = curl_easy_init();
+    x->token = token;
+    x->channel = d->channel;
+    x->payload = xmemdup(d->payload, d->len + 1);
+    x->payload[d->len] = 0;
+    x->len = d->len;
+    if (!x->easy) {
+        free(x->payload);
+        free(x);
+        log_warn("libcurl: no easy handle; delivery postponed");
+        return ALERT_START_LATER;
+    }
+    xfer_common(n, x);
+    int rc = d->channel == ALERT_EMAIL ? setup_email(n, x, d) : setup_webhook(x, d);
+    if (rc != 0 || curl_multi_add_handle(n->multi, x->easy) != CURLM_OK) {
+        curl_easy_cleanup(x->easy);
+        curl_slist_free_all(x->list);
+        free(x->payload);
+        free(x->mail_from);
+        free(x);
+        log_warn("libcurl: cannot set up a delivery; postponed");
+        return ALERT_START_LATER;
+    }
+    if (n->nxfers == n->capxfers) {
+        n->capxfers = n->capxfers ? n->capxfers * 2 : 8;
+        n->xfers = xrealloc(n->xfers, n->capxfers * sizeof(*n->xfers));
+    }
+    n->xfers[n->nxfers++] = x;
+    return ALERT_START_OK;
+}
+
+enum alert_outcome alert_notify_classify(enum alert_channel ch, int curl_code, long response_code)
+{
+    if (ch == ALERT_EMAIL) {
+        if (response_code >= 500 && response_code < 600)
+            return ALERT_FAILED; /* permanent by RFC 5321 */
+        if (curl_code == CURLE_OK)
+            return ALERT_SENT;
+        return ALERT_RETRY; /* 4xx, timeouts, refused or broken connections */
+    }
+    if (curl_code != CURLE_OK || response_code == 0)
+        return ALERT_RETRY;
+    if (response_code >= 200 && response_code < 300)
+        return ALERT_SENT;
+    if (response_code >= 500 || response_code == 408 || response_code == 429)
+        return ALERT_RETRY;
+    return ALERT_FAILED; /* other 4xx; 1xx and 3xx (redirects are not followed) */
+}
+
+static void xfer_remove(struct alert_notify *n, struct xfer *x)
+{
+    for (size_t i = 0; i < n->nxfers; i++)
+        if (n->xfers[i] == x) {
+            n->xfers[i] = n->xfers[--n->nxfers];
+            break;
+        }
+    xfer_free(n, x);
+}
+
+void alert_notify_poll(void *notify, alert_done_fn done, void *arg)
+{
+    struct alert_notify *n = notify;
+    if (n->nxfers == 0)
+        return;
+    int running = 0;
+    CURLMcode mc = curl_multi_perform(n->multi, &running);
+    if (mc != CURLM_OK)
+        log_warn("libcurl: %s", curl_multi_strerror(mc));
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(n->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct xfer *x = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        if (!x)
+            continue;
+        long code = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+        int cc = (int)m->data.result;
+        struct alert_result r = {.outcome = alert_notify_classify(x->channel, cc, code),
+                                 .code = code};
+        char detail[CURL_ERROR_SIZE + 64];
+        if (cc == CURLE_OK && r.outcome == ALERT_SENT)
+            snprintf(detail, sizeof(detail), "accepted (%ld)", code);
+        else if (cc == CURLE_OK)
+            snprintf(detail, sizeof(detail), "%s %ld", x->channel == ALERT_EMAIL ? "SMTP" : "HTTP",
+                     code);
+        else
+            snprintf(detail, sizeof(detail), "%s%s%s (reply %ld)",
+                     curl_easy_strerror(m->data.result), *x->err ? ": " : "", x->err, code);
+        r.detail = detail;
+        uint64_t token = x->token;
+        xfer_remove(n, x);
+        done(arg, token, &r);
+    }
+}

@@ -1,0 +1,558 @@
+/* alert_outbox: durable notification queue, retry policy and outcome
+ * records (see alert_outbox.h). Entries are JSON so an operator can read
+ * them with any RocksDB tool; the in-memory list holds only what scheduling
+ * needs (seq, due time, attempts) and each entry is read back from the
+ * store when it is sent. */
+#include "alert_outbox.h"
+#include "alert_message.h"
+#include "health.h"
+#include "keys.h"
+#include "log.h"
+#include "settings.h"
+#include "timeutil.h"
+#include "xmem.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define OB_KEY_LEN 9
+#define OB_INSTANCE_LEN 12
+#define OB_LATER_MS 60000 /* a delivery that cannot start (no mail server set) waits this long */
+
+static const char OB_NEXT[] = "Moutbox_next", OB_INSTANCE[] = "Moutbox_instance";
+
+struct ob_item {
+    uint64_t seq;
+    int64_t created_ms, next_ms;
+    uint32_t attempts;
+    bool inflight;
+};
+
+struct ob_list {
+    struct ob_item *v;
+    size_t n, cap;
+};
+
+struct alert_outbox {
+    struct store *store;
+    struct alert_transport t;
+    char *from, *public_url, *domain;
+    char instance[OB_INSTANCE_LEN + 1];
+    int64_t retry_min, retry_max, keep;
+    int max_inflight;
+    uint64_t next_seq;
+    struct ob_list items;  /* committed, pending; sorted by seq */
+    struct ob_list staged; /* added, not yet durable */
+    size_t inflight;
+    struct store_batch *batch; /* outcomes of the current tick */
+    uint64_t rng;
+    int64_t now;
+    bool warned_later;
+};
+
+static struct {
+    struct metric *queued, *sent, *failed, *retried, *depth, *inflight, *oldest;
+} obm;
+
+static void ob_metrics_init(void)
+{
+    if (obm.queued)
+        return;
+    obm.queued = metric_counter("licmon_alerter_notifications_total{outcome=\"queued\"}",
+                                "notifications by outcome: queued in the outbox, sent (accepted "
+                                "by the server), retried (a transient failure), failed (refused "
+                                "for good)");
+    obm.sent = metric_counter("licmon_alerter_notifications_total{outcome=\"sent\"}", "");
+    obm.retried = metric_counter("licmon_alerter_notifications_total{outcome=\"retried\"}", "");
+    obm.failed = metric_counter("licmon_alerter_notifications_total{outcome=\"failed\"}", "");
+    obm.depth = metric_gauge("licmon_alerter_outbox_depth",
+                             "notifications waiting in the outbox (in flight included)");
+    obm.inflight = metric_gauge("licmon_alerter_outbox_inflight", "deliveries in progress");
+    obm.oldest = metric_gauge("licmon_alerter_outbox_oldest_pending_age_seconds",
+                              "age of the oldest notification still waiting, 0 when none");
+}
+
+static void ob_key(uint8_t *k, char ns, uint64_t seq)
+{
+    k[0] = (uint8_t)ns;
+    keys_put_u64(k + 1, seq);
+}
+
+static void list_push(struct ob_list *l, const struct ob_item *it)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+    }
+    l->v[l->n++] = *it;
+}
+
+static struct ob_item *list_find(struct ob_list *l, uint64_t seq, size_t *idx)
+{
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->v[mid].seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < l->n && l->v[lo].seq == seq) {
+        *idx = lo;
+        return &l->v[lo];
+    }
+    return NULL;
+}
+
+static void list_remove(struct ob_list *l, size_t idx)
+{
+    memmove(&l->v[idx], &l->v[idx + 1], (l->n - idx - 1) * sizeof(*l->v));
+    l->n--;
+}
+
+static uint32_t ob_random(struct alert_outbox *ob)
+{
+    uint64_t x = ob->rng; /* xorshift64: jitter needs spread, not secrecy */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    ob->rng = x;
+    return (uint32_t)(x >> 32);
+}
+
+int64_t alert_outbox_backoff_ms(uint32_t attempt, int64_t min_ms, int64_t max_ms, uint32_t rnd)
+{
+    if (min_ms < 1)
+        min_ms = 1;
+    if (max_ms < min_ms)
+        max_ms = min_ms;
+    int64_t d = min_ms;
+    for (uint32_t i = 1; i < attempt && d < max_ms; i++)
+        d *= 2;
+    if (d > max_ms)
+        d = max_ms;
+    int64_t half = d / 2;
+    return d - half + (int64_t)((double)half * ((double)rnd / (double)UINT32_MAX));
+}
+
+static void ob_instance(struct alert_outbox *ob)
+{
+    char *val = NULL;
+    size_t len = 0;
+    int rc = store_get(ob->store, OB_INSTANCE, strlen(OB_INSTANCE), &val, &len);
+    if (rc < 0)
+        log_fatal("cannot read the outbox instance id");
+    if (rc == 1 && len == OB_INSTANCE_LEN) {
+        memcpy(ob->instance, val, len);
+        ob->instance[len] = 0;
+        free(val);
+        return;
+    }
+    free(val);
+    uint8_t r[OB_INSTANCE_LEN / 2];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        log_fatal("no random bytes for the outbox instance id");
+    for (size_t i = 0; i < sizeof(r); i++)
+        snprintf(ob->instance + 2 * i, 3, "%02x", r[i]);
+    struct store_batch *b = store_batch_new();
+    store_batch_put(b, OB_INSTANCE, strlen(OB_INSTANCE), ob->instance, OB_INSTANCE_LEN);
+    if (store_write(ob->store, b, true) != 0)
+        log_fatal("cannot store the outbox instance id");
+    store_batch_free(&b);
+}
+
+static json_t *ob_load_json(struct alert_outbox *ob, char ns, uint64_t seq)
+{
+    uint8_t k[OB_KEY_LEN];
+    ob_key(k, ns, seq);
+    char *val = NULL;
+    size_t len = 0;
+    if (store_get(ob->store, k, sizeof(k), &val, &len) != 1)
+        return NULL;
+    json_t *j = json_loadb(val, len, 0, NULL);
+    free(val);
+    if (j && !json_is_object(j)) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
+static void ob_put_json(struct store_batch *b, char ns, uint64_t seq, const json_t *j)
+{
+    uint8_t k[OB_KEY_LEN];
+    ob_key(k, ns, seq);
+    char *text = json_dumps(j, JSON_COMPACT);
+    if (!text)
+        log_fatal("out of memory encoding an outbox entry");
+    store_batch_put(b, k, sizeof(k), text, strlen(text));
+    free(text);
+}
+
+static int64_t jint(const json_t *j, const char *key)
+{
+    return json_integer_value(json_object_get(j, key));
+}
+
+static const char *jstr(const json_t *j, const char *key)
+{
+    const char *s = json_string_value(json_object_get(j, key));
+    return s ? s : "";
+}
+
+static void ob_load(struct alert_outbox *ob)
+{
+    uint64_t next = 0;
+    if (store_get_u64(ob->store, OB_NEXT, strlen(OB_NEXT), &next) < 0)
+        log_fatal("cannot read the outbox counter");
+    ob->next_seq = next ? next : 1;
+    struct store_iter *it = store_iter_new(ob->store);
+    uint8_t start = 'Q';
+    for (store_iter_seek(it, &start, 1); store_iter_valid(it); store_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = store_iter_key(it, &kl);
+        if (kl < 1 || k[0] != 'Q')
+            break;
+        const char *v = store_iter_value(it, &vl);
+        json_t *j = kl == OB_KEY_LEN ? json_loadb(v, vl, 0, NULL) : NULL;
+        if (!j) {
+            log_warn("an outbox entry is unreadable; left in place");
+            continue;
+        }
+        /* due at once: a restart is as good a moment to retry as any */
+        struct ob_item item = {.seq = keys_get_u64((const uint8_t *)k + 1),
+                               .created_ms = jint(j, "created_ms"),
+                               .next_ms = 0,
+                               .attempts = (uint32_t)jint(j, "attempts")};
+        list_push(&ob->items, &item);
+        if (item.seq >= ob->next_seq)
+            ob->next_seq = item.seq + 1; /* never reuse an id */
+        json_decref(j);
+    }
+    store_iter_free(&it);
+    if (ob->items.n)
+        log_info("outbox: %zu notifications still to send", ob->items.n);
+}
+
+struct alert_outbox *alert_outbox_open(struct store *store, const struct alert_outbox_config *cfg,
+                                       const struct alert_transport *t)
+{
+    ob_metrics_init();
+    struct alert_outbox *ob = xcalloc(1, sizeof(*ob));
+    ob->store = store;
+    ob->t = *t;
+    ob->from = xstrdup(cfg->smtp_from && *cfg->smtp_from ? cfg->smtp_from : "licmon@localhost");
+    ob->public_url = xstrdup(cfg->public_url ? cfg->public_url : "");
+    char *addr = alert_msg_address(ob->from);
+    const char *at = strrchr(addr, '@');
+    ob->domain = xstrdup(at && at[1] ? at + 1 : "localhost");
+    free(addr);
+    ob->retry_min = cfg->retry_min_ms > 0 ? cfg->retry_min_ms : 1000;
+    ob->retry_max = cfg->retry_max_ms >= ob->retry_min ? cfg->retry_max_ms : ob->retry_min;
+    ob->max_inflight = cfg->max_inflight > 0 ? cfg->max_inflight : 8;
+    ob->keep = cfg->keep_ms > 0 ? cfg->keep_ms : 30LL * 86400 * 1000;
+    ob->batch = store_batch_new();
+    ob_instance(ob);
+    ob->rng = (uint64_t)time_mono_ms() * 0x9E3779B97F4A7C15ULL ^ strtoull(ob->instance, NULL, 16);
+    if (!ob->rng)
+        ob->rng = 1;
+    ob_load(ob);
+    metric_set(obm.depth, (int64_t)ob->items.n);
+    return ob;
+}
+
+void alert_outbox_close(struct alert_outbox **obp)
+{
+    struct alert_outbox *ob = *obp;
+    if (!ob)
+        return;
+    free(ob->from);
+    free(ob->public_url);
+    free(ob->domain);
+    free(ob->items.v);
+    free(ob->staged.v);
+    store_batch_free(&ob->batch);
+    free(ob);
+    *obp = NULL;
+}
+
+static void ob_add_one(struct alert_outbox *ob, struct store_batch *b, const struct alert_event *ev,
+                       enum alert_channel ch, const char *to, const char *secret, int64_t now_ms)
+{
+    uint64_t seq = ob->next_seq++;
+    char *id = xasprintf("licmon-%s-%llu", ob->instance, (unsigned long long)seq);
+    char *payload, *msgid = NULL;
+    if (ch == ALERT_EMAIL) {
+        msgid = xasprintf("%s@%s", id, ob->domain);
+        struct alert_msg_head h = {.from = ob->from,
+                                   .to = to,
+                                   .message_id = msgid,
+                                   .date_ms = now_ms,
+                                   .public_url = ob->public_url};
+        payload = alert_msg_email(ev, &h);
+    } else {
+        payload = alert_msg_webhook_body(ev, id, now_ms, ob->public_url);
+    }
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_string(id));
+    json_object_set_new(j, "channel", json_string(ch == ALERT_EMAIL ? "email" : "webhook"));
+    json_object_set_new(j, "kind",
+                        json_string(ev->kind == ALERT_THRESHOLD ? "threshold" : "expiry"));
+    json_object_set_new(j, "org", json_string(ev->org));
+    json_object_set_new(j, "license_type", json_string(ev->license_type));
+    json_object_set_new(j, "to", json_string(to));
+    if (msgid)
+        json_object_set_new(j, "message_id", json_string(msgid));
+    if (secret && *secret)
+        json_object_set_new(j, "secret", json_string(secret));
+    json_object_set_new(j, "payload", json_string(payload));
+    json_object_set_new(j, "created_ms", json_integer(now_ms));
+    json_object_set_new(j, "attempts", json_integer(0));
+    json_object_set_new(j, "status", json_string("pending"));
+    ob_put_json(b, 'Q', seq, j);
+    json_decref(j);
+    struct ob_item item = {.seq = seq, .created_ms = now_ms, .next_ms = now_ms};
+    list_push(&ob->staged, &item);
+    metric_add(obm.queued, 1);
+    free(id);
+    free(msgid);
+    free(payload);
+}
+
+int alert_outbox_add(struct alert_outbox *ob, struct store_batch *b, const struct alert_event *ev,
+                     int64_t now_ms)
+{
+    const Licmon__V1__OrgSettings *s = ev->settings;
+    if (!s)
+        return 0;
+    int n = 0;
+    /* settings were validated where they were made; checked again because an
+     * address goes into a header line and a URL into a request */
+    for (size_t i = 0; i < s->n_notify_emails; i++) {
+        if (!settings_valid_email(s->notify_emails[i])) {
+            log_warn_ctx("org", ev->org, "notify_emails[%zu] is not a valid address; skipped", i);
+            continue;
+        }
+        ob_add_one(ob, b, ev, ALERT_EMAIL, s->notify_emails[i], NULL, now_ms);
+        n++;
+    }
+    for (size_t i = 0; i < s->n_webhooks; i++) {
+        const char *url = s->webhooks[i]->url;
+        if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) ||
+            strpbrk(url, " \r\n")) {
+            log_warn_ctx("org", ev->org, "webhooks[%zu] has no valid http(s) url; skipped", i);
+            continue;
+        }
+        ob_add_one(ob, b, ev, ALERT_WEBHOOK, url, s->webhooks[i]->secret, now_ms);
+        n++;
+    }
+    if (n)
+        store_batch_put_u64(b, OB_NEXT, strlen(OB_NEXT), ob->next_seq);
+    return n;
+}
+
+void alert_outbox_committed(struct alert_outbox *ob)
+{
+    for (size_t i = 0; i < ob->staged.n; i++)
+        list_push(&ob->items, &ob->staged.v[i]); /* seqs only grow: the list stays sorted */
+    ob->staged.n = 0;
+    metric_set(obm.depth, (int64_t)ob->items.n);
+}
+
+/* Records the end of entry seq: moved to 'R' with its outcome. */
+static void ob_finish(struct alert_outbox *ob, size_t idx, json_t *j, const char *status,
+                      const struct alert_result *r)
+{
+    uint64_t seq = ob->items.v[idx].seq;
+    json_object_set_new(j, "status", json_string(status));
+    json_object_set_new(j, "attempts", json_integer(ob->items.v[idx].attempts + 1));
+    json_object_set_new(j, "done_ms", json_integer(ob->now));
+    json_object_set_new(j, "code", json_integer(r->code));
+    json_object_set_new(j, "detail", json_string(r->detail ? r->detail : ""));
+    uint8_t k[OB_KEY_LEN];
+    ob_key(k, 'Q', seq);
+    store_batch_del(ob->batch, k, sizeof(k));
+    ob_put_json(ob->batch, 'R', seq, j);
+    list_remove(&ob->items, idx);
+}
+
+static void ob_on_done(void *arg, uint64_t seq, const struct alert_result *r)
+{
+    struct alert_outbox *ob = arg;
+    size_t idx;
+    struct ob_item *it = list_find(&ob->items, seq, &idx);
+    if (!it || !it->inflight)
+        return;
+    it->inflight = false;
+    ob->inflight--;
+    json_t *j = ob_load_json(ob, 'Q', seq);
+    if (!j) {
+        log_warn("outbox entry %llu vanished while it was being sent", (unsigned long long)seq);
+        list_remove(&ob->items, idx);
+        return;
+    }
+    const char *org = jstr(j, "org");
+    char to[300];
+    snprintf(to, sizeof(to), "%s %s", jstr(j, "channel"), jstr(j, "to"));
+    if (r->outcome == ALERT_SENT) {
+        log_info_ctx("org", org, "notification %s to %s accepted after %u attempt(s)",
+                     jstr(j, "id"), to, it->attempts + 1);
+        metric_add(obm.sent, 1);
+        ob_finish(ob, idx, j, "sent", r);
+    } else if (r->outcome == ALERT_FAILED) {
+        log_warn_ctx("org", org, "notification %s to %s refused for good: %s", jstr(j, "id"), to,
+                     r->detail ? r->detail : "");
+        metric_add(obm.failed, 1);
+        ob_finish(ob, idx, j, "failed", r);
+    } else {
+        it->attempts++;
+        int64_t wait =
+            alert_outbox_backoff_ms(it->attempts, ob->retry_min, ob->retry_max, ob_random(ob));
+        it->next_ms = ob->now + wait;
+        log_warn_ctx("org", org, "notification %s to %s not accepted (%s); retry %u in %lld ms",
+                     jstr(j, "id"), to, r->detail ? r->detail : "", it->attempts, (long long)wait);
+        metric_add(obm.retried, 1);
+        json_object_set_new(j, "attempts", json_integer(it->attempts));
+        json_object_set_new(j, "next_ms", json_integer(it->next_ms));
+        json_object_set_new(j, "code", json_integer(r->code));
+        json_object_set_new(j, "detail", json_string(r->detail ? r->detail : ""));
+        ob_put_json(ob->batch, 'Q', seq, j);
+    }
+    json_decref(j);
+}
+
+static void ob_start(struct alert_outbox *ob, struct ob_item *it)
+{
+    json_t *j = ob_load_json(ob, 'Q', it->seq);
+    if (!j) {
+        log_warn("outbox entry %llu is unreadable; skipped until restart",
+                 (unsigned long long)it->seq);
+        it->next_ms = INT64_MAX;
+        return;
+    }
+    const char *payload = jstr(j, "payload");
+    struct alert_delivery d = {
+        .channel = strcmp(jstr(j, "channel"), "webhook") ? ALERT_EMAIL : ALERT_WEBHOOK,
+        .id = jstr(j, "id"),
+        .to = jstr(j, "to"),
+        .payload = payload,
+        .len = strlen(payload),
+        .timestamp_s = ob->now / 1000,
+    };
+    char *sig = NULL;
+    if (d.channel == ALERT_WEBHOOK)
+        sig = alert_msg_signature(jstr(j, "secret"), d.id, d.timestamp_s, payload, d.len);
+    d.signature = sig;
+    if (ob->t.start(ob->t.arg, it->seq, &d) == ALERT_START_OK) {
+        it->inflight = true;
+        ob->inflight++;
+    } else {
+        it->next_ms = ob->now + OB_LATER_MS;
+        if (!ob->warned_later)
+            log_warn("a notification cannot be sent now (is --smtp-url set?); it waits in the "
+                     "outbox");
+        ob->warned_later = true;
+    }
+    free(sig);
+    json_decref(j);
+}
+
+static void ob_write_outcomes(struct alert_outbox *ob)
+{
+    if (store_batch_count(ob->batch) == 0)
+        return;
+    if (store_write(ob->store, ob->batch, true) != 0)
+        log_fatal("cannot record notification outcomes");
+    store_batch_clear(ob->batch);
+}
+
+void alert_outbox_collect(struct alert_outbox *ob, int64_t now_ms)
+{
+    ob->now = now_ms;
+    if (ob->inflight)
+        ob->t.poll(ob->t.arg, ob_on_done, ob);
+    ob_write_outcomes(ob);
+}
+
+void alert_outbox_tick(struct alert_outbox *ob, int64_t now_ms)
+{
+    alert_outbox_collect(ob, now_ms);
+    for (size_t i = 0; i < ob->items.n && ob->inflight < (size_t)ob->max_inflight; i++) {
+        struct ob_item *it = &ob->items.v[i];
+        if (!it->inflight && it->next_ms <= now_ms)
+            ob_start(ob, it);
+    }
+    if (ob->inflight)
+        ob->t.poll(ob->t.arg, ob_on_done, ob); /* get the new ones going now */
+    ob_write_outcomes(ob);
+    metric_set(obm.depth, (int64_t)ob->items.n);
+    metric_set(obm.inflight, (int64_t)ob->inflight);
+    int64_t oldest = alert_outbox_oldest_ms(ob);
+    metric_set(obm.oldest, oldest && now_ms > oldest ? (now_ms - oldest) / 1000 : 0);
+}
+
+size_t alert_outbox_pending(const struct alert_outbox *ob)
+{
+    return ob->items.n;
+}
+
+size_t alert_outbox_inflight(const struct alert_outbox *ob)
+{
+    return ob->inflight;
+}
+
+int64_t alert_outbox_oldest_ms(const struct alert_outbox *ob)
+{
+    int64_t oldest = 0;
+    for (size_t i = 0; i < ob->items.n; i++)
+        if (!oldest || ob->items.v[i].created_ms < oldest)
+            oldest = ob->items.v[i].created_ms;
+    return oldest;
+}
+
+void alert_outbox_prune(struct alert_outbox *ob, int64_t now_ms, int max)
+{
+    struct store_iter *it = store_iter_new(ob->store);
+    struct store_batch *b = store_batch_new();
+    uint8_t start = 'R';
+    int n = 0;
+    for (store_iter_seek(it, &start, 1); store_iter_valid(it) && n < max; store_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = store_iter_key(it, &kl);
+        if (kl < 1 || k[0] != 'R')
+            break;
+        const char *v = store_iter_value(it, &vl);
+        json_t *j = json_loadb(v, vl, 0, NULL);
+        int64_t done = j ? jint(j, "done_ms") : 0;
+        json_decref(j);
+        if (done > now_ms - ob->keep)
+            break; /* entries finish roughly in seq order: the rest is younger */
+        store_batch_del(b, k, kl);
+        n++;
+    }
+    store_iter_free(&it);
+    if (n && store_write(ob->store, b, false) != 0)
+        log_warn("cannot prune finished notifications");
+    store_batch_free(&b);
+}
+
+char *alert_outbox_entry_json(struct alert_outbox *ob, uint64_t seq)
+{
+    json_t *j = ob_load_json(ob, 'Q', seq);
+    if (!j)
+        j = ob_load_json(ob, 'R', seq);
+    if (!j)
+        return NULL;
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    char *out = text ? xstrdup(text) : NULL;
+    free(text);
+    return out;
+}
+
+uint64_t alert_outbox_next_seq(const struct alert_outbox *ob)
+{
+    return ob->next_seq;
+}

@@ -1,0 +1,188 @@
+/* alert_run: stage callbacks, expiry check and send timer (see alert_run.h).
+ * A crossing found while applying upstream record N is written to the
+ * outbox in the stage's batch for N, so the episode state, the outbox
+ * entries and the upstream position commit together; reminders found by
+ * the clock go in a batch of their own with the reminder state. */
+#include "alert_run.h"
+#include "health.h"
+#include "log.h"
+#include "timeutil.h"
+#include "xmem.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RUN_PRUNE_MAX 1000
+
+struct alert_run {
+    struct store *store;
+    struct alert_state *state;
+    struct alert_outbox *outbox;
+    int64_t now_offset_ms;
+    struct store_batch *cur; /* where emitted notifications go */
+    int64_t cur_now;
+    bool settings_changed;
+    struct metric *m_crossings, *m_reminders, *m_bad;
+};
+
+static void run_load(struct alert_run *r)
+{
+    struct store_iter *it = store_iter_new(r->store);
+    uint64_t n = 0;
+    for (const char *ns = alert_state_namespaces; *ns; ns++) {
+        for (store_iter_seek(it, ns, 1); store_iter_valid(it); store_iter_next(it)) {
+            size_t kl, vl;
+            const char *k = store_iter_key(it, &kl);
+            if (kl < 1 || k[0] != *ns)
+                break;
+            const char *v = store_iter_value(it, &vl);
+            if (alert_state_load(r->state, k, kl, v, vl) < 0)
+                log_fatal("saved state under key namespace '%c' is unreadable", *ns);
+            n++;
+        }
+    }
+    store_iter_free(&it);
+    log_info("restored %llu saved states", (unsigned long long)n);
+}
+
+struct alert_run *alert_run_new(struct store *store, struct alert_outbox *ob, int64_t now_offset_ms)
+{
+    struct alert_run *r = xcalloc(1, sizeof(*r));
+    r->store = store;
+    r->outbox = ob;
+    r->now_offset_ms = now_offset_ms;
+    r->state = alert_state_new();
+    r->m_crossings = metric_counter("licmon_alerter_crossings_total",
+                                    "threshold crossings that made notifications");
+    r->m_reminders = metric_counter("licmon_alerter_expiry_reminders_total",
+                                    "expiry reminders that made notifications");
+    r->m_bad = metric_counter("licmon_alerter_updates_rejected_total",
+                              "usage updates with malformed ids, skipped");
+    run_load(r);
+    if (now_offset_ms)
+        log_warn("the clock is shifted by %lld ms (--now-offset-ms): for tests only",
+                 (long long)now_offset_ms);
+    return r;
+}
+
+void alert_run_free(struct alert_run **rp)
+{
+    struct alert_run *r = *rp;
+    if (!r)
+        return;
+    alert_state_free(&r->state);
+    free(r);
+    *rp = NULL;
+}
+
+int64_t alert_run_now(const struct alert_run *r)
+{
+    return time_now_ms() + r->now_offset_ms;
+}
+
+struct alert_state *alert_run_state(struct alert_run *r)
+{
+    return r->state;
+}
+
+static void on_event(void *arg, const struct alert_event *ev)
+{
+    struct alert_run *r = arg;
+    int n = alert_outbox_add(r->outbox, r->cur, ev, r->cur_now);
+    if (ev->kind == ALERT_THRESHOLD) {
+        metric_add(r->m_crossings, 1);
+        log_info_ctx("org", ev->org,
+                     "%s reached %lld of %lld seats (threshold %lld): %d "
+                     "notification(s) queued",
+                     ev->license_type, (long long)ev->in_use, (long long)ev->owned,
+                     (long long)ev->threshold_count, n);
+    } else {
+        metric_add(r->m_reminders, 1);
+        log_info_ctx("org", ev->org, "%s expires %s (%lld days left): %d reminder(s) queued",
+                     ev->license_type, ev->expires, (long long)ev->days_left, n);
+    }
+}
+
+int alert_run_apply(void *arg, struct stage *st, uint64_t seq, const uint8_t *data, size_t len)
+{
+    struct alert_run *r = arg;
+    Licmon__V1__UsageUpdate *u = licmon__v1__usage_update__unpack(NULL, len, data);
+    if (!u) {
+        log_warn("usage update %llu is unreadable; skipped", (unsigned long long)seq);
+        return -1;
+    }
+    r->cur = stage_batch(st);
+    r->cur_now = alert_run_now(r);
+    if (u->body_case == LICMON__V1__USAGE_UPDATE__BODY_SETTINGS)
+        r->settings_changed = true;
+    int rc = alert_state_apply(r->state, u, on_event, r);
+    if (rc < 0) {
+        metric_add(r->m_bad, 1);
+        log_warn("usage update %llu has malformed ids; skipped", (unsigned long long)seq);
+    }
+    r->cur = NULL;
+    PB_FREE(usage_update, u);
+    return rc;
+}
+
+static void put_state(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    store_batch_put(arg, key, klen, val, vlen);
+}
+
+void alert_run_flush(void *arg, struct stage *st, struct store_batch *b)
+{
+    struct alert_run *r = arg;
+    (void)st;
+    alert_state_save_dirty(r->state, put_state, b);
+}
+
+/* Reminders due now, with their state, in one synced write of our own. */
+static void run_expiry(struct alert_run *r)
+{
+    struct store_batch *b = store_batch_new();
+    r->cur = b;
+    r->cur_now = alert_run_now(r);
+    alert_state_check_expiry(r->state, r->cur_now, on_event, r);
+    alert_state_save_dirty(r->state, put_state, b);
+    r->cur = NULL;
+    if (store_batch_count(b) > 0 && store_write(r->store, b, true) != 0)
+        log_fatal("cannot record expiry reminders");
+    store_batch_free(&b);
+    alert_outbox_committed(r->outbox);
+}
+
+void alert_run_committed(void *arg, struct stage *st)
+{
+    struct alert_run *r = arg;
+    (void)st;
+    alert_outbox_committed(r->outbox);
+    if (r->settings_changed) {
+        r->settings_changed = false;
+        run_expiry(r); /* a new expiry date need not wait for the next check */
+    }
+    alert_outbox_tick(r->outbox, alert_run_now(r)); /* send now, not at the next tick */
+}
+
+void alert_run_expiry_timer(void *arg)
+{
+    struct alert_run *r = arg;
+    run_expiry(r);
+    alert_outbox_prune(r->outbox, alert_run_now(r), RUN_PRUNE_MAX);
+}
+
+void alert_run_send_timer(void *arg)
+{
+    struct alert_run *r = arg;
+    alert_outbox_tick(r->outbox, alert_run_now(r));
+}
+
+void alert_run_drain(struct alert_run *r, int64_t max_ms)
+{
+    int64_t end = time_mono_ms() + max_ms;
+    while (alert_outbox_inflight(r->outbox) > 0 && time_mono_ms() < end) {
+        usleep(10000);
+        alert_outbox_collect(r->outbox, alert_run_now(r));
+    }
+}
