@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 int64_t time_now_ms(void)
@@ -167,41 +166,143 @@ int time_parse_rfc3339(const char *text, int64_t *ms)
 
 int tz_valid(const char *name)
 {
-    if (!name || !*name || name[0] == '/' || strstr(name, "..") || strlen(name) > 64)
-        return 0;
-    for (const char *c = name; *c; c++)
-        if (!isalnum((unsigned char)*c) && !strchr("/_+-", *c))
-            return 0;
-    if (!strcmp(name, "UTC"))
-        return 1;
-    char path[128];
-    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", name);
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return tz_get(name) != NULL;
 }
 
+/* A zone read from its TZif file (RFC 8536, the version 2+ 64-bit block):
+ * transition instants and the UTC offset in force from each. Before the
+ * first transition the first time type applies; after the last one (2037
+ * in Debian's "fat" files) its offset stays. */
+struct tz {
+    char name[65];
+    int64_t *at;  /* transition instants, seconds, ascending */
+    int32_t *off; /* offset in force from at[i] */
+    size_t n;
+    int32_t off_before;
+    struct tz *next;
+};
+
 static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tz *tz_cache;
+static struct tz tz_utc = {.name = "UTC"}; /* when zoneinfo has no UTC file */
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int64_t be64(const unsigned char *p)
+{
+    return (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4));
+}
+
+/* Parses a TZif image into z; 0 on success. Every count is checked against
+ * the bytes present before it is used. */
+static int tz_parse(struct tz *z, const unsigned char *b, size_t len)
+{
+    if (len < 44 || memcmp(b, "TZif", 4) != 0 || b[4] < '2')
+        return -1;
+    /* skip the 32-bit block */
+    uint64_t c[6];
+    for (int i = 0; i < 6; i++)
+        c[i] = be32(b + 20 + 4 * i);
+    uint64_t v1 = c[3] * 5 + c[4] * 6 + c[5] + c[2] * 8 + c[1] + c[0];
+    if (44 + v1 + 44 > len)
+        return -1;
+    const unsigned char *h = b + 44 + v1;
+    if (memcmp(h, "TZif", 4) != 0)
+        return -1;
+    for (int i = 0; i < 6; i++)
+        c[i] = be32(h + 20 + 4 * i);
+    uint64_t isut = c[0], isstd = c[1], leap = c[2], timecnt = c[3], typecnt = c[4], charcnt = c[5];
+    uint64_t need = timecnt * 9 + typecnt * 6 + charcnt + leap * 12 + isstd + isut;
+    if (typecnt == 0 || timecnt > 100000 || typecnt > 256 || (size_t)(h + 44 - b) + need > len)
+        return -1;
+    const unsigned char *times = h + 44, *idx = times + timecnt * 8, *types = idx + timecnt;
+    z->n = (size_t)timecnt;
+    z->at = malloc(sizeof(int64_t) * (z->n + 1));
+    z->off = malloc(sizeof(int32_t) * (z->n + 1));
+    if (!z->at || !z->off)
+        return -1;
+    for (size_t i = 0; i < z->n; i++) {
+        if (idx[i] >= typecnt)
+            return -1;
+        z->at[i] = be64(times + 8 * i);
+        z->off[i] = (int32_t)be32(types + 6 * idx[i]);
+        if (i > 0 && z->at[i] <= z->at[i - 1])
+            return -1;
+    }
+    z->off_before = (int32_t)be32(types);
+    return 0;
+}
+
+static struct tz *tz_load(const char *name)
+{
+    struct tz *z = calloc(1, sizeof(*z));
+    if (!z)
+        return NULL;
+    snprintf(z->name, sizeof(z->name), "%s", name);
+    char path[128];
+    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", name);
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf = malloc(1 << 20);
+    size_t len = f && buf ? fread(buf, 1, 1 << 20, f) : 0;
+    if (f)
+        fclose(f);
+    int rc = len ? tz_parse(z, buf, len) : -1;
+    free(buf);
+    if (rc != 0) {
+        free(z->at);
+        free(z->off);
+        free(z);
+        return NULL;
+    }
+    return z;
+}
+
+const struct tz *tz_get(const char *name)
+{
+    if (!name || !*name || name[0] == '/' || strstr(name, "..") || strlen(name) > 64)
+        return NULL;
+    for (const char *c = name; *c; c++)
+        if (!isalnum((unsigned char)*c) && !strchr("/_+-", *c))
+            return NULL;
+    pthread_mutex_lock(&tz_lock);
+    struct tz *z = tz_cache;
+    while (z && strcmp(z->name, name) != 0)
+        z = z->next;
+    if (!z && (z = tz_load(name))) {
+        z->next = tz_cache; /* zones are kept for the life of the process */
+        tz_cache = z;
+    }
+    if (!z && !strcmp(name, "UTC"))
+        z = &tz_utc;
+    pthread_mutex_unlock(&tz_lock);
+    return z;
+}
+
+int32_t tz_offset_s(const struct tz *z, int64_t ms)
+{
+    int64_t t = floor_div(ms, 1000);
+    if (z->n == 0 || t < z->at[0])
+        return z->off_before;
+    size_t lo = 0, hi = z->n; /* last transition <= t */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (z->at[mid] <= t)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return z->off[lo];
+}
 
 int tz_offset_at(const char *name, int64_t ms, long *offset_s)
 {
-    if (!tz_valid(name))
+    const struct tz *z = tz_get(name);
+    if (!z)
         return -1;
-    time_t t = (time_t)floor_div(ms, 1000);
-    struct tm tm;
-    pthread_mutex_lock(&tz_lock);
-    char *old = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
-    setenv("TZ", name, 1);
-    tzset();
-    localtime_r(&t, &tm);
-    if (old) {
-        setenv("TZ", old, 1);
-        free(old);
-    } else {
-        unsetenv("TZ");
-    }
-    tzset();
-    pthread_mutex_unlock(&tz_lock);
-    *offset_s = tm.tm_gmtoff;
+    *offset_s = tz_offset_s(z, ms);
     return 0;
 }
 

@@ -19,7 +19,13 @@ void time_format_date(int64_t days, char *buf, size_t len);
 int64_t time_days_from_civil(int64_t y, unsigned m, unsigned d);
 void time_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
 
-/* IANA zone name check against the system zoneinfo (no "..", no leading /). */
+/* A time zone of the system zoneinfo, read once and cached for the life of
+ * the process; NULL for a name that is not a zone (or has "..", a leading
+ * "/"). Safe from any thread: nothing touches TZ or the environment. */
+struct tz;
+const struct tz *tz_get(const char *name);
+/* Offset from UTC in seconds in force in zone z at instant ms. */
+int32_t tz_offset_s(const struct tz *z, int64_t ms);
 int tz_valid(const char *name);
 /* Offset from UTC in seconds that zone `name` has at instant `ms`. */
 int tz_offset_at(const char *name, int64_t ms, long *offset_s);

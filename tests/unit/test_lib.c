@@ -74,6 +74,15 @@ static void test_time_zones(void **state)
     assert_int_equal(off, 3600);
     tz_offset_at("Asia/Kolkata", ms, &off);
     assert_int_equal(off, 19800);
+    /* the spring-forward instant, to the millisecond */
+    time_parse_rfc3339("2026-03-29T01:00:00Z", &ms);
+    assert_int_equal(tz_offset_s(tz_get("Europe/Berlin"), ms), 7200);
+    assert_int_equal(tz_offset_s(tz_get("Europe/Berlin"), ms - 1), 3600);
+    time_parse_rfc3339("2026-11-01T06:00:00Z", &ms);
+    assert_int_equal(tz_offset_s(tz_get("America/New_York"), ms), -18000);
+    assert_int_equal(tz_offset_s(tz_get("America/New_York"), ms - 1), -14400);
+    assert_ptr_equal(tz_get("Asia/Kolkata"), tz_get("Asia/Kolkata")); /* cached */
+    assert_null(tz_get("Europe"));                                    /* a folder */
     /* 23:30 UTC on Dec 31 is already Jan 1 in Berlin */
     time_parse_rfc3339("2025-12-31T23:30:00Z", &ms);
     char buf[16];
