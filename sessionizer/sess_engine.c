@@ -1,0 +1,1174 @@
+/* sess_engine: the session state machine of SPEC.md section 3 (see
+ * sess_engine.h). Per (org, user) one compact record holds the user session
+ * and the license hold; per org a clock and a min-heap of the users' next
+ * timer. Pure: the only inputs are the journal's records, the only outputs
+ * the emit and put callbacks.
+ *
+ * Decisions the contract leaves to us:
+ *
+ * Clock and lateness. Each org has a clock: the highest event time seen,
+ * advanced by wall time as max_ts + (wall - arrival of that event), where
+ * wall is a tick's wall_ms or the arrival_ms of any later record of the org
+ * (all readings of ingest's clock, so the clock is a function of the
+ * journal). A backfill sent quickly keeps the clock at its own event times; a
+ * live stream's clock follows the wall clock, so its timeouts fire without
+ * further events. Timers of the org fire once they are due at or before the
+ * horizon = clock - allowed_lateness. An event whose ts is before the horizon
+ * at its arrival is counted LATE_EVENT (this is "more than allowed_lateness
+ * behind the highest event time seen", with that time extrapolated by the
+ * wall clock while the org is quiet) and still applied. An event that is
+ * not late and in order for its user is applied exactly: no timer of its
+ * user due after its ts can have fired. (A backfill that pauses longer than
+ * allowed_lateness between records of one org lets the clock run ahead of
+ * it, and its next events count late.)
+ *
+ * Ordering. An event in order for its user (ts >= the user's state time, the
+ * instant up to which that user's history is final) is applied immediately:
+ * first the user's own timers due at or before ts fire, then the event. So
+ * per user the changes' instants never go back; across users of an org they
+ * are in order within allowed_lateness (events apply at once, timers at the
+ * horizon). Timers due at the same instant fire in user-id byte order, so the
+ * output does not depend on heap layout (and so not on save/load). Costs:
+ * an event O(log n), a due timer O(log n), a tick O(orgs), a settings
+ * change O(users of the org) (every due is recomputed).
+ *
+ * Events behind their user (ts < state time: reordered within the lateness,
+ * or late) cannot be exact, as what was emitted cannot be taken back. Rules,
+ * chosen so that a race never opens a phantom session or seat:
+ *  - denied: counted at ts, always; it never touches the user's state.
+ *  - activity inside the open session (ts >= its start): last_activity =
+ *    max(last_activity, ts) (exact); a hold released by L is re-acquired at
+ *    the state time unless it would already have timed out again.
+ *  - any event before the latest session's boundary (the start of the open
+ *    session, or the end of the ended one) is absorbed: it changes nothing,
+ *    except that an activity inside the ended session raises its
+ *    last_activity. Login and logout racing each other lose the short
+ *    session; a logout racing a relogin leaves the end reason RELOGIN.
+ *  - anything else is applied as if at the state time.
+ *
+ * Settings. A settings change takes effect at the org's horizon when it is
+ * journaled: timers due up to it fire under the old settings, then every
+ * timer is recomputed under the new ones and none is put before that
+ * instant (lowering U ends the sessions idle for longer at the change).
+ * When U and L expire at the same instant, the session ends first; with
+ * inactivity_logout_releases_license the hold then goes with reason
+ * USER_INACTIVITY.
+ *
+ * Session ids: "<fnv1a64(org NUL user) in hex>-<start_ms>-<n>", n counting
+ * the user's sessions since its record was created. A record whose session
+ * and hold are over is deleted (and its key with it) once the horizon is an
+ * hour past its last instant: so every later session that is not over an
+ * hour late starts after the previous one and ids stay unique, and events
+ * up to an hour late still meet the record (a later one starts from
+ * nothing and may overlap what was emitted). Ids are a function of the
+ * journal, so replays give the same.
+ *
+ * Saved state: 'S' 'O' org -> org record; 'S' 'U' org NUL user -> user
+ * record; both fixed little-endian layouts with a version byte (sess_codec),
+ * checked field by field and for length on load.
+ */
+#include "sess_engine.h"
+#include "keys.h"
+#include "log.h"
+#include "sess_codec.h"
+#include "settings.h"
+#include "xmem.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SESS_TIME_MAX ((int64_t)1 << 52) /* about 142,000 years of ms */
+#define SESS_MAX_DUR_MS ((int64_t)366 * 86400 * 1000)
+#define SESS_MIN_TIMEOUT_MS 1000
+#define SESS_UPDATE_MS 60000        /* re-emit an open session after this much activity */
+#define SESS_FORGET_MS (60 * 60000) /* keep a finished record this long for late events */
+#define SESS_MAX_USER 256
+#define SESS_MAX_TYPE 32
+#define SESS_NO_IDX UINT32_MAX
+#define SESS_STATE_VERSION 1
+
+enum { SS_NONE, SS_OPEN, SS_ENDED };
+enum { UF_DIRTY = 1, UF_SAVED = 2, UF_GONE = 4 };
+
+/* One (org, user). The session fields describe the open session, or the
+ * last ended one while its seat lingers (and until the record is deleted). */
+struct sess_user {
+    struct sess_user *next; /* hash chain */
+    struct sess_org *org;
+    int64_t la;         /* last_activity */
+    int64_t start, end; /* end only when SS_ENDED */
+    int64_t utime;      /* the user's history is final up to here */
+    int64_t emitted_la; /* la when the open session was last emitted */
+    int64_t seg_start;  /* start of the held stretch inside the session */
+    int64_t held_ms;    /* held time of [start, end) in closed stretches */
+    int64_t rel_ms;     /* last release of the session's seat, 0 while held */
+    uint32_t heap_idx, nsess;
+    uint32_t type, req; /* interned; the hold, when any, is of `type` */
+    uint8_t sess, hold, end_reason, flags;
+    uint16_t ulen;
+    char user[];
+};
+
+struct heap_ent {
+    int64_t due;
+    struct sess_user *u;
+};
+
+struct sess_org {
+    char *name;
+    int64_t user_ms, lic_ms, late_ms;
+    int releases, has_settings, has_events, loaded, dirty;
+    int64_t eff_at; /* no timer is due before the last settings change */
+    int64_t clock, max_ts, max_arr;
+    struct sess_user **buckets;
+    size_t nbuckets, nusers;
+    struct heap_ent *heap;
+    size_t hlen, hcap;
+};
+
+struct sess_engine {
+    sess_emit_fn emit;
+    void *arg;
+    struct sess_org **orgs; /* sorted by name */
+    size_t norgs, corgs;
+    char **types; /* interned license types; 0 is "" */
+    size_t ntypes, ctypes;
+    uint32_t *type_slots; /* open addressing: a type index, 0 empty ("" is never looked up) */
+    size_t nslots;
+    struct sess_user **dirty;
+    size_t ndirty, cdirty;
+    struct sess_user **scratch;
+    size_t cscratch;
+    int64_t def_user_ms, def_lic_ms, def_late_ms;
+    int def_releases;
+    struct sess_engine_stats st;
+};
+
+static int64_t imax(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+static int64_t imin(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+static int64_t clamp_time(int64_t t)
+{
+    return t > SESS_TIME_MAX ? SESS_TIME_MAX : t < -SESS_TIME_MAX ? -SESS_TIME_MAX : t;
+}
+
+static int time_ok(int64_t t)
+{
+    return t >= -SESS_TIME_MAX && t <= SESS_TIME_MAX;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+#define FNV_SEED 0xcbf29ce484222325ULL
+
+static const char *str_or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+/* ---- interned license types ---- */
+
+static uint32_t type_intern(struct sess_engine *e, const char *s)
+{
+    if (!*s)
+        return 0;
+    if ((e->ntypes + 1) * 2 > e->nslots) {
+        size_t n = e->nslots ? e->nslots * 2 : 64;
+        uint32_t *slots = xcalloc(n, sizeof(*slots));
+        for (size_t i = 1; i < e->ntypes; i++) {
+            size_t j = fnv1a(FNV_SEED, e->types[i], strlen(e->types[i])) & (n - 1);
+            while (slots[j])
+                j = (j + 1) & (n - 1);
+            slots[j] = (uint32_t)i;
+        }
+        free(e->type_slots);
+        e->type_slots = slots;
+        e->nslots = n;
+    }
+    size_t j = fnv1a(FNV_SEED, s, strlen(s)) & (e->nslots - 1);
+    for (; e->type_slots[j]; j = (j + 1) & (e->nslots - 1))
+        if (strcmp(e->types[e->type_slots[j]], s) == 0)
+            return e->type_slots[j];
+    if (e->ntypes == e->ctypes) {
+        e->ctypes *= 2;
+        e->types = xrealloc(e->types, e->ctypes * sizeof(*e->types));
+    }
+    e->types[e->ntypes] = xstrdup(s);
+    e->type_slots[j] = (uint32_t)e->ntypes;
+    return (uint32_t)e->ntypes++;
+}
+
+/* ---- orgs ---- */
+
+static struct sess_org *org_find(struct sess_engine *e, const char *name, size_t *pos)
+{
+    size_t lo = 0, hi = e->norgs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(e->orgs[mid]->name, name);
+        if (c == 0)
+            return e->orgs[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *pos = lo;
+    return NULL;
+}
+
+static struct sess_org *org_get(struct sess_engine *e, const char *name)
+{
+    size_t pos;
+    struct sess_org *o = org_find(e, name, &pos);
+    if (o)
+        return o;
+    o = xcalloc(1, sizeof(*o));
+    o->name = xstrdup(name);
+    o->user_ms = e->def_user_ms;
+    o->lic_ms = e->def_lic_ms;
+    o->late_ms = e->def_late_ms;
+    o->releases = e->def_releases;
+    o->eff_at = INT64_MIN;
+    o->clock = o->max_ts = o->max_arr = INT64_MIN;
+    o->nbuckets = 16;
+    o->buckets = xcalloc(o->nbuckets, sizeof(*o->buckets));
+    o->dirty = 1;
+    if (e->norgs == e->corgs) {
+        e->corgs = e->corgs ? e->corgs * 2 : 8;
+        e->orgs = xrealloc(e->orgs, e->corgs * sizeof(*e->orgs));
+    }
+    memmove(e->orgs + pos + 1, e->orgs + pos, (e->norgs - pos) * sizeof(*e->orgs));
+    e->orgs[pos] = o;
+    e->norgs++;
+    return o;
+}
+
+static int64_t org_horizon(const struct sess_org *o)
+{
+    return o->clock - o->late_ms;
+}
+
+/* Advances the org clock by a reading of ingest's wall clock. */
+static void org_clock_wall(struct sess_org *o, int64_t wall)
+{
+    if (!o->has_events)
+        return;
+    int64_t c = clamp_time(o->max_ts + (clamp_time(wall) - o->max_arr));
+    if (c > o->clock) {
+        o->clock = c;
+        o->dirty = 1;
+    }
+}
+
+/* ---- users: per-org chained hash ---- */
+
+static struct sess_user *user_find(struct sess_org *o, const char *user, size_t ulen)
+{
+    size_t b = fnv1a(FNV_SEED, user, ulen) & (o->nbuckets - 1);
+    for (struct sess_user *u = o->buckets[b]; u; u = u->next)
+        if (u->ulen == ulen && memcmp(u->user, user, ulen) == 0)
+            return u;
+    return NULL;
+}
+
+static void user_link(struct sess_org *o, struct sess_user *u)
+{
+    if (o->nusers >= o->nbuckets) {
+        size_t n = o->nbuckets * 2;
+        struct sess_user **nb = xcalloc(n, sizeof(*nb));
+        for (size_t i = 0; i < o->nbuckets; i++) {
+            struct sess_user *x = o->buckets[i], *next;
+            for (; x; x = next) {
+                next = x->next;
+                size_t b = fnv1a(FNV_SEED, x->user, x->ulen) & (n - 1);
+                x->next = nb[b];
+                nb[b] = x;
+            }
+        }
+        free(o->buckets);
+        o->buckets = nb;
+        o->nbuckets = n;
+    }
+    size_t b = fnv1a(FNV_SEED, u->user, u->ulen) & (o->nbuckets - 1);
+    u->next = o->buckets[b];
+    o->buckets[b] = u;
+    o->nusers++;
+}
+
+static void user_unlink(struct sess_org *o, struct sess_user *u)
+{
+    size_t b = fnv1a(FNV_SEED, u->user, u->ulen) & (o->nbuckets - 1);
+    for (struct sess_user **pp = &o->buckets[b]; *pp; pp = &(*pp)->next)
+        if (*pp == u) {
+            *pp = u->next;
+            o->nusers--;
+            return;
+        }
+}
+
+static struct sess_user *user_alloc(struct sess_org *o, const char *user, size_t ulen)
+{
+    struct sess_user *u = xcalloc(1, sizeof(*u) + ulen + 1);
+    memcpy(u->user, user, ulen);
+    u->ulen = (uint16_t)ulen;
+    u->org = o;
+    u->heap_idx = SESS_NO_IDX;
+    return u;
+}
+
+static void mark_dirty(struct sess_engine *e, struct sess_user *u)
+{
+    if (u->flags & UF_DIRTY)
+        return;
+    u->flags |= UF_DIRTY;
+    if (e->ndirty == e->cdirty) {
+        e->cdirty = e->cdirty ? e->cdirty * 2 : 256;
+        e->dirty = xrealloc(e->dirty, e->cdirty * sizeof(*e->dirty));
+    }
+    e->dirty[e->ndirty++] = u;
+}
+
+/* ---- per-org timer heap, indexed so a user's entry moves in O(log n) ---- */
+
+static void heap_set(struct sess_org *o, size_t i, struct heap_ent ent)
+{
+    o->heap[i] = ent;
+    ent.u->heap_idx = (uint32_t)i;
+}
+
+static void heap_up(struct sess_org *o, size_t i)
+{
+    struct heap_ent ent = o->heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (o->heap[p].due <= ent.due)
+            break;
+        heap_set(o, i, o->heap[p]);
+        i = p;
+    }
+    heap_set(o, i, ent);
+}
+
+static void heap_down(struct sess_org *o, size_t i)
+{
+    struct heap_ent ent = o->heap[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= o->hlen)
+            break;
+        if (c + 1 < o->hlen && o->heap[c + 1].due < o->heap[c].due)
+            c++;
+        if (ent.due <= o->heap[c].due)
+            break;
+        heap_set(o, i, o->heap[c]);
+        i = c;
+    }
+    heap_set(o, i, ent);
+}
+
+static void heap_put(struct sess_org *o, struct sess_user *u, int64_t due)
+{
+    if (u->heap_idx != SESS_NO_IDX) {
+        size_t i = u->heap_idx;
+        int64_t old = o->heap[i].due;
+        o->heap[i].due = due;
+        if (due < old)
+            heap_up(o, i);
+        else
+            heap_down(o, i);
+        return;
+    }
+    if (o->hlen == o->hcap) {
+        o->hcap = o->hcap ? o->hcap * 2 : 16;
+        o->heap = xrealloc(o->heap, o->hcap * sizeof(*o->heap));
+    }
+    o->heap[o->hlen] = (struct heap_ent){due, u};
+    u->heap_idx = (uint32_t)o->hlen;
+    o->hlen++;
+    heap_up(o, o->hlen - 1);
+}
+
+static struct sess_user *heap_pop(struct sess_org *o)
+{
+    struct sess_user *u = o->heap[0].u;
+    u->heap_idx = SESS_NO_IDX;
+    o->hlen--;
+    if (o->hlen > 0) {
+        heap_set(o, 0, o->heap[o->hlen]);
+        heap_down(o, 0);
+    }
+    return u;
+}
+
+/* ---- emitting ---- */
+
+static void emit_change(struct sess_engine *e, Licmon__V1__Change *c)
+{
+    if (e->emit)
+        e->emit(e->arg, c);
+}
+
+static void emit_counted(struct sess_engine *e, Licmon__V1__Counted__What what, const char *org,
+                         const char *user, const char *type, int64_t at)
+{
+    Licmon__V1__Change c = LICMON__V1__CHANGE__INIT;
+    Licmon__V1__Counted k = LICMON__V1__COUNTED__INIT;
+    k.what = what;
+    k.org = (char *)org;
+    k.user = (char *)user;
+    k.license_type = (char *)type;
+    k.at_ms = at;
+    c.body_case = LICMON__V1__CHANGE__BODY_COUNTED;
+    c.counted = &k;
+    emit_change(e, &c);
+}
+
+static void emit_hold(struct sess_engine *e, const struct sess_user *u, int64_t at, int acquired,
+                      Licmon__V1__EndReason reason)
+{
+    Licmon__V1__Change c = LICMON__V1__CHANGE__INIT;
+    Licmon__V1__HoldChange h = LICMON__V1__HOLD_CHANGE__INIT;
+    h.org = u->org->name;
+    h.user = (char *)u->user;
+    h.license_type = e->types[u->type];
+    h.at_ms = at;
+    h.acquired = acquired;
+    h.reason = reason;
+    c.body_case = LICMON__V1__CHANGE__BODY_HOLD;
+    c.hold = &h;
+    emit_change(e, &c);
+}
+
+/* The session record of the user's current (open or last ended) session. */
+static void emit_record(struct sess_engine *e, struct sess_user *u)
+{
+    Licmon__V1__Change c = LICMON__V1__CHANGE__INIT;
+    Licmon__V1__SessionRecord r = LICMON__V1__SESSION_RECORD__INIT;
+    char id[64];
+    uint64_t h = fnv1a(FNV_SEED, u->org->name, strlen(u->org->name) + 1);
+    h = fnv1a(h, u->user, u->ulen);
+    snprintf(id, sizeof(id), "%016" PRIx64 "-%" PRId64 "-%" PRIu32, h, u->start, u->nsess);
+    r.session_id = id;
+    r.org = u->org->name;
+    r.user = u->user;
+    r.license_type = e->types[u->type];
+    r.requested_type = e->types[u->req];
+    r.start_ms = u->start;
+    r.last_activity_ms = u->la;
+    if (u->sess == SS_ENDED) {
+        r.end_ms = u->end;
+        r.end_reason = u->end_reason;
+        r.user_inactivity_s = (u->end - u->start) / 1000;
+        r.license_inactivity_s = u->held_ms / 1000;
+        r.license_released_at_ms = u->rel_ms;
+        r.license_tail_s = u->rel_ms > u->end ? (u->rel_ms - u->end) / 1000 : 0;
+    } else {
+        u->emitted_la = u->la;
+    }
+    c.body_case = LICMON__V1__CHANGE__BODY_SESSION;
+    c.session = &r;
+    emit_change(e, &c);
+}
+
+/* ---- the rules ---- */
+
+static void acquire_hold(struct sess_engine *e, struct sess_user *u, int64_t t)
+{
+    u->hold = 1;
+    u->seg_start = t;
+    u->rel_ms = 0;
+    e->st.open_holds++;
+    emit_hold(e, u, t, 1, LICMON__V1__END_REASON__OPEN);
+}
+
+static void release_hold(struct sess_engine *e, struct sess_user *u, int64_t t,
+                         Licmon__V1__EndReason reason)
+{
+    if (u->sess == SS_OPEN)
+        u->held_ms += t - u->seg_start;
+    u->rel_ms = t;
+    u->hold = 0;
+    e->st.open_holds--;
+    emit_hold(e, u, t, 0, reason);
+}
+
+/* Ends the open session at t; the record is emitted by the caller once the
+ * fate of the seat at t is known. */
+static void end_session(struct sess_engine *e, struct sess_user *u, int64_t t,
+                        Licmon__V1__EndReason reason)
+{
+    if (u->hold) {
+        u->held_ms += t - u->seg_start;
+        u->rel_ms = 0;
+    }
+    u->sess = SS_ENDED;
+    u->end = t;
+    u->end_reason = (uint8_t)reason;
+    e->st.open_sessions--;
+}
+
+/* Rule 1 (also the implicit login of rule 2). */
+static void do_login(struct sess_engine *e, struct sess_user *u, int64_t t, uint32_t type,
+                     uint32_t req, int implicit)
+{
+    int old_changed = 0, keep = 0;
+    if (u->sess == SS_OPEN) {
+        end_session(e, u, t, LICMON__V1__END_REASON__RELOGIN);
+        old_changed = 1;
+    }
+    if (u->hold) {
+        if (u->type == type) {
+            keep = 1;
+            if (u->sess == SS_ENDED) {
+                u->rel_ms = t; /* taken over by the new session */
+                old_changed = 1;
+            }
+        } else {
+            release_hold(e, u, t, LICMON__V1__END_REASON__SWITCHED);
+            old_changed |= u->sess == SS_ENDED;
+        }
+    }
+    if (old_changed)
+        emit_record(e, u);
+    emit_counted(
+        e, implicit ? LICMON__V1__COUNTED__WHAT__IMPLICIT_LOGIN : LICMON__V1__COUNTED__WHAT__LOGIN,
+        u->org->name, u->user, e->types[type], t);
+    if (req)
+        emit_counted(e, LICMON__V1__COUNTED__WHAT__DOWNGRADE, u->org->name, u->user, e->types[req],
+                     t);
+    u->type = type;
+    u->req = req;
+    u->sess = SS_OPEN;
+    u->end_reason = LICMON__V1__END_REASON__OPEN;
+    u->start = u->la = t;
+    u->end = 0;
+    u->held_ms = 0;
+    u->nsess++;
+    e->st.open_sessions++;
+    if (keep) {
+        u->seg_start = t;
+        u->rel_ms = 0;
+    } else {
+        acquire_hold(e, u, t);
+    }
+    emit_record(e, u);
+}
+
+static void activity_in_session(struct sess_engine *e, struct sess_user *u, int64_t t)
+{
+    if (t > u->la)
+        u->la = t;
+    if (!u->hold)
+        acquire_hold(e, u, t);
+    if (u->la - u->emitted_la >= SESS_UPDATE_MS)
+        emit_record(e, u);
+}
+
+/* ---- timers ---- */
+
+/* The earliest session or hold timeout of u, INT64_MAX when none runs. */
+static int64_t user_timer_due(const struct sess_user *u)
+{
+    const struct sess_org *o = u->org;
+    int64_t d = INT64_MAX;
+    if (u->sess == SS_OPEN)
+        d = u->la + o->user_ms;
+    if (u->hold)
+        d = imin(d, u->la + o->lic_ms);
+    if (d == INT64_MAX)
+        return d;
+    return imax(d, imax(o->eff_at, u->utime));
+}
+
+/* The heap key: the next timeout, or when nothing is open the instant at
+ * which the record is forgotten. */
+static int64_t user_due(const struct sess_user *u)
+{
+    int64_t d = user_timer_due(u);
+    return d == INT64_MAX ? u->utime + SESS_FORGET_MS : d;
+}
+
+/* Fires the timeouts of u due at d (its earliest). */
+static void user_fire_at(struct sess_engine *e, struct sess_user *u, int64_t d)
+{
+    const struct sess_org *o = u->org;
+    int64_t floor = imax(o->eff_at, u->utime);
+    int record = 0;
+    if (u->sess == SS_OPEN && imax(u->la + o->user_ms, floor) <= d) {
+        end_session(e, u, d, LICMON__V1__END_REASON__USER_INACTIVITY);
+        record = 1;
+        if (u->hold && o->releases)
+            release_hold(e, u, d, LICMON__V1__END_REASON__USER_INACTIVITY);
+    }
+    if (u->hold && imax(u->la + o->lic_ms, floor) <= d) {
+        release_hold(e, u, d, LICMON__V1__END_REASON__LICENSE_INACTIVITY);
+        record |= u->sess == SS_ENDED;
+    }
+    if (record)
+        emit_record(e, u);
+    if (d > u->utime)
+        u->utime = d;
+    mark_dirty(e, u);
+}
+
+static void count_orphan(struct sess_engine *e, const char *org, const char *user, int64_t t)
+{
+    e->st.orphans++;
+    emit_counted(e, LICMON__V1__COUNTED__WHAT__ORPHAN, org, user, "", t);
+}
+
+struct sess_input {
+    Licmon__V1__EventKind kind;
+    const char *user, *type, *req;
+    size_t ulen;
+    int64_t ts;
+};
+
+/* Applies a login, activity or logout at t; returns the user, which it may
+ * create, or NULL when there is none. */
+static struct sess_user *apply_event(struct sess_engine *e, struct sess_org *o, struct sess_user *u,
+                                     const struct sess_input *in, int64_t t)
+{
+    switch (in->kind) {
+    case LICMON__V1__EVENT_KIND__LOGIN: {
+        uint32_t type = type_intern(e, in->type);
+        uint32_t req = strcmp(in->req, in->type) ? type_intern(e, in->req) : 0;
+        if (!u) {
+            u = user_alloc(o, in->user, in->ulen);
+            u->utime = t;
+            user_link(o, u);
+        }
+        do_login(e, u, t, type, req, 0);
+        break;
+    }
+    case LICMON__V1__EVENT_KIND__ACTIVITY:
+        if (u && u->sess == SS_OPEN) {
+            activity_in_session(e, u, t);
+        } else if (u && u->hold) {
+            do_login(e, u, t, in->type[0] ? type_intern(e, in->type) : u->type, 0, 1);
+        } else if (in->type[0]) {
+            if (!u) {
+                u = user_alloc(o, in->user, in->ulen);
+                u->utime = t;
+                user_link(o, u);
+            }
+            do_login(e, u, t, type_intern(e, in->type), 0, 1);
+        } else {
+            count_orphan(e, o->name, in->user, t);
+        }
+        break;
+    case LICMON__V1__EVENT_KIND__LOGOUT:
+        if (u && u->sess == SS_OPEN) {
+            end_session(e, u, t, LICMON__V1__END_REASON__MANUAL_LOGOUT);
+            if (u->hold)
+                release_hold(e, u, t, LICMON__V1__END_REASON__MANUAL_LOGOUT);
+            emit_record(e, u);
+        } else if (u && u->hold) {
+            release_hold(e, u, t, LICMON__V1__END_REASON__MANUAL_LOGOUT);
+            emit_record(e, u);
+        } else {
+            count_orphan(e, o->name, in->user, t);
+        }
+        break;
+    default:
+        break;
+    }
+    return u;
+}
+
+/* An event older than its user's state time (see the top of the file). */
+static void apply_behind(struct sess_engine *e, struct sess_org *o, struct sess_user *u,
+                         const struct sess_input *in)
+{
+    int64_t t = u->utime, ts = in->ts;
+    int inside = u->sess == SS_OPEN && ts >= u->start;
+    int64_t boundary = u->sess == SS_OPEN ? u->start : u->end;
+    if (in->kind == LICMON__V1__EVENT_KIND__ACTIVITY && inside) {
+        if (ts > u->la)
+            u->la = ts;
+        if (!u->hold && u->la + o->lic_ms > t)
+            acquire_hold(e, u, t);
+        if (u->la - u->emitted_la >= SESS_UPDATE_MS)
+            emit_record(e, u);
+        return;
+    }
+    if (!inside && ts < boundary) {
+        if (in->kind == LICMON__V1__EVENT_KIND__ACTIVITY && u->sess == SS_ENDED && ts >= u->start &&
+            ts > u->la) {
+            u->la = ts;
+            emit_record(e, u);
+        }
+        return;
+    }
+    while (user_timer_due(u) <= t) /* one clamped to t by a settings change */
+        user_fire_at(e, u, user_timer_due(u));
+    apply_event(e, o, u, in, t);
+}
+
+/* ---- firing ---- */
+
+static void user_forget(struct sess_engine *e, struct sess_user *u)
+{
+    user_unlink(u->org, u);
+    u->flags |= UF_GONE;
+    mark_dirty(e, u); /* freed (and deleted from the store) by save_dirty */
+}
+
+static int user_cmp(const void *a, const void *b)
+{
+    const struct sess_user *x = *(struct sess_user *const *)a, *y = *(struct sess_user *const *)b;
+    int c = memcmp(x->user, y->user, x->ulen < y->ulen ? x->ulen : y->ulen);
+    return c ? c : (x->ulen > y->ulen) - (x->ulen < y->ulen);
+}
+
+/* Fires every timer of the org due at or before horizon, in time order and
+ * at equal instants in user order. */
+static void org_fire(struct sess_engine *e, struct sess_org *o, int64_t horizon)
+{
+    while (o->hlen && o->heap[0].due <= horizon) {
+        int64_t d = o->heap[0].due;
+        size_t n = 0;
+        while (o->hlen && o->heap[0].due == d) {
+            if (n == e->cscratch) {
+                e->cscratch = e->cscratch ? e->cscratch * 2 : 64;
+                e->scratch = xrealloc(e->scratch, e->cscratch * sizeof(*e->scratch));
+            }
+            e->scratch[n++] = heap_pop(o);
+        }
+        if (n > 1)
+            qsort(e->scratch, n, sizeof(*e->scratch), user_cmp);
+        for (size_t i = 0; i < n; i++) {
+            struct sess_user *u = e->scratch[i];
+            if (user_timer_due(u) == INT64_MAX) {
+                user_forget(e, u);
+                continue;
+            }
+            user_fire_at(e, u, d);
+            heap_put(o, u, user_due(u));
+        }
+    }
+}
+
+/* Recomputes every due of the org (after a settings change or a load). */
+static void org_rekey(struct sess_org *o)
+{
+    for (size_t i = 0; i < o->hlen; i++)
+        o->heap[i].due = user_due(o->heap[i].u);
+    for (size_t i = o->hlen / 2; i-- > 0;)
+        heap_down(o, i);
+}
+
+/* ---- the API ---- */
+
+struct sess_engine *sess_engine_new(sess_emit_fn emit, void *arg)
+{
+    struct sess_engine *e = xcalloc(1, sizeof(*e));
+    Licmon__V1__OrgSettings *d = settings_default("");
+    e->emit = emit;
+    e->arg = arg;
+    e->def_user_ms = d->user_inactivity_timeout_s * 1000;
+    e->def_lic_ms = d->license_inactivity_timeout_s * 1000;
+    e->def_late_ms = d->allowed_lateness_s * 1000;
+    e->def_releases = d->inactivity_logout_releases_license;
+    settings_free(&d);
+    e->ctypes = 16;
+    e->types = xmalloc(e->ctypes * sizeof(*e->types));
+    e->types[0] = xstrdup("");
+    e->ntypes = 1;
+    return e;
+}
+
+void sess_engine_free(struct sess_engine **ep)
+{
+    struct sess_engine *e = *ep;
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->ndirty; i++)
+        if (e->dirty[i]->flags & UF_GONE)
+            free(e->dirty[i]);
+    for (size_t i = 0; i < e->norgs; i++) {
+        struct sess_org *o = e->orgs[i];
+        for (size_t b = 0; b < o->nbuckets; b++) {
+            struct sess_user *u = o->buckets[b], *next;
+            for (; u; u = next) {
+                next = u->next;
+                free(u);
+            }
+        }
+        free(o->buckets);
+        free(o->heap);
+        free(o->name);
+        free(o);
+    }
+    for (size_t i = 0; i < e->ntypes; i++)
+        free(e->types[i]);
+    free(e->types);
+    free(e->type_slots);
+    free(e->orgs);
+    free(e->dirty);
+    free(e->scratch);
+    free(e);
+    *ep = NULL;
+}
+
+static int64_t timeout_ms(int64_t s, int64_t def_ms)
+{
+    if (s <= 0)
+        return def_ms;
+    if (s > SESS_MAX_DUR_MS / 1000)
+        return SESS_MAX_DUR_MS;
+    return imax(s * 1000, SESS_MIN_TIMEOUT_MS);
+}
+
+void sess_engine_settings(struct sess_engine *e, const Licmon__V1__OrgSettings *s,
+                          int64_t arrival_ms)
+{
+    Licmon__V1__Change c = LICMON__V1__CHANGE__INIT;
+    const char *name = str_or_empty(s->org);
+    if (!settings_valid_org(name)) {
+        log_warn("settings ignored: invalid org");
+        return;
+    }
+    struct sess_org *o = org_get(e, name);
+    if (o->has_events) {
+        org_clock_wall(o, arrival_ms);
+        org_fire(e, o, org_horizon(o));
+        o->eff_at = imax(o->eff_at, org_horizon(o));
+    }
+    c.body_case = LICMON__V1__CHANGE__BODY_SETTINGS;
+    c.settings = (Licmon__V1__OrgSettings *)s;
+    emit_change(e, &c);
+    o->user_ms = timeout_ms(s->user_inactivity_timeout_s, e->def_user_ms);
+    o->lic_ms = timeout_ms(s->license_inactivity_timeout_s, e->def_lic_ms);
+    o->late_ms = s->allowed_lateness_s <= 0                       ? 0
+                 : s->allowed_lateness_s > SESS_MAX_DUR_MS / 1000 ? SESS_MAX_DUR_MS
+                                                                  : s->allowed_lateness_s * 1000;
+    o->releases = s->inactivity_logout_releases_license ? 1 : 0;
+    o->has_settings = 1;
+    o->dirty = 1;
+    org_rekey(o);
+    if (o->has_events)
+        org_fire(e, o, org_horizon(o));
+}
+
+void sess_engine_event(struct sess_engine *e, const Licmon__V1__Event *ev, int64_t arrival_ms)
+{
+    struct sess_input in = {ev->kind,
+                            str_or_empty(ev->user),
+                            str_or_empty(ev->license_type),
+                            str_or_empty(ev->requested_type),
+                            0,
+                            ev->ts_ms};
+    const char *name = str_or_empty(ev->org);
+    in.ulen = strlen(in.user);
+    if (!settings_valid_org(name) || in.ulen < 1 || in.ulen > SESS_MAX_USER || !time_ok(in.ts) ||
+        in.kind < LICMON__V1__EVENT_KIND__LOGIN || in.kind > LICMON__V1__EVENT_KIND__DENIED ||
+        strlen(in.type) > SESS_MAX_TYPE || strlen(in.req) > SESS_MAX_TYPE ||
+        (!in.type[0] &&
+         (in.kind == LICMON__V1__EVENT_KIND__LOGIN || in.kind == LICMON__V1__EVENT_KIND__DENIED))) {
+        log_warn_ctx("org", name, "event ignored: invalid");
+        return;
+    }
+    struct sess_org *o = org_get(e, name);
+    int late = 0;
+    if (o->has_events) {
+        org_clock_wall(o, arrival_ms);
+        late = in.ts < org_horizon(o);
+        if (in.ts > o->max_ts) {
+            o->max_ts = in.ts;
+            o->max_arr = clamp_time(arrival_ms);
+        }
+        o->clock = imax(o->clock, in.ts);
+    } else {
+        o->has_events = 1;
+        o->max_ts = o->clock = in.ts;
+        o->max_arr = clamp_time(arrival_ms);
+    }
+    o->dirty = 1;
+    org_fire(e, o, org_horizon(o));
+    if (late) {
+        e->st.late_events++;
+        emit_counted(e, LICMON__V1__COUNTED__WHAT__LATE_EVENT, name, in.user, in.type, in.ts);
+    }
+    if (in.kind == LICMON__V1__EVENT_KIND__DENIED) {
+        emit_counted(e, LICMON__V1__COUNTED__WHAT__DENIAL, name, in.user, in.type, in.ts);
+        return;
+    }
+    struct sess_user *u = user_find(o, in.user, in.ulen);
+    if (u && in.ts < u->utime) {
+        apply_behind(e, o, u, &in);
+    } else {
+        if (u)
+            while (user_timer_due(u) <= in.ts)
+                user_fire_at(e, u, user_timer_due(u));
+        u = apply_event(e, o, u, &in, in.ts);
+        if (!u)
+            return;
+        u->utime = imax(u->utime, in.ts);
+    }
+    mark_dirty(e, u);
+    heap_put(o, u, user_due(u));
+}
+
+void sess_engine_tick(struct sess_engine *e, int64_t wall_ms)
+{
+    for (size_t i = 0; i < e->norgs; i++) {
+        struct sess_org *o = e->orgs[i];
+        if (!o->has_events)
+            continue;
+        org_clock_wall(o, wall_ms);
+        org_fire(e, o, org_horizon(o));
+    }
+}
+
+void sess_engine_stats(const struct sess_engine *e, struct sess_engine_stats *out)
+{
+    *out = e->st;
+    out->pending_timers = 0;
+    for (size_t i = 0; i < e->norgs; i++)
+        out->pending_timers += e->orgs[i]->hlen;
+}
+
+/* ---- saving and loading ---- */
+
+#define SESS_KEY_MAX (2 + 64 + 1 + SESS_MAX_USER)
+#define SESS_VAL_MAX 256
+
+static size_t user_key(const struct sess_user *u, uint8_t *key)
+{
+    size_t ol = strlen(u->org->name);
+    key[0] = KEY_NS_STATE;
+    key[1] = 'U';
+    memcpy(key + 2, u->org->name, ol);
+    key[2 + ol] = 0;
+    memcpy(key + 3 + ol, u->user, u->ulen);
+    return 3 + ol + u->ulen;
+}
+
+static size_t user_encode(const struct sess_engine *e, const struct sess_user *u, uint8_t *buf)
+{
+    struct sess_codec_w w;
+    sess_codec_w_init(&w, buf, SESS_VAL_MAX);
+    sess_codec_put_u8(&w, SESS_STATE_VERSION);
+    sess_codec_put_u8(&w, u->sess);
+    sess_codec_put_u8(&w, u->hold);
+    sess_codec_put_u8(&w, u->end_reason);
+    sess_codec_put_i64(&w, u->la);
+    sess_codec_put_i64(&w, u->start);
+    sess_codec_put_i64(&w, u->end);
+    sess_codec_put_i64(&w, u->utime);
+    sess_codec_put_i64(&w, u->emitted_la);
+    sess_codec_put_i64(&w, u->seg_start);
+    sess_codec_put_i64(&w, u->held_ms);
+    sess_codec_put_i64(&w, u->rel_ms);
+    sess_codec_put_u32(&w, u->nsess);
+    sess_codec_put_str(&w, e->types[u->type]);
+    sess_codec_put_str(&w, e->types[u->req]);
+    if (w.overflow)
+        log_panic("session state does not fit its buffer");
+    return w.len;
+}
+
+static size_t org_encode(const struct sess_org *o, uint8_t *buf)
+{
+    struct sess_codec_w w;
+    sess_codec_w_init(&w, buf, SESS_VAL_MAX);
+    sess_codec_put_u8(&w, SESS_STATE_VERSION);
+    sess_codec_put_u8(&w, (uint8_t)(o->has_settings | o->has_events << 1 | o->releases << 2));
+    sess_codec_put_i64(&w, o->user_ms);
+    sess_codec_put_i64(&w, o->lic_ms);
+    sess_codec_put_i64(&w, o->late_ms);
+    sess_codec_put_i64(&w, o->eff_at);
+    sess_codec_put_i64(&w, o->clock);
+    sess_codec_put_i64(&w, o->max_ts);
+    sess_codec_put_i64(&w, o->max_arr);
+    if (w.overflow)
+        log_panic("org state does not fit its buffer");
+    return w.len;
+}
+
+void sess_engine_save_dirty(struct sess_engine *e, sess_put_fn put, void *arg)
+{
+    uint8_t key[SESS_KEY_MAX], val[SESS_VAL_MAX];
+    for (size_t i = 0; i < e->norgs; i++) {
+        struct sess_org *o = e->orgs[i];
+        size_t ol = strlen(o->name);
+        if (!o->dirty)
+            continue;
+        key[0] = KEY_NS_STATE;
+        key[1] = 'O';
+        memcpy(key + 2, o->name, ol);
+        put(arg, key, 2 + ol, val, org_encode(o, val));
+        o->dirty = 0;
+    }
+    for (size_t i = 0; i < e->ndirty; i++) {
+        struct sess_user *u = e->dirty[i];
+        size_t klen = user_key(u, key);
+        if (u->flags & UF_GONE) {
+            if (u->flags & UF_SAVED)
+                put(arg, key, klen, NULL, 0);
+            free(u);
+            continue;
+        }
+        put(arg, key, klen, val, user_encode(e, u, val));
+        u->flags = (uint8_t)((u->flags & ~UF_DIRTY) | UF_SAVED);
+    }
+    e->ndirty = 0;
+}
+
+static int load_org(struct sess_engine *e, const char *name, const void *val, size_t vlen)
+{
+    struct sess_codec_r r;
+    sess_codec_r_init(&r, val, vlen);
+    uint8_t ver = sess_codec_get_u8(&r), flags = sess_codec_get_u8(&r);
+    int64_t user_ms = sess_codec_get_i64(&r), lic_ms = sess_codec_get_i64(&r);
+    int64_t late_ms = sess_codec_get_i64(&r), eff_at = sess_codec_get_i64(&r);
+    int64_t clock = sess_codec_get_i64(&r), max_ts = sess_codec_get_i64(&r);
+    int64_t max_arr = sess_codec_get_i64(&r);
+    if (!sess_codec_r_done(&r) || ver != SESS_STATE_VERSION || flags > 7)
+        return -1;
+    if (user_ms < SESS_MIN_TIMEOUT_MS || user_ms > SESS_MAX_DUR_MS ||
+        lic_ms < SESS_MIN_TIMEOUT_MS || lic_ms > SESS_MAX_DUR_MS || late_ms < 0 ||
+        late_ms > SESS_MAX_DUR_MS || (eff_at != INT64_MIN && !time_ok(eff_at)))
+        return -1;
+    if ((flags & 2) && (!time_ok(clock) || !time_ok(max_ts) || !time_ok(max_arr) || clock < max_ts))
+        return -1;
+    struct sess_org *o = org_get(e, name);
+    if (o->loaded)
+        return -1;
+    o->loaded = 1;
+    o->dirty = 0;
+    o->has_settings = flags & 1;
+    o->has_events = (flags >> 1) & 1;
+    o->releases = (flags >> 2) & 1;
+    o->user_ms = user_ms;
+    o->lic_ms = lic_ms;
+    o->late_ms = late_ms;
+    o->eff_at = eff_at;
+    if (o->has_events) {
+        o->clock = clock;
+        o->max_ts = max_ts;
+        o->max_arr = max_arr;
+    }
+    org_rekey(o); /* users loaded before their org */
+    return 0;
+}
+
+static int valid_type_or_empty(const char *s)
+{
+    return !*s || settings_valid_type(s);
+}
+
+static int load_user(struct sess_engine *e, const char *org, const char *user, size_t ulen,
+                     const void *val, size_t vlen)
+{
+    struct sess_codec_r r;
+    char type[SESS_MAX_TYPE + 1], req[SESS_MAX_TYPE + 1];
+    sess_codec_r_init(&r, val, vlen);
+    uint8_t ver = sess_codec_get_u8(&r), sess = sess_codec_get_u8(&r);
+    uint8_t hold = sess_codec_get_u8(&r), reason = sess_codec_get_u8(&r);
+    int64_t t[8];
+    for (int i = 0; i < 8; i++)
+        t[i] = sess_codec_get_i64(&r);
+    uint32_t nsess = sess_codec_get_u32(&r);
+    sess_codec_get_str(&r, type, sizeof(type));
+    sess_codec_get_str(&r, req, sizeof(req));
+    if (!sess_codec_r_done(&r) || ver != SESS_STATE_VERSION)
+        return -1;
+    for (int i = 0; i < 8; i++)
+        if (!time_ok(t[i]))
+            return -1;
+    if (hold > 1 || !type[0] || !settings_valid_type(type) || !valid_type_or_empty(req))
+        return -1;
+    if (sess == SS_OPEN) {
+        if (reason != LICMON__V1__END_REASON__OPEN)
+            return -1;
+    } else if (sess == SS_ENDED) {
+        if (reason != LICMON__V1__END_REASON__MANUAL_LOGOUT &&
+            reason != LICMON__V1__END_REASON__USER_INACTIVITY &&
+            reason != LICMON__V1__END_REASON__RELOGIN)
+            return -1;
+    } else {
+        return -1;
+    }
+    if (t[6] < 0) /* held_ms */
+        return -1;
+    struct sess_org *o = org_get(e, org);
+    if (user_find(o, user, ulen))
+        return -1;
+    struct sess_user *u = user_alloc(o, user, ulen);
+    u->la = t[0];
+    u->start = t[1];
+    u->end = t[2];
+    u->utime = t[3];
+    u->emitted_la = t[4];
+    u->seg_start = t[5];
+    u->held_ms = t[6];
+    u->rel_ms = t[7];
+    u->nsess = nsess;
+    u->type = type_intern(e, type);
+    u->req = type_intern(e, req);
+    u->sess = sess;
+    u->hold = hold;
+    u->end_reason = reason;
+    u->flags = UF_SAVED;
+    user_link(o, u);
+    heap_put(o, u, user_due(u));
+    e->st.open_sessions += sess == SS_OPEN;
+    e->st.open_holds += hold;
+    return 0;
+}
+
+int sess_engine_load(struct sess_engine *e, const void *key, size_t klen, const void *val,
+                     size_t vlen)
+{
+    const uint8_t *k = key;
+    char org[65];
+    if (!key || !val || klen < 3 || k[0] != KEY_NS_STATE)
+        return -1;
+    if (k[1] == 'O') {
+        size_t ol = klen - 2;
+        if (ol > 64 || memchr(k + 2, 0, ol))
+            return -1;
+        memcpy(org, k + 2, ol);
+        org[ol] = '\0';
+        if (!settings_valid_org(org))
+            return -1;
+        return load_org(e, org, val, vlen);
+    }
+    if (k[1] == 'U') {
+        const uint8_t *sep = memchr(k + 2, 0, klen - 2);
+        if (!sep)
+            return -1;
+        size_t ol = (size_t)(sep - (k + 2)), ulen = klen - 3 - ol;
+        char user[SESS_MAX_USER + 1];
+        if (ol > 64 || ulen < 1 || ulen > SESS_MAX_USER || memchr(sep + 1, 0, ulen))
+            return -1;
+        memcpy(org, k + 2, ol);
+        org[ol] = '\0';
+        memcpy(user, sep + 1, ulen);
+        user[ulen] = '\0';
+        if (!settings_valid_org(org))
+            return -1;
+        return load_user(e, org, user, ulen, val, vlen);
+    }
+    return -1;
+}
