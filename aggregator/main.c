@@ -141,7 +141,8 @@ int main(int argc, char **argv)
         .upstream = upstream,
         .listen = internal,
         .consumers = consumers,
-        .fetch_max = 4096,
+        .upstream_chunked = true,
+        .fetch_max = 64,
     };
     struct stage_ops ops = {.apply = apply, .flush = flush, .request = request, .arg = &a};
     struct svc *svc = svc_new();

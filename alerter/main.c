@@ -91,8 +91,11 @@ int main(int argc, char **argv)
     struct alert_outbox *outbox = alert_outbox_open(store, &ocfg, &transport);
     struct alert_run *run = alert_run_new(store, outbox, now_offset);
 
-    struct stage_config cfg = {
-        .program = "alerter", .upstream = upstream, .listen = internal, .fetch_max = 4096};
+    struct stage_config cfg = {.program = "alerter",
+                               .upstream = upstream,
+                               .listen = internal,
+                               .upstream_chunked = true,
+                               .fetch_max = 64};
     struct stage_ops ops = {.apply = alert_run_apply,
                             .flush = alert_run_flush,
                             .committed = alert_run_committed,

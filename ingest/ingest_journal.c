@@ -29,7 +29,7 @@ struct ingest_journal {
     struct group_set seen;
     int64_t retention_days;
     int pending;
-    struct metric *m_accepted, *m_duplicate, *m_rejected, *m_commits;
+    struct metric *m_accepted, *m_duplicate, *m_rejected, *m_commits, *m_head;
 };
 
 static uint64_t hash_bytes(const char *p, size_t n)
@@ -91,6 +91,8 @@ struct ingest_journal *ingest_journal_open(struct store *st, int64_t retention_d
                                    "events received, by outcome");
     j->m_duplicate = metric_counter("licmon_ingest_events_total{result=\"duplicate\"}", "");
     j->m_rejected = metric_counter("licmon_ingest_events_total{result=\"rejected\"}", "");
+    j->m_head = metric_gauge("licmon_ingest_journal_head_seq", "last journal sequence written");
+    metric_set(j->m_head, (int64_t)lstream_head(j->log));
     j->m_commits = metric_counter("licmon_ingest_group_commits_total",
                                   "synced journal writes (each may hold many batches)");
     return j;
@@ -230,5 +232,6 @@ int ingest_journal_commit(struct ingest_journal *j)
     group_set_clear(&j->seen);
     j->pending = 0;
     metric_add(j->m_commits, 1);
+    metric_set(j->m_head, (int64_t)lstream_head(j->log));
     return rc;
 }

@@ -25,6 +25,8 @@ struct stage {
     struct lstream *out; /* NULL when nothing reads us */
     void *router, *dealer;
     struct store_batch *batch;
+    ProtobufCBinaryData *items; /* emitted since the last commit */
+    size_t nitems, capitems;
     uint64_t applied, applied_journal;
     uint64_t req_seq, inflight;
     int64_t sent_at, started_ms;
@@ -42,8 +44,27 @@ static void stage_open_dealer(struct stage *st)
         log_fatal("cannot connect to upstream %s", st->cfg.upstream);
 }
 
+/* Appends everything emitted since the last commit as one Chunk record. */
+static void stage_flush_items(struct stage *st)
+{
+    if (st->nitems == 0)
+        return;
+    Licmon__V1__Chunk chunk = LICMON__V1__CHUNK__INIT;
+    chunk.items = st->items;
+    chunk.n_items = st->nitems;
+    size_t len;
+    uint8_t *buf = pb_pack(&chunk.base, &len);
+    lstream_append(st->out, st->batch, buf, len);
+    free(buf);
+    for (size_t i = 0; i < st->nitems; i++)
+        free(st->items[i].data);
+    st->nitems = 0;
+}
+
 static void stage_commit(struct stage *st)
 {
+    if (st->out)
+        stage_flush_items(st);
     store_batch_put_u64(st->batch, ST_APPLIED, strlen(ST_APPLIED), st->applied);
     store_batch_put_u64(st->batch, ST_JOURNAL, strlen(ST_JOURNAL), st->applied_journal);
     if (st->out)
@@ -62,6 +83,25 @@ static void stage_commit(struct stage *st)
         st->ops.committed(st->ops.arg, st);
 }
 
+static void stage_apply_record(struct stage *st, uint64_t seq, const ProtobufCBinaryData *rec)
+{
+    if (!st->cfg.upstream_chunked) {
+        if (st->ops.apply(st->ops.arg, st, seq, rec->data, rec->len) < 0)
+            metric_add(st->m_bad, 1);
+        return;
+    }
+    Licmon__V1__Chunk *chunk = licmon__v1__chunk__unpack(NULL, rec->len, rec->data);
+    if (!chunk) {
+        log_warn("upstream record %llu is not a chunk; skipped", (unsigned long long)seq);
+        metric_add(st->m_bad, 1);
+        return;
+    }
+    for (size_t i = 0; i < chunk->n_items; i++)
+        if (st->ops.apply(st->ops.arg, st, seq, chunk->items[i].data, chunk->items[i].len) < 0)
+            metric_add(st->m_bad, 1);
+    PB_FREE(chunk, chunk);
+}
+
 static void stage_on_fetch_reply(struct stage *st, const Licmon__V1__FetchReply *fr)
 {
     uint64_t seq = fr->first_seq;
@@ -74,8 +114,7 @@ static void stage_on_fetch_reply(struct stage *st, const Licmon__V1__FetchReply 
                      (unsigned long long)seq, (unsigned long long)st->applied + 1);
             break;
         }
-        if (st->ops.apply(st->ops.arg, st, seq, fr->records[i].data, fr->records[i].len) < 0)
-            metric_add(st->m_bad, 1);
+        stage_apply_record(st, seq, &fr->records[i]);
         st->applied = seq;
         metric_add(st->m_applied, 1);
         changed = true;
@@ -250,19 +289,23 @@ void stage_free(struct stage **stp)
     zsock_close(&st->dealer);
     lstream_free(&st->out);
     store_batch_free(&st->batch);
+    for (size_t i = 0; i < st->nitems; i++)
+        free(st->items[i].data);
+    free(st->items);
     free(st);
     *stp = NULL;
 }
 
-uint64_t stage_emit(struct stage *st, const ProtobufCMessage *m)
+void stage_emit(struct stage *st, const ProtobufCMessage *m)
 {
     if (!st->out)
         log_panic("stage %s emits but has no log", st->cfg.program);
-    size_t len;
-    uint8_t *buf = pb_pack(m, &len);
-    uint64_t seq = lstream_append(st->out, st->batch, buf, len);
-    free(buf);
-    return seq;
+    if (st->nitems == st->capitems) {
+        st->capitems = st->capitems ? st->capitems * 2 : 1024;
+        st->items = xrealloc(st->items, st->capitems * sizeof(*st->items));
+    }
+    ProtobufCBinaryData *it = &st->items[st->nitems++];
+    it->data = pb_pack(m, &it->len);
 }
 
 struct store_batch *stage_batch(struct stage *st)

@@ -13,11 +13,14 @@
 #include "svc.h"
 #include "zsock.h"
 
+#include <stdbool.h>
+
 struct stage;
 
 struct stage_ops {
-    /* Applies one upstream record (seq, packed bytes). Returns -1 for a
-     * record it cannot read: it is logged, counted and skipped. */
+    /* Applies one upstream item (packed bytes) of upstream record seq: a
+     * journal record, or one item of a stage's Chunk. Returns -1 for an item
+     * it cannot read: it is logged, counted and skipped. */
     int (*apply)(void *arg, struct stage *st, uint64_t seq, const uint8_t *data, size_t len);
     /* Puts the state changed since the last commit into b. */
     void (*flush)(void *arg, struct stage *st, struct store_batch *b);
@@ -35,6 +38,7 @@ struct stage_config {
     const char *upstream;         /* upstream's internal endpoint */
     const char *listen;           /* our internal endpoint (bind) */
     const char *const *consumers; /* names of our log's consumers; NULL: no log */
+    bool upstream_chunked;        /* upstream records are Chunks (a stage's log) */
     uint32_t fetch_max;           /* records per fetch */
 };
 
@@ -44,8 +48,9 @@ struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *
                         struct svc *svc, struct store *store);
 void stage_free(struct stage **st);
 
-/* For apply(): emits an output record into the current batch. */
-uint64_t stage_emit(struct stage *st, const ProtobufCMessage *m);
+/* For apply(): emits an output item; all items of one commit become one
+ * Chunk record of our log. */
+void stage_emit(struct stage *st, const ProtobufCMessage *m);
 struct store_batch *stage_batch(struct stage *st);
 struct store *stage_store(struct stage *st);
 uint64_t stage_applied_seq(const struct stage *st);
