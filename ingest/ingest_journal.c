@@ -235,3 +235,45 @@ int ingest_journal_commit(struct ingest_journal *j)
     metric_set(j->m_head, (int64_t)lstream_head(j->log));
     return rc;
 }
+
+/* The arrival time of journal record seq, or INT64_MAX when unreadable. */
+static int64_t journal_arrival(struct ingest_journal *j, uint64_t seq)
+{
+    char *val;
+    size_t len;
+    int64_t at = INT64_MAX;
+    if (lstream_get(j->log, seq, &val, &len) != 1)
+        return at;
+    Licmon__V1__JournalRecord *rec =
+        licmon__v1__journal_record__unpack(NULL, len, (const uint8_t *)val);
+    if (rec)
+        at = rec->arrival_ms;
+    PB_FREE(journal_record, rec);
+    free(val);
+    return at;
+}
+
+void ingest_journal_retain(struct ingest_journal *j, int64_t now_ms, int64_t retention_ms)
+{
+    /* binary search for the first record that arrived within the window;
+     * arrivals follow the wall clock, so they ascend along the journal */
+    uint64_t lo = lstream_first(j->log), hi = lstream_head(j->log) + 1;
+    int64_t since = now_ms - retention_ms;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (journal_arrival(j, mid) < since)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    lstream_set_trim_limit(j->log, lo);
+}
+
+bool ingest_journal_expired(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+    int64_t days = *(const int64_t *)arg;
+    if (klen < 1 || key[0] != KEY_NS_DEDUP || vlen != 8)
+        return false;
+    /* one spare day so an event at the edge is still known as a duplicate */
+    return keys_get_i64((const uint8_t *)val) < time_now_ms() - (days + 1) * 86400000LL;
+}

@@ -9,6 +9,7 @@
 #include "pb.h"
 #include "store.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct ingest_journal;
@@ -31,5 +32,13 @@ int ingest_journal_pending(const struct ingest_journal *j);
 int ingest_journal_commit(struct ingest_journal *j);
 
 struct lstream *ingest_journal_log(struct ingest_journal *j);
+/* Compaction filter (store_expired_fn): a duplicate-index entry whose event
+ * is older than the retention (arg: int64_t days) is dropped: such an event
+ * would be rejected as too old anyway. */
+bool ingest_journal_expired(void *arg, const char *key, size_t klen, const char *val, size_t vlen);
+/* Keeps the records journaled within retention_ms of now_ms even once the
+ * sessionizer has applied them (a window for replays); older applied ones
+ * are trimmed. */
+void ingest_journal_retain(struct ingest_journal *j, int64_t now_ms, int64_t retention_ms);
 
 #endif

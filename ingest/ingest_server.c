@@ -25,7 +25,7 @@ struct ingest_server {
     struct ingest_journal *j;
     void *producer, *internal;
     struct pending_ack *acks;
-    int64_t last_record_mono;
+    int64_t last_record_mono, last_retain_mono;
     struct metric *m_bad_frames, *m_batches;
 };
 
@@ -162,6 +162,10 @@ static void on_tick(void *arg)
 {
     struct ingest_server *s = arg;
     lstream_expire(ingest_journal_log(s->j));
+    if (time_mono_ms() - s->last_retain_mono >= 60000 || s->last_retain_mono == 0) {
+        s->last_retain_mono = time_mono_ms();
+        ingest_journal_retain(s->j, time_now_ms(), s->cfg.journal_retention_ms);
+    }
     if (time_mono_ms() - s->last_record_mono < s->cfg.tick_ms)
         return;
     ingest_journal_add_tick(s->j, time_now_ms());

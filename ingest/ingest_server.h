@@ -15,6 +15,7 @@ struct ingest_server_config {
     int64_t max_frame_bytes;
     int64_t max_batch_events;
     int64_t tick_ms;
+    int64_t journal_retention_ms;  /* applied records younger than this are kept */
     const char *curve_secret_file; /* empty: no CURVE (ipc inside the stack) */
 };
 

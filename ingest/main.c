@@ -19,7 +19,7 @@ int main(int argc, char **argv)
 {
     struct prog_common common;
     char *producer, *internal, *db, *curve_secret, *curve_allowed;
-    int64_t max_frame, max_events, tick_ms, retention_days;
+    int64_t max_frame, max_events, tick_ms, retention_days, journal_hours;
     struct conf_opt opts[] = {
         PROG_COMMON_OPTS(&common, "LICMON_INGEST"),
         CONF_STR("listen", "LICMON_INGEST_LISTEN", "",
@@ -44,6 +44,8 @@ int main(int argc, char **argv)
                  "journal a clock tick after this long without a record", &tick_ms),
         CONF_INT("retention-days", "LICMON_RETENTION_DAYS", 400, 1, 3660,
                  "oldest event time accepted, in days (minute-bucket retention)", &retention_days),
+        CONF_INT("journal-retention-hours", "LICMON_INGEST_JOURNAL_RETENTION_HOURS", 24, 0, 8760,
+                 "keep applied journal records this long, for replays", &journal_hours),
         CONF_END,
     };
     conf_parse("licmon-ingest", "Durable, acknowledged, validated event intake.", opts, argc, argv,
@@ -57,7 +59,7 @@ int main(int argc, char **argv)
     prog_default_endpoint(&internal, common.dir, "ingest");
     prog_default_db(&db, common.dir, "ingest");
 
-    struct store *store = store_open(db);
+    struct store *store = store_open_expiring(db, ingest_journal_expired, &retention_days);
     if (!store)
         log_fatal("cannot open the journal database %s", db);
     struct svc *svc = svc_new();
@@ -71,6 +73,7 @@ int main(int argc, char **argv)
         .max_frame_bytes = max_frame,
         .max_batch_events = max_events,
         .tick_ms = tick_ms,
+        .journal_retention_ms = journal_hours * 3600 * 1000,
         .curve_secret_file = curve_secret,
     };
     struct ingest_server *server = ingest_server_new(&cfg, svc, journal);

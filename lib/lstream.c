@@ -26,7 +26,8 @@ struct lstream {
     struct store *st;
     uint64_t head, pending_head; /* committed / appended */
     uint64_t jseq, pending_jseq;
-    uint64_t trimmed; /* records <= trimmed are gone */
+    uint64_t trimmed;    /* records <= trimmed are gone */
+    uint64_t trim_limit; /* records >= trim_limit are kept regardless */
     char *consumers[LSTREAM_CONSUMERS_MAX];
     uint64_t acks[LSTREAM_CONSUMERS_MAX];
     int nconsumers;
@@ -58,6 +59,7 @@ struct lstream *lstream_open(struct store *st, const char *const *consumers)
     ls->head = ls->pending_head = lstream_meta(st, LS_HEAD);
     ls->jseq = ls->pending_jseq = lstream_meta(st, LS_JSEQ);
     ls->trimmed = lstream_meta(st, LS_TRIM);
+    ls->trim_limit = UINT64_MAX;
     for (int i = 0; consumers && consumers[i] && i < LSTREAM_CONSUMERS_MAX; i++) {
         ls->consumers[i] = xasprintf("Mack:%s", consumers[i]);
         ls->acks[i] = lstream_meta(st, ls->consumers[i]);
@@ -176,6 +178,10 @@ static void lstream_trim(struct lstream *ls)
     for (int i = 0; i < ls->nconsumers; i++)
         if (ls->acks[i] < upto)
             upto = ls->acks[i];
+    if (ls->trim_limit != UINT64_MAX && upto >= ls->trim_limit)
+        upto = ls->trim_limit > 0 ? ls->trim_limit - 1 : 0;
+    if (upto <= ls->trimmed)
+        return;
     /* trim in steps so one delete-range covers many records */
     if (upto <= ls->trimmed + 1024 && !(upto > ls->trimmed && upto == ls->head))
         return;
@@ -205,6 +211,25 @@ static void lstream_ack(struct lstream *ls, const char *consumer, uint64_t from)
         }
     }
     lstream_trim(ls);
+}
+
+void lstream_set_trim_limit(struct lstream *ls, uint64_t keep_from)
+{
+    ls->trim_limit = keep_from;
+    lstream_trim(ls);
+}
+
+uint64_t lstream_first(const struct lstream *ls)
+{
+    return ls->trimmed + 1;
+}
+
+int lstream_get(struct lstream *ls, uint64_t seq, char **val, size_t *len)
+{
+    uint8_t key[9];
+    if (seq <= ls->trimmed || seq > ls->head)
+        return 0;
+    return store_get(ls->st, key, lstream_key(key, seq), val, len);
 }
 
 void lstream_fetch(struct lstream *ls, void *router, const struct zsock_env *env, uint64_t req_id,

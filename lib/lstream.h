@@ -27,6 +27,13 @@ void lstream_set_journal_seq(struct lstream *ls, struct store_batch *b, uint64_t
 void lstream_commit(struct lstream *ls, bool ok);
 
 uint64_t lstream_head(const struct lstream *ls);
+/* The oldest record still kept (head + 1 when the log is empty). */
+uint64_t lstream_first(const struct lstream *ls);
+/* One committed record: 1 found (*val malloc'd), 0 absent or trimmed, -1 error. */
+int lstream_get(struct lstream *ls, uint64_t seq, char **val, size_t *len);
+/* Records from keep_from on are kept even when every consumer has applied
+ * them (a retention window for replays); UINT64_MAX lifts the limit. */
+void lstream_set_trim_limit(struct lstream *ls, uint64_t keep_from);
 uint64_t lstream_journal_seq(const struct lstream *ls);
 
 /* Serves a fetch that arrived on router: answers now, or parks it until

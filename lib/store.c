@@ -6,11 +6,19 @@
 #include "xmem.h"
 
 #include <rocksdb/c.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+struct store_expiry {
+    store_expired_fn fn;
+    void *arg;
+};
+
 struct store {
     rocksdb_t *db;
+    rocksdb_compactionfilter_t *filter;
+    struct store_expiry expiry;
     rocksdb_options_t *opts;
     rocksdb_readoptions_t *ropts;
     rocksdb_writeoptions_t *wopts_sync;
@@ -26,10 +34,42 @@ struct store_iter {
     rocksdb_iterator_t *it;
 };
 
+static unsigned char store_filter(void *state, int level, const char *key, size_t klen,
+                                  const char *val, size_t vlen, char **new_val, size_t *new_vlen,
+                                  unsigned char *changed)
+{
+    const struct store_expiry *e = state;
+    (void)level, (void)new_val, (void)new_vlen;
+    *changed = 0;
+    return e->fn(e->arg, key, klen, val, vlen) ? 1 : 0;
+}
+
+static void store_filter_destroy(void *state)
+{
+    (void)state; /* owned by the store */
+}
+
+static const char *store_filter_name(void *state)
+{
+    (void)state;
+    return "licmon-retention";
+}
+
 struct store *store_open(const char *path)
+{
+    return store_open_expiring(path, NULL, NULL);
+}
+
+struct store *store_open_expiring(const char *path, store_expired_fn expired, void *arg)
 {
     struct store *s = xcalloc(1, sizeof(*s));
     s->opts = rocksdb_options_create();
+    if (expired) {
+        s->expiry = (struct store_expiry){expired, arg};
+        s->filter = rocksdb_compactionfilter_create(&s->expiry, store_filter_destroy, store_filter,
+                                                    store_filter_name);
+        rocksdb_options_set_compaction_filter(s->opts, s->filter);
+    }
     rocksdb_options_set_create_if_missing(s->opts, 1);
     rocksdb_options_increase_parallelism(s->opts, 2);
     rocksdb_options_set_compression(s->opts, rocksdb_lz4_compression);
@@ -40,6 +80,8 @@ struct store *store_open(const char *path)
         log_warn("open database %s: %s", path, err);
         free(err);
         rocksdb_options_destroy(s->opts);
+        if (s->filter)
+            rocksdb_compactionfilter_destroy(s->filter);
         free(s);
         return NULL;
     }
@@ -61,6 +103,8 @@ void store_close(struct store **sp)
     rocksdb_writeoptions_destroy(s->wopts_sync);
     rocksdb_writeoptions_destroy(s->wopts_async);
     rocksdb_options_destroy(s->opts);
+    if (s->filter)
+        rocksdb_compactionfilter_destroy(s->filter);
     free(s->path);
     free(s);
     *sp = NULL;

@@ -13,6 +13,13 @@ struct store_iter;
 
 /* Opens (creating) the database at path; NULL with a logged reason on failure. */
 struct store *store_open(const char *path);
+/* Decides during compaction whether a key has outlived its retention: true
+ * drops it. Runs on RocksDB's threads: it must only read its arguments,
+ * its arg (immutable) and the clock. (RocksDB's TTL mode is not used: it
+ * changes the values other readers see.) */
+typedef bool (*store_expired_fn)(void *arg, const char *key, size_t klen, const char *val,
+                                 size_t vlen);
+struct store *store_open_expiring(const char *path, store_expired_fn expired, void *arg);
 void store_close(struct store **s);
 
 /* 1 found (*val malloc'd, caller frees), 0 absent, -1 error (logged). */

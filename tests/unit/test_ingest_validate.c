@@ -6,7 +6,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../../ingest/ingest_journal.h"
 #include "../../ingest/ingest_validate.h"
+#include "keys.h"
+#include "timeutil.h"
 
 #include <string.h>
 
@@ -95,11 +98,25 @@ static void test_rejections(void **state)
 #undef CASE
 }
 
+static void test_dedup_retention(void **state)
+{
+    (void)state;
+    int64_t days = 400;
+    uint8_t ts[8];
+    keys_put_i64(ts, time_now_ms() - 402LL * 86400000);
+    assert_true(ingest_journal_expired(&days, "Dacme\0e1", 8, (const char *)ts, 8));
+    keys_put_i64(ts, time_now_ms() - 400LL * 86400000);
+    assert_false(ingest_journal_expired(&days, "Dacme\0e1", 8, (const char *)ts, 8));
+    keys_put_i64(ts, 0);
+    assert_false(ingest_journal_expired(&days, "L\0\0\0\0\0\0\0\1", 9, (const char *)ts, 8));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_events),
         cmocka_unit_test(test_rejections),
+        cmocka_unit_test(test_dedup_retention),
     };
     return cmocka_run_group_tests_name("ingest_validate", tests, NULL, NULL);
 }

@@ -183,6 +183,25 @@ static void test_trim_after_ack_and_restart(void **state)
     licmon__v1__reply__free_unpacked(r, NULL);
 }
 
+static void test_trim_limit_keeps_a_window(void **state)
+{
+    struct fixture *f = *state;
+    append_n(f, 3000, 1);
+    lstream_set_trim_limit(f->ls, 2500);
+    fetch(f, 3001, 10, 0); /* everything applied */
+    Licmon__V1__Reply *r = reply(f, 1000);
+    licmon__v1__reply__free_unpacked(r, NULL);
+    assert_int_equal(lstream_first(f->ls), 2500);
+    char *v;
+    size_t len;
+    assert_int_equal(lstream_get(f->ls, 2499, &v, &len), 0);
+    assert_int_equal(lstream_get(f->ls, 2500, &v, &len), 1);
+    assert_memory_equal(v, "rec-2500", 8);
+    free(v);
+    lstream_set_trim_limit(f->ls, UINT64_MAX);
+    assert_int_equal(lstream_first(f->ls), 3001);
+}
+
 static void test_failed_commit_forgets_pending(void **state)
 {
     struct fixture *f = *state;
@@ -202,6 +221,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fetch_in_order_with_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_poll_answers_on_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trim_after_ack_and_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trim_limit_keeps_a_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_forgets_pending, setup, teardown),
     };
     int rc = cmocka_run_group_tests_name("lstream", tests, NULL, NULL);
