@@ -56,20 +56,11 @@ static int apply(void *arg, struct stage *st, uint64_t seq, const uint8_t *data,
     return 0;
 }
 
-static void put_state(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    struct store_batch *b = arg;
-    if (val)
-        store_batch_put(b, key, klen, val, vlen);
-    else
-        store_batch_del(b, key, klen);
-}
-
 static void flush(void *arg, struct stage *st, struct store_batch *b)
 {
     struct aggregator *a = arg;
     (void)st;
-    agg_state_save_dirty(a->state, put_state, b);
+    agg_state_save_dirty(a->state, store_batch_write, b);
 }
 
 static int request(void *arg, struct stage *st, const Licmon__V1__Request *req,
@@ -86,24 +77,9 @@ static int request(void *arg, struct stage *st, const Licmon__V1__Request *req,
     return 0;
 }
 
-static void load_state(struct aggregator *a, struct store *store)
+static int load_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
-    struct store_iter *it = store_iter_new(store);
-    uint64_t n = 0;
-    for (const char *ns = agg_state_namespaces; *ns; ns++) {
-        for (store_iter_seek(it, ns, 1); store_iter_valid(it); store_iter_next(it)) {
-            size_t kl, vl;
-            const char *k = store_iter_key(it, &kl);
-            if (kl < 1 || k[0] != *ns)
-                break;
-            const char *v = store_iter_value(it, &vl);
-            if (agg_state_load(a->state, k, kl, v, vl) < 0)
-                log_fatal("saved state under key namespace '%c' is unreadable", *ns);
-            n++;
-        }
-    }
-    store_iter_free(&it);
-    log_info("restored %llu saved states", (unsigned long long)n);
+    return agg_state_load(arg, key, klen, val, vlen);
 }
 
 int main(int argc, char **argv)
@@ -133,7 +109,10 @@ int main(int argc, char **argv)
     if (!store)
         log_fatal("cannot open the database %s", db);
     struct aggregator a = {.state = agg_state_new()};
-    load_state(&a, store);
+    long restored = store_load_namespaces(store, agg_state_namespaces, load_one, a.state);
+    if (restored < 0)
+        log_fatal("cannot restore the saved state");
+    log_info("restored %ld saved states", restored);
 
     static const char *const consumers[] = {"alerter", NULL};
     struct stage_config cfg = {

@@ -26,24 +26,17 @@ struct alert_run {
     struct metric *m_crossings, *m_reminders, *m_bad;
 };
 
+static int run_load_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    return alert_state_load(arg, key, klen, val, vlen);
+}
+
 static void run_load(struct alert_run *r)
 {
-    struct store_iter *it = store_iter_new(r->store);
-    uint64_t n = 0;
-    for (const char *ns = alert_state_namespaces; *ns; ns++) {
-        for (store_iter_seek(it, ns, 1); store_iter_valid(it); store_iter_next(it)) {
-            size_t kl, vl;
-            const char *k = store_iter_key(it, &kl);
-            if (kl < 1 || k[0] != *ns)
-                break;
-            const char *v = store_iter_value(it, &vl);
-            if (alert_state_load(r->state, k, kl, v, vl) < 0)
-                log_fatal("saved state under key namespace '%c' is unreadable", *ns);
-            n++;
-        }
-    }
-    store_iter_free(&it);
-    log_info("restored %llu saved states", (unsigned long long)n);
+    long n = store_load_namespaces(r->store, alert_state_namespaces, run_load_one, r->state);
+    if (n < 0)
+        log_fatal("cannot restore the saved alert state");
+    log_info("restored %ld saved states", n);
 }
 
 struct alert_run *alert_run_new(struct store *store, struct alert_outbox *ob, int64_t now_offset_ms)
@@ -126,16 +119,11 @@ int alert_run_apply(void *arg, struct stage *st, uint64_t seq, const uint8_t *da
     return rc;
 }
 
-static void put_state(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    store_batch_put(arg, key, klen, val, vlen);
-}
-
 void alert_run_flush(void *arg, struct stage *st, struct store_batch *b)
 {
     struct alert_run *r = arg;
     (void)st;
-    alert_state_save_dirty(r->state, put_state, b);
+    alert_state_save_dirty(r->state, store_batch_write, b);
 }
 
 /* Reminders due now, with their state, in one synced write of our own. */
@@ -145,7 +133,7 @@ static void run_expiry(struct alert_run *r)
     r->cur = b;
     r->cur_now = alert_run_now(r);
     alert_state_check_expiry(r->state, r->cur_now, on_event, r);
-    alert_state_save_dirty(r->state, put_state, b);
+    alert_state_save_dirty(r->state, store_batch_write, b);
     r->cur = NULL;
     if (store_batch_count(b) > 0 && store_write(r->store, b, true) != 0)
         log_fatal("cannot record expiry reminders");

@@ -205,6 +205,37 @@ int store_write(struct store *s, struct store_batch *b, bool sync)
     return 0;
 }
 
+void store_batch_write(void *batch, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    if (val)
+        store_batch_put(batch, key, klen, val, vlen);
+    else
+        store_batch_del(batch, key, klen);
+}
+
+long store_load_namespaces(struct store *s, const char *ns, store_load_fn load, void *arg)
+{
+    struct store_iter *it = store_iter_new(s);
+    long n = 0;
+    for (; *ns && n >= 0; ns++) {
+        for (store_iter_seek(it, ns, 1); store_iter_valid(it); store_iter_next(it)) {
+            size_t kl, vl;
+            const char *k = store_iter_key(it, &kl);
+            if (kl < 1 || k[0] != *ns)
+                break;
+            const char *v = store_iter_value(it, &vl);
+            if (load(arg, k, kl, v, vl) < 0) {
+                log_warn("%s: saved state under key namespace '%c' is unreadable", s->path, *ns);
+                n = -1;
+                break;
+            }
+            n++;
+        }
+    }
+    store_iter_free(&it);
+    return n;
+}
+
 struct store_iter *store_iter_new(struct store *s)
 {
     struct store_iter *it = xcalloc(1, sizeof(*it));

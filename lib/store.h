@@ -39,6 +39,16 @@ int store_batch_count(const struct store_batch *b);
 /* Writes the batch atomically; sync makes it durable before returning. 0 or -1. */
 int store_write(struct store *s, struct store_batch *b, bool sync);
 
+/* A writer for the pure cores' "save dirty state" callbacks: batch is a
+ * struct store_batch; val == NULL deletes key. */
+void store_batch_write(void *batch, const void *key, size_t klen, const void *val, size_t vlen);
+/* Restores saved state: calls load for every key whose first byte is one
+ * of the namespace bytes in ns (a NUL-terminated string), in key order.
+ * load returns < 0 for a pair it cannot read. Returns the number of keys,
+ * or -1 (logged, naming the namespace) at the first unreadable one. */
+typedef int (*store_load_fn)(void *arg, const void *key, size_t klen, const void *val, size_t vlen);
+long store_load_namespaces(struct store *s, const char *ns, store_load_fn load, void *arg);
+
 struct store_iter *store_iter_new(struct store *s);
 void store_iter_free(struct store_iter **it);
 void store_iter_seek(struct store_iter *it, const void *key, size_t klen);

@@ -54,20 +54,11 @@ static int apply(void *arg, struct stage *st, uint64_t seq, const uint8_t *data,
     return 0;
 }
 
-static void put_state(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    struct store_batch *b = arg;
-    if (val)
-        store_batch_put(b, key, klen, val, vlen);
-    else
-        store_batch_del(b, key, klen);
-}
-
 static void flush(void *arg, struct stage *st, struct store_batch *b)
 {
     struct sessionizer *z = arg;
     (void)st;
-    sess_engine_save_dirty(z->engine, put_state, b);
+    sess_engine_save_dirty(z->engine, store_batch_write, b);
     struct sess_engine_stats stats;
     sess_engine_stats(z->engine, &stats);
     metric_set(z->m_sessions, (int64_t)stats.open_sessions);
@@ -76,27 +67,9 @@ static void flush(void *arg, struct stage *st, struct store_batch *b)
     metric_set(z->m_timers, (int64_t)stats.pending_timers);
 }
 
-/* Restores the engine from every saved 'S' pair. */
-static void load_state(struct sessionizer *z, struct store *store)
+static int load_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
-    struct store_iter *it = store_iter_new(store);
-    const char prefix = KEY_NS_STATE;
-    uint64_t n = 0, bad = 0;
-    for (store_iter_seek(it, &prefix, 1); store_iter_valid(it); store_iter_next(it)) {
-        size_t kl, vl;
-        const char *k = store_iter_key(it, &kl);
-        if (kl < 1 || k[0] != KEY_NS_STATE)
-            break;
-        const char *v = store_iter_value(it, &vl);
-        if (sess_engine_load(z->engine, k, kl, v, vl) != 0)
-            bad++;
-        n++;
-    }
-    store_iter_free(&it);
-    if (bad)
-        log_fatal("%llu of %llu saved session states are unreadable", (unsigned long long)bad,
-                  (unsigned long long)n);
-    log_info("restored %llu saved states", (unsigned long long)n);
+    return sess_engine_load(arg, key, klen, val, vlen);
 }
 
 int main(int argc, char **argv)
@@ -128,7 +101,10 @@ int main(int argc, char **argv)
 
     struct sessionizer z = {0};
     z.engine = sess_engine_new(on_change, &z);
-    load_state(&z, store);
+    long restored = store_load_namespaces(store, (char[]){KEY_NS_STATE, 0}, load_one, z.engine);
+    if (restored < 0)
+        log_fatal("cannot restore the saved sessions");
+    log_info("restored %ld saved states", restored);
     z.m_sessions = metric_gauge("licmon_sessionizer_open_sessions", "user sessions open");
     z.m_holds = metric_gauge("licmon_sessionizer_open_holds", "license holds open");
     z.m_late = metric_gauge("licmon_sessionizer_late_events", "events later than allowed");
