@@ -25,8 +25,13 @@ static struct MHD_Daemon *health_daemon;
 static _Atomic bool health_ready_flag;
 static const char *health_program = "licmon";
 
+/* Registration happens at start-up, from the main thread; a name registered
+ * twice gives the same metric. */
 static struct metric *metric_new(const char *name, const char *help, bool counter)
 {
+    for (int j = 0; j < atomic_load(&metric_count); j++)
+        if (!strcmp(metric_table[j].name, name))
+            return &metric_table[j];
     int i = atomic_fetch_add(&metric_count, 1);
     if (i >= METRIC_MAX)
         log_panic("more than %d metrics", METRIC_MAX);
@@ -73,32 +78,41 @@ static size_t base_len(const char *name)
     return b ? (size_t)(b - name) : strlen(name);
 }
 
+/* Prometheus text: every family's HELP and TYPE once, then all its series
+ * together, whatever order they were registered in. */
 static char *metrics_text(size_t *len)
 {
     size_t cap = 4096, pos = 0;
     char *out = xmalloc(cap);
     int n = atomic_load(&metric_count);
+    bool *done = xcalloc((size_t)n + 1, sizeof(bool));
     for (int i = 0; i < n; i++) {
-        struct metric *m = &metric_table[i];
-        size_t bl = base_len(m->name);
-        bool first = true;
-        for (int j = 0; j < i; j++)
-            if (base_len(metric_table[j].name) == bl && !strncmp(metric_table[j].name, m->name, bl))
-                first = false;
-        char line[1024];
-        int w = 0;
-        if (first)
-            w = snprintf(line, sizeof(line), "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)bl, m->name,
-                         m->help, (int)bl, m->name, m->counter ? "counter" : "gauge");
-        w += snprintf(line + w, sizeof(line) - (size_t)w, "%s %lld\n", m->name,
-                      (long long)atomic_load(&m->value));
-        if (pos + (size_t)w + 1 > cap) {
-            cap = (cap + (size_t)w) * 2;
-            out = xrealloc(out, cap);
+        if (done[i])
+            continue;
+        struct metric *fam = &metric_table[i];
+        size_t bl = base_len(fam->name);
+        char *head = xasprintf("# HELP %.*s %s\n# TYPE %.*s %s\n", (int)bl, fam->name, fam->help,
+                               (int)bl, fam->name, fam->counter ? "counter" : "gauge");
+        for (int j = i; j < n; j++) {
+            struct metric *m = &metric_table[j];
+            if (done[j] || base_len(m->name) != bl || strncmp(m->name, fam->name, bl) != 0)
+                continue;
+            done[j] = true;
+            char *line = xasprintf("%s%s %lld\n", head ? head : "", m->name,
+                                   (long long)atomic_load(&m->value));
+            free(head);
+            head = NULL;
+            size_t l = strlen(line);
+            if (pos + l + 1 > cap) {
+                cap = (cap + l) * 2;
+                out = xrealloc(out, cap);
+            }
+            memcpy(out + pos, line, l);
+            pos += l;
+            free(line);
         }
-        memcpy(out + pos, line, (size_t)w);
-        pos += (size_t)w;
     }
+    free(done);
     *len = pos;
     return out;
 }

@@ -39,7 +39,7 @@ char *prog_db_path(const char *dir, const char *name)
     return xasprintf("%s/data/%s", dir, name);
 }
 
-static void prog_default(char **opt, char *derived)
+void prog_default_str(char **opt, char *derived)
 {
     if (**opt) {
         free(derived);
@@ -51,12 +51,12 @@ static void prog_default(char **opt, char *derived)
 
 void prog_default_endpoint(char **opt, const char *dir, const char *name)
 {
-    prog_default(opt, prog_endpoint(dir, name));
+    prog_default_str(opt, prog_endpoint(dir, name));
 }
 
 void prog_default_db(char **opt, const char *dir, const char *name)
 {
-    prog_default(opt, prog_db_path(dir, name));
+    prog_default_str(opt, prog_db_path(dir, name));
 }
 
 void prog_start(const char *program, struct prog_common *c)

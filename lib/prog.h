@@ -30,6 +30,8 @@ char *prog_db_path(const char *dir, const char *name);
  * endpoint ipc://DIR/run/NAME.sock or database DIR/data/NAME. The option
  * stays owned by the conf table (conf_free releases it). */
 void prog_default_endpoint(char **opt, const char *dir, const char *name);
+/* The same with any derived default (malloc'd; freed when not used). */
+void prog_default_str(char **opt, char *derived);
 void prog_default_db(char **opt, const char *dir, const char *name);
 /* mkdir -p; 0 or -1 */
 int prog_mkdirs(const char *path);

@@ -1,0 +1,451 @@
+/* exp_api: handlers of the HTTP API (see exp_api.h and API.md section 3).
+ * Order of checks: a /v1 path needs a known token (401) before anything
+ * about the path is revealed; then the path (404/405/400); then whether
+ * this caller may touch that org (404 for any other org, so a token cannot
+ * learn which orgs exist; 403 for a write by a read-only role). */
+#include "exp_api.h"
+#include "exp_view.h"
+#include "health.h"
+#include "log.h"
+#include "settings.h"
+#include "timeutil.h"
+#include "xmem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define API_POLL_MS 20
+
+struct exp_api {
+    struct exp_api_config cfg;
+    struct exp_auth auth;
+    struct metric *m_settings, *m_tokens_created, *m_tokens_revoked, *m_denied;
+};
+
+struct exp_api *exp_api_new(const struct exp_api_config *cfg)
+{
+    struct exp_api *a = xcalloc(1, sizeof(*a));
+    a->cfg = *cfg;
+    a->cfg.admin_token = NULL; /* only its hash is kept */
+    if (a->cfg.settings_wait_ms <= 0)
+        a->cfg.settings_wait_ms = EXP_API_SETTINGS_WAIT_MS;
+    exp_auth_init(&a->auth, cfg->admin_token, cfg->tokens);
+    a->m_settings = metric_counter("licmon_exporter_settings_changes_total",
+                                   "settings changes journaled through ingest");
+    a->m_tokens_created = metric_counter("licmon_exporter_tokens_created_total", "tokens created");
+    a->m_tokens_revoked = metric_counter("licmon_exporter_tokens_revoked_total", "tokens revoked");
+    a->m_denied = metric_counter("licmon_exporter_auth_denied_total",
+                                 "requests refused with 401, 403 or 404 for another org");
+    return a;
+}
+
+void exp_api_free(struct exp_api **a)
+{
+    if (*a)
+        explicit_bzero((*a)->auth.admin_hash, sizeof((*a)->auth.admin_hash));
+    free(*a);
+    *a = NULL;
+}
+
+void exp_resp_clear(struct exp_resp *resp)
+{
+    json_decref(resp->body);
+    memset(resp, 0, sizeof(*resp));
+}
+
+void exp_resp_error(struct exp_resp *resp, unsigned status, const char *error, const char *detail)
+{
+    json_decref(resp->body);
+    resp->status = status;
+    resp->body = json_pack("{s:s, s:s}", "error", error, "detail", detail ? detail : "");
+    if (!resp->body) /* detail was not UTF-8: say less rather than nothing */
+        resp->body = json_pack("{s:s, s:s}", "error", error, "detail", "");
+}
+
+static void api_ok(struct exp_resp *resp, unsigned status, json_t *body)
+{
+    json_decref(resp->body);
+    resp->status = status;
+    resp->body = body;
+}
+
+/* Fills resp with the answer to an upstream that failed; always returns -1. */
+static int api_upstream_failed(struct exp_upstream *u, enum exp_upstream_result res,
+                               const Licmon__V1__Reply *rep, struct exp_resp *resp)
+{
+    const char *name = exp_upstream_name(u);
+    char detail[256];
+    if (res == EXP_UP_TIMEOUT) {
+        snprintf(detail, sizeof(detail), "%s did not answer", name);
+        exp_resp_error(resp, 503, "unavailable", detail);
+    } else if (res == EXP_UP_ERROR) {
+        snprintf(detail, sizeof(detail), "%s cannot be reached", name);
+        exp_resp_error(resp, 503, "unavailable", detail);
+    } else if (rep && rep->error && *rep->error) {
+        snprintf(detail, sizeof(detail), "%s: %.200s", name, rep->error);
+        exp_resp_error(resp, 502, "upstream error", detail);
+    } else {
+        snprintf(detail, sizeof(detail), "%s gave an answer of the wrong kind", name);
+        exp_resp_error(resp, 502, "upstream error", detail);
+    }
+    log_warn_ctx("upstream", name, "%s", detail);
+    return -1;
+}
+
+/* Asks the aggregator; 0 with *rep (its query is set), or -1 with resp filled. */
+static int api_query(struct exp_api *a, Licmon__V1__QueryKind kind, const char *org, int64_t now_ms,
+                     int64_t timeout_ms, Licmon__V1__Reply **rep, struct exp_resp *resp)
+{
+    Licmon__V1__Request req = LICMON__V1__REQUEST__INIT;
+    Licmon__V1__Query q = LICMON__V1__QUERY__INIT;
+    q.kind = kind;
+    q.org = (char *)org;
+    q.now_ms = now_ms;
+    req.body_case = LICMON__V1__REQUEST__BODY_QUERY;
+    req.query = &q;
+    enum exp_upstream_result res = exp_upstream_call(
+        a->cfg.aggregator, &req, timeout_ms ? timeout_ms : a->cfg.query_timeout_ms, rep);
+    if (res == EXP_UP_OK && !(*rep)->error[0] &&
+        (*rep)->body_case == LICMON__V1__REPLY__BODY_QUERY && (*rep)->query)
+        return 0;
+    api_upstream_failed(a->cfg.aggregator, res, *rep, resp);
+    PB_FREE(reply, *rep);
+    return -1;
+}
+
+/* The settings in force from a query answer, or the defaults of a new org. */
+static Licmon__V1__OrgSettings *api_settings_in_force(const Licmon__V1__QueryReply *qr,
+                                                      const char *org)
+{
+    if (!qr->settings)
+        return settings_default(org);
+    Licmon__V1__OrgSettings *s = settings_copy(qr->settings);
+    if (strcmp(s->org, org)) {
+        if (s->org != protobuf_c_empty_string)
+            free(s->org);
+        s->org = xstrdup(org);
+    }
+    if (!s->timezone[0]) {
+        if (s->timezone != protobuf_c_empty_string)
+            free(s->timezone);
+        s->timezone = xstrdup("UTC");
+    }
+    return s;
+}
+
+static void api_licenses(struct exp_api *a, const char *org, struct exp_resp *resp)
+{
+    Licmon__V1__Reply *rep;
+    int64_t now = time_now_ms();
+    if (api_query(a, LICMON__V1__QUERY_KIND__LICENSES, org, now, 0, &rep, resp))
+        return;
+    Licmon__V1__OrgSettings *s = api_settings_in_force(rep->query, org);
+    api_ok(resp, 200, exp_view_licenses(rep->query, s, now));
+    settings_free(&s);
+    PB_FREE(reply, rep);
+}
+
+static void api_current(struct exp_api *a, const char *org, struct exp_resp *resp)
+{
+    Licmon__V1__Reply *rep;
+    int64_t now = time_now_ms();
+    if (api_query(a, LICMON__V1__QUERY_KIND__CURRENT, org, now, 0, &rep, resp))
+        return;
+    Licmon__V1__OrgSettings *s = api_settings_in_force(rep->query, org);
+    api_ok(resp, 200, exp_view_current(rep->query, s, now));
+    settings_free(&s);
+    PB_FREE(reply, rep);
+}
+
+/* The settings in force, asked of the aggregator; NULL with resp filled. */
+static Licmon__V1__OrgSettings *api_get_settings(struct exp_api *a, const char *org,
+                                                 int64_t timeout_ms, struct exp_resp *resp)
+{
+    Licmon__V1__Reply *rep;
+    if (api_query(a, LICMON__V1__QUERY_KIND__SETTINGS, org, time_now_ms(), timeout_ms, &rep, resp))
+        return NULL;
+    Licmon__V1__OrgSettings *s = api_settings_in_force(rep->query, org);
+    PB_FREE(reply, rep);
+    return s;
+}
+
+static void api_settings_get(struct exp_api *a, const char *org, struct exp_resp *resp)
+{
+    Licmon__V1__OrgSettings *s = api_get_settings(a, org, 0, resp);
+    if (!s)
+        return;
+    api_ok(resp, 200, settings_to_json(s));
+    settings_free(&s);
+}
+
+/* Parses a request body as a JSON object; NULL with a 400 in resp. */
+static json_t *api_body_json(const struct exp_req *req, struct exp_resp *resp)
+{
+    json_error_t jerr;
+    json_t *obj =
+        req->body_len ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    if (!req->body_len) {
+        exp_resp_error(resp, 400, "invalid json", "body: a JSON object is needed");
+        return NULL;
+    }
+    if (!obj) {
+        char detail[256];
+        snprintf(detail, sizeof(detail), "body: line %d column %d: %s", jerr.line, jerr.column,
+                 jerr.text);
+        exp_resp_error(resp, 400, "invalid json", detail);
+        return NULL;
+    }
+    return obj;
+}
+
+static bool api_settings_equal(const Licmon__V1__OrgSettings *x, const Licmon__V1__OrgSettings *y)
+{
+    size_t lx, ly;
+    uint8_t *bx = pb_pack(&x->base, &lx), *by = pb_pack(&y->base, &ly);
+    bool same = lx == ly && !memcmp(bx, by, lx);
+    free(bx);
+    free(by);
+    if (same)
+        return true;
+    /* the packed form may differ in ways JSON does not show (an empty org) */
+    json_t *jx = settings_to_json(x), *jy = settings_to_json(y);
+    same = json_equal(jx, jy);
+    json_decref(jx);
+    json_decref(jy);
+    return same;
+}
+
+static void api_sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits until the aggregator's settings equal want, so that a GET after
+ * this PUT sees the change; true once they do. */
+static bool api_wait_applied(struct exp_api *a, const Licmon__V1__OrgSettings *want)
+{
+    int64_t deadline = time_mono_ms() + a->cfg.settings_wait_ms;
+    for (;;) {
+        int64_t left = deadline - time_mono_ms();
+        if (left <= 0)
+            return false;
+        struct exp_resp ignored = {0};
+        Licmon__V1__OrgSettings *now = api_get_settings(a, want->org, left, &ignored);
+        exp_resp_clear(&ignored);
+        if (!now)
+            return false;
+        bool same = api_settings_equal(now, want);
+        settings_free(&now);
+        if (same)
+            return true;
+        api_sleep_ms(API_POLL_MS);
+    }
+}
+
+static void api_settings_put(struct exp_api *a, const struct exp_principal *p, const char *org,
+                             const struct exp_req *req, struct exp_resp *resp)
+{
+    json_t *obj = api_body_json(req, resp);
+    if (!obj)
+        return;
+    Licmon__V1__OrgSettings *base = api_get_settings(a, org, 0, resp);
+    if (!base) {
+        json_decref(obj);
+        return;
+    }
+    char err[256] = "";
+    Licmon__V1__OrgSettings *next = settings_merge_json(base, obj, err, sizeof(err));
+    json_decref(obj);
+    settings_free(&base);
+    if (!next) {
+        exp_resp_error(resp, 400, "invalid setting", err);
+        return;
+    }
+    Licmon__V1__Request r = LICMON__V1__REQUEST__INIT;
+    r.body_case = LICMON__V1__REQUEST__BODY_PUT_SETTINGS;
+    r.put_settings = next;
+    Licmon__V1__Reply *rep = NULL;
+    enum exp_upstream_result res = exp_upstream_call(a->cfg.ingest, &r, 0, &rep);
+    if (res != EXP_UP_OK || rep->error[0] ||
+        rep->body_case != LICMON__V1__REPLY__BODY_JOURNALED_SEQ) {
+        api_upstream_failed(a->cfg.ingest, res, rep, resp);
+        PB_FREE(reply, rep);
+        settings_free(&next);
+        return;
+    }
+    uint64_t seq = rep->journaled_seq;
+    PB_FREE(reply, rep);
+    metric_add(a->m_settings, 1);
+    log_info_ctx("org", org, "settings changed by token %s, journaled at seq %llu", p->id,
+                 (unsigned long long)seq);
+    if (!api_wait_applied(a, next))
+        log_warn_ctx("org", org,
+                     "settings journaled at seq %llu are not visible in the aggregator yet",
+                     (unsigned long long)seq);
+    api_ok(resp, 200, settings_to_json(next));
+    settings_free(&next);
+}
+
+static void api_token_create(struct exp_api *a, const struct exp_req *req, struct exp_resp *resp)
+{
+    json_t *obj = api_body_json(req, resp);
+    if (!obj)
+        return;
+    const char *org = json_string_value(json_object_get(obj, "org"));
+    const char *role = json_string_value(json_object_get(obj, "role"));
+    enum exp_role r;
+    if (!json_is_object(obj)) {
+        exp_resp_error(resp, 400, "bad request", "body: must be a JSON object");
+    } else if (!org || strlen(org) > EXP_ORG_MAX || !settings_valid_org(org)) {
+        exp_resp_error(resp, 400, "bad request", "org: must match [A-Za-z0-9._-]{1,64}");
+    } else if (!role || exp_role_parse(role, &r) != 0) {
+        exp_resp_error(resp, 400, "bad request", "role: must be \"org_admin\" or \"service\"");
+    } else {
+        struct exp_token_rec rec;
+        char *secret = NULL;
+        if (exp_tokens_create(a->cfg.tokens, org, r, time_now_ms(), &rec, &secret) != 0) {
+            exp_resp_error(resp, 500, "internal", "the token could not be stored");
+        } else {
+            char created[40];
+            time_format_rfc3339(rec.created_ms, created, sizeof(created));
+            api_ok(resp, 201,
+                   json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", rec.id, "token", secret, "org",
+                             rec.org, "role", exp_role_name(rec.role), "created", created));
+            metric_add(a->m_tokens_created, 1);
+            log_info_ctx("org", rec.org, "token %s created with role %s", rec.id,
+                         exp_role_name(rec.role));
+            explicit_bzero(secret, strlen(secret));
+            free(secret);
+        }
+    }
+    json_decref(obj);
+}
+
+static void api_token_revoke(struct exp_api *a, const char *id, struct exp_resp *resp)
+{
+    int rc = exp_tokens_revoke(a->cfg.tokens, id);
+    if (rc < 0) {
+        exp_resp_error(resp, 500, "internal", "the token table could not be changed");
+    } else if (rc == 0) {
+        exp_resp_error(resp, 404, "not found", "no such token");
+    } else {
+        api_ok(resp, 204, NULL);
+        metric_add(a->m_tokens_revoked, 1);
+        log_info_ctx("token", id, "token revoked");
+    }
+}
+
+/* 4xx answers of routing and access control. */
+static void api_refuse(struct exp_api *a, int status, const struct exp_route *r,
+                       struct exp_resp *resp)
+{
+    char detail[160];
+    switch (status) {
+    case 401:
+        exp_resp_error(resp, 401, "unauthorized", "a valid bearer token is required");
+        resp->challenge = true;
+        metric_add(a->m_denied, 1);
+        break;
+    case 403:
+        exp_resp_error(resp, 403, "forbidden",
+                       r->kind == EXP_ROUTE_TOKENS || r->kind == EXP_ROUTE_TOKEN
+                           ? "only the administrator token may manage tokens"
+                           : "this token may only read");
+        metric_add(a->m_denied, 1);
+        break;
+    case 404:
+        if (r->has_org) {
+            exp_resp_error(resp, 404, "not found", "no such org");
+            metric_add(a->m_denied, 1);
+        } else {
+            exp_resp_error(resp, 404, "not found", "no such path");
+        }
+        break;
+    case 405:
+        snprintf(detail, sizeof(detail), "this path takes %s", r->allow);
+        exp_resp_error(resp, 405, "method not allowed", detail);
+        resp->allow = r->allow;
+        break;
+    default:
+        snprintf(detail, sizeof(detail), "%s: %s", r->bad_param ? r->bad_param : "path",
+                 r->bad_reason ? r->bad_reason : "is not valid");
+        exp_resp_error(resp, 400, "bad request", detail);
+        break;
+    }
+}
+
+void exp_api_handle(struct exp_api *a, const struct exp_req *req, struct exp_resp *resp)
+{
+    memset(resp, 0, sizeof(*resp));
+    struct exp_route r;
+    int st = exp_route_match(req->method, req->path, &r);
+    struct exp_principal p;
+    memset(&p, 0, sizeof(p));
+    if (r.v1) {
+        if (exp_auth_identify(&a->auth, req->authorization, &p) != 0) {
+            exp_resp_error(resp, 503, "unavailable", "the token table cannot be read");
+            return;
+        }
+        if (p.role == EXP_ROLE_NONE) {
+            api_refuse(a, 401, &r, resp);
+            return;
+        }
+    }
+    if (st == 0 && (!r.v1 || r.kind == EXP_ROUTE_HEALTH))
+        st = 404; /* /healthz and /metrics are answered before us */
+    if (st == 404) {
+        r.has_org = false; /* an unknown path says nothing about orgs */
+        api_refuse(a, 404, &r, resp);
+        return;
+    }
+    if (st != 0) {
+        api_refuse(a, st, &r, resp);
+        return;
+    }
+    st = exp_auth_decide(&p, &r);
+    if (st != 0) {
+        api_refuse(a, st, &r, resp);
+        return;
+    }
+    if (req->body_too_big) {
+        char detail[96];
+        snprintf(detail, sizeof(detail), "body: more than %d bytes", EXP_API_BODY_MAX);
+        exp_resp_error(resp, 413, "payload too large", detail);
+        return;
+    }
+    switch (r.kind) {
+    case EXP_ROUTE_LICENSES:
+        api_licenses(a, r.org, resp);
+        break;
+    case EXP_ROUTE_CURRENT:
+        api_current(a, r.org, resp);
+        break;
+    case EXP_ROUTE_SETTINGS:
+        if (r.method == EXP_M_PUT)
+            api_settings_put(a, &p, r.org, req, resp);
+        else
+            api_settings_get(a, r.org, resp);
+        break;
+    case EXP_ROUTE_TOKENS:
+        if (r.method == EXP_M_POST)
+            api_token_create(a, req, resp);
+        else
+            api_ok(resp, 200, exp_tokens_list(a->cfg.tokens));
+        break;
+    case EXP_ROUTE_TOKEN:
+        api_token_revoke(a, r.id, resp);
+        break;
+    case EXP_ROUTE_PENDING:
+        exp_resp_error(resp, 501, "not implemented", "this endpoint is not served yet");
+        break;
+    default:
+        log_panic("route %d matched but has no handler", (int)r.kind);
+    }
+    if (resp->status != 204 && !resp->body) {
+        log_warn_ctx("path", req->path, "an answer could not be built");
+        exp_resp_error(resp, 500, "internal", "the answer could not be built");
+    }
+}

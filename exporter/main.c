@@ -1,0 +1,103 @@
+/* licmon-exporter: the stack's outward face, the HTTP/JSON API of API.md
+ * section 3. This file only wires: settings, the token store, the admin
+ * token, the upstream clients, the HTTP server (its own thread) and the
+ * internal socket on the svc loop, then a clean shutdown on SIGTERM. */
+#include "exp_api.h"
+#include "exp_http.h"
+#include "exp_internal.h"
+#include "exp_token.h"
+#include "exp_upstream.h"
+#include "health.h"
+#include "log.h"
+#include "prog.h"
+#include "store.h"
+#include "svc.h"
+#include "xmem.h"
+#include "zsock.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int main(int argc, char **argv)
+{
+    struct prog_common common;
+    char *http = NULL, *aggregator = NULL, *ingest = NULL, *internal = NULL, *token_file = NULL,
+         *db = NULL;
+    int64_t query_timeout_ms = 0;
+    struct conf_opt opts[] = {
+        PROG_COMMON_OPTS(&common, "LICMON_EXPORTER"),
+        CONF_STR("http", "LICMON_HTTP", "127.0.0.1:8080",
+                 "HOST:PORT of the HTTP API (port 0: any free port, logged)", &http),
+        CONF_STR("aggregator", "LICMON_AGGREGATOR_ENDPOINT", "",
+                 "the aggregator's internal endpoint (default ipc://DIR/run/aggregator.sock)",
+                 &aggregator),
+        CONF_STR("ingest", "LICMON_INGEST_ENDPOINT", "",
+                 "ingest's internal endpoint, for settings changes (default "
+                 "ipc://DIR/run/ingest.sock)",
+                 &ingest),
+        CONF_STR("internal", "LICMON_EXPORTER_INTERNAL_ENDPOINT", "",
+                 "our internal endpoint, answering status (default ipc://DIR/run/exporter.sock)",
+                 &internal),
+        CONF_STR("admin-token-file", "LICMON_ADMIN_TOKEN_FILE", "",
+                 "the administrator token, first line; created when missing (default "
+                 "DIR/admin.token)",
+                 &token_file),
+        CONF_STR("db", "LICMON_EXPORTER_DB", "", "token database (default DIR/data/exporter)", &db),
+        CONF_INT("query-timeout-ms", "LICMON_EXPORTER_QUERY_TIMEOUT_MS", 5000, 100, 600000,
+                 "how long to wait for the aggregator or ingest to answer", &query_timeout_ms),
+        CONF_END};
+    conf_parse("licmon-exporter", "The HTTP/JSON API of a licmon stack.", opts, argc, argv, 1, NULL,
+               NULL);
+    prog_start("exporter", &common);
+    prog_default_endpoint(&aggregator, common.dir, "aggregator");
+    prog_default_endpoint(&ingest, common.dir, "ingest");
+    prog_default_endpoint(&internal, common.dir, "exporter");
+    prog_default_str(&token_file, xasprintf("%s/admin.token", common.dir));
+    prog_default_db(&db, common.dir, "exporter");
+
+    struct svc *svc = svc_new(); /* blocks signals before any thread starts */
+    struct store *store = store_open(db);
+    if (!store)
+        log_fatal("cannot open the token database %s", db);
+    char *admin = exp_auth_admin_token(token_file);
+    if (!admin)
+        log_fatal("no administrator token: see the warning above");
+    struct exp_tokens *tokens = exp_tokens_new(store);
+    struct exp_upstream *up_agg = exp_upstream_new("aggregator", aggregator, query_timeout_ms);
+    struct exp_upstream *up_ingest = exp_upstream_new("ingest", ingest, query_timeout_ms);
+    struct exp_api_config cfg = {.admin_token = admin,
+                                 .tokens = tokens,
+                                 .aggregator = up_agg,
+                                 .ingest = up_ingest,
+                                 .query_timeout_ms = query_timeout_ms};
+    struct exp_api *api = exp_api_new(&cfg);
+    explicit_bzero(admin, strlen(admin));
+    free(admin);
+
+    struct exp_internal *in = exp_internal_open(internal, svc);
+    if (!in)
+        log_fatal("cannot listen on %s", internal);
+    struct exp_http *srv = exp_http_start(http, api);
+    if (!srv)
+        log_fatal("cannot serve the API on %s", http);
+    log_info("serving the API on port %u (aggregator %s, ingest %s)", exp_http_port(srv),
+             aggregator, ingest);
+    health_set_ready(true);
+
+    svc_run(svc);
+
+    health_set_ready(false);
+    exp_http_stop(&srv); /* joins the HTTP thread: nothing uses the upstreams after this */
+    exp_internal_close(&in, svc);
+    exp_api_free(&api);
+    exp_upstream_free(&up_agg);
+    exp_upstream_free(&up_ingest);
+    exp_tokens_free(&tokens);
+    store_close(&store);
+    zsock_ctx_term();
+    health_stop();
+    svc_free(&svc);
+    log_info("stopped");
+    conf_free(opts); /* also frees the defaults put in place above */
+    return 0;
+}
