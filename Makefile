@@ -36,11 +36,23 @@ LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/licmon.pb-c.o
 LIB_A := $(BUILD)/liblicmon.a
 
+# the dashboard's files, embedded into the exporter (exporter/web/, see
+# tools/embed_assets.py)
+WEB_FILES := $(shell find exporter/web -type f -not -path '*/node_modules/*' 2>/dev/null)
+WEB_ASSETS_C := $(BUILD)/gen/web_assets.c
+EXTRA_exporter := $(BUILD)/obj/gen/web_assets.o
+$(WEB_ASSETS_C): $(WEB_FILES) tools/embed_assets.py | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(PYTHON) tools/embed_assets.py exporter/web $@
+$(BUILD)/obj/gen/web_assets.o: $(WEB_ASSETS_C)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iexporter -c -o $@ $<
+
 # each program: main.c wires, the other .c files are its modules (also
 # linked into the unit tests through lib<program>.a)
 define PROGRAM_RULES
 $(1)_MODS := $$(filter-out $(1)/main.c,$$(wildcard $(1)/*.c))
-$(1)_MOD_OBJ := $$(patsubst %.c,$(BUILD)/obj/%.o,$$($(1)_MODS))
+$(1)_MOD_OBJ := $$(patsubst %.c,$(BUILD)/obj/%.o,$$($(1)_MODS)) $$(EXTRA_$(1))
 $(BUILD)/lib$(1).a: $$($(1)_MOD_OBJ)
 	@mkdir -p $$(@D)
 	rm -f $$@ && ar rcs $$@ $$^

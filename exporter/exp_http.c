@@ -4,6 +4,7 @@
  * is kept up to EXP_API_BODY_MAX bytes; a larger one is answered 413 (at
  * once when Content-Length announces it) and its connection closed. */
 #include "exp_http.h"
+#include "exp_static.h"
 #include "health.h"
 #include "log.h"
 #include "xmem.h"
@@ -125,6 +126,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const ch
     int result;
     if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && health_handle(c, url, &result))
         return (enum MHD_Result)result; /* not counted: these are not API requests */
+    if (strncmp(url, "/v1/", 4) != 0 && exp_static_handle(c, method, url, &result))
+        return (enum MHD_Result)result; /* the dashboard's files */
     struct exp_req req = {
         .method = method,
         .path = url,
