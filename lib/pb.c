@@ -2,6 +2,7 @@
 #include "pb.h"
 #include "xmem.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 uint8_t *pb_pack(const ProtobufCMessage *m, size_t *len)
@@ -10,6 +11,55 @@ uint8_t *pb_pack(const ProtobufCMessage *m, size_t *len)
     uint8_t *buf = xmalloc(n);
     *len = protobuf_c_message_pack(m, buf);
     return buf;
+}
+
+static void *pb_arena_alloc(void *data, size_t size)
+{
+    struct pb_arena *a = data;
+    size_t aligned = (size + 15) & ~(size_t)15;
+    if (aligned <= a->cap - a->used) {
+        void *p = a->buf + a->used;
+        a->used += aligned;
+        return p;
+    }
+    if (a->nbig == a->capbig) {
+        a->capbig = a->capbig ? a->capbig * 2 : 16;
+        a->big = xrealloc(a->big, a->capbig * sizeof(*a->big));
+    }
+    return a->big[a->nbig++] = xmalloc(size);
+}
+
+static void pb_arena_release(void *data, void *p)
+{
+    (void)data, (void)p; /* everything goes at pb_arena_reset */
+}
+
+void pb_arena_init(struct pb_arena *a, size_t cap)
+{
+    *a = (struct pb_arena){.cap = cap};
+    a->buf = xmalloc(cap);
+    a->allocator = (ProtobufCAllocator){pb_arena_alloc, pb_arena_release, a};
+}
+
+ProtobufCAllocator *pb_arena_allocator(struct pb_arena *a)
+{
+    return &a->allocator;
+}
+
+void pb_arena_reset(struct pb_arena *a)
+{
+    for (size_t i = 0; i < a->nbig; i++)
+        free(a->big[i]);
+    a->nbig = 0;
+    a->used = 0;
+}
+
+void pb_arena_free(struct pb_arena *a)
+{
+    pb_arena_reset(a);
+    free(a->big);
+    free(a->buf);
+    *a = (struct pb_arena){0};
 }
 
 static const char *const pb_kinds[] = {"unspecified", "login", "activity", "logout", "denied"};

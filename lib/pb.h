@@ -17,6 +17,21 @@ uint8_t *pb_pack(const ProtobufCMessage *m, size_t *len);
         (p) = NULL;                                                                                \
     } while (0)
 
+/* A bump allocator for unpacking: messages unpacked with
+ * pb_arena_allocator() are released all at once by pb_arena_reset(), not by
+ * free_unpacked. For the hot paths that unpack one message per record. */
+struct pb_arena {
+    ProtobufCAllocator allocator;
+    char *buf;
+    size_t cap, used;
+    void **big; /* allocations larger than the buffer */
+    size_t nbig, capbig;
+};
+void pb_arena_init(struct pb_arena *a, size_t cap);
+ProtobufCAllocator *pb_arena_allocator(struct pb_arena *a);
+void pb_arena_reset(struct pb_arena *a);
+void pb_arena_free(struct pb_arena *a);
+
 /* Names used in logs and JSON for the enums. */
 const char *pb_kind_name(Licmon__V1__EventKind k);
 int pb_kind_parse(const char *name, Licmon__V1__EventKind *out);

@@ -25,6 +25,7 @@ struct stage {
     struct lstream *out; /* NULL when nothing reads us */
     void *router, *dealer;
     struct store_batch *batch;
+    struct pb_arena arena;      /* the upstream chunk being applied */
     ProtobufCBinaryData *items; /* emitted since the last commit */
     size_t nitems, capitems;
     uint64_t applied, applied_journal;
@@ -90,7 +91,9 @@ static void stage_apply_record(struct stage *st, uint64_t seq, const ProtobufCBi
             metric_add(st->m_bad, 1);
         return;
     }
-    Licmon__V1__Chunk *chunk = licmon__v1__chunk__unpack(NULL, rec->len, rec->data);
+    pb_arena_reset(&st->arena);
+    Licmon__V1__Chunk *chunk =
+        licmon__v1__chunk__unpack(pb_arena_allocator(&st->arena), rec->len, rec->data);
     if (!chunk) {
         log_warn("upstream record %llu is not a chunk; skipped", (unsigned long long)seq);
         metric_add(st->m_bad, 1);
@@ -99,7 +102,6 @@ static void stage_apply_record(struct stage *st, uint64_t seq, const ProtobufCBi
     for (size_t i = 0; i < chunk->n_items; i++)
         if (st->ops.apply(st->ops.arg, st, seq, chunk->items[i].data, chunk->items[i].len) < 0)
             metric_add(st->m_bad, 1);
-    PB_FREE(chunk, chunk);
 }
 
 static void stage_on_fetch_reply(struct stage *st, const Licmon__V1__FetchReply *fr)
@@ -252,6 +254,7 @@ struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *
     st->svc = svc;
     st->store = store;
     st->batch = store_batch_new();
+    pb_arena_init(&st->arena, 64 * 1024);
     st->started_ms = time_now_ms();
     if (store_get_u64(store, ST_APPLIED, strlen(ST_APPLIED), &st->applied) < 0 ||
         store_get_u64(store, ST_JOURNAL, strlen(ST_JOURNAL), &st->applied_journal) < 0)
@@ -289,6 +292,7 @@ void stage_free(struct stage **stp)
     zsock_close(&st->dealer);
     lstream_free(&st->out);
     store_batch_free(&st->batch);
+    pb_arena_free(&st->arena);
     for (size_t i = 0; i < st->nitems; i++)
         free(st->items[i].data);
     free(st->items);

@@ -14,7 +14,8 @@
 struct sessionizer {
     struct sess_engine *engine;
     struct stage *stage;
-    uint64_t seq; /* journal record being applied */
+    uint64_t seq;          /* journal record being applied */
+    struct pb_arena arena; /* the journal record being applied lives here */
     struct metric *m_sessions, *m_holds, *m_late, *m_timers;
 };
 
@@ -29,7 +30,9 @@ static int apply(void *arg, struct stage *st, uint64_t seq, const uint8_t *data,
 {
     struct sessionizer *z = arg;
     (void)st;
-    Licmon__V1__JournalRecord *rec = licmon__v1__journal_record__unpack(NULL, len, data);
+    pb_arena_reset(&z->arena);
+    Licmon__V1__JournalRecord *rec =
+        licmon__v1__journal_record__unpack(pb_arena_allocator(&z->arena), len, data);
     if (!rec) {
         log_warn("journal record %llu is unreadable; skipped", (unsigned long long)seq);
         return -1;
@@ -47,10 +50,8 @@ static int apply(void *arg, struct stage *st, uint64_t seq, const uint8_t *data,
         break;
     default:
         log_warn("journal record %llu has no body; skipped", (unsigned long long)seq);
-        PB_FREE(journal_record, rec);
         return -1;
     }
-    PB_FREE(journal_record, rec);
     return 0;
 }
 
@@ -101,6 +102,7 @@ int main(int argc, char **argv)
 
     struct sessionizer z = {0};
     z.engine = sess_engine_new(on_change, &z);
+    pb_arena_init(&z.arena, 64 * 1024);
     long restored = store_load_namespaces(store, (char[]){KEY_NS_STATE, 0}, load_one, z.engine);
     if (restored < 0)
         log_fatal("cannot restore the saved sessions");
@@ -127,6 +129,7 @@ int main(int argc, char **argv)
     health_set_ready(false);
     stage_free(&z.stage);
     sess_engine_free(&z.engine);
+    pb_arena_free(&z.arena);
     svc_free(&svc);
     zsock_ctx_term();
     store_close(&store);
