@@ -28,7 +28,8 @@ struct ingest_journal {
     struct store_batch *batch;
     struct group_set seen;
     int64_t retention_days;
-    int pending;
+    ProtobufCBinaryData *items; /* the group's journal records, packed */
+    size_t nitems, capitems;
     struct metric *m_accepted, *m_duplicate, *m_rejected, *m_commits, *m_head;
 };
 
@@ -98,12 +99,21 @@ struct ingest_journal *ingest_journal_open(struct store *st, int64_t retention_d
     return j;
 }
 
+static void journal_items_clear(struct ingest_journal *j)
+{
+    for (size_t i = 0; i < j->nitems; i++)
+        free(j->items[i].data);
+    j->nitems = 0;
+}
+
 void ingest_journal_free(struct ingest_journal **jp)
 {
     struct ingest_journal *j = *jp;
     if (!j)
         return;
     group_set_clear(&j->seen);
+    journal_items_clear(j);
+    free(j->items);
     free(j->seen.keys);
     free(j->seen.lens);
     store_batch_free(&j->batch);
@@ -119,21 +129,21 @@ struct lstream *ingest_journal_log(struct ingest_journal *j)
 
 int ingest_journal_pending(const struct ingest_journal *j)
 {
-    return j->pending;
+    return (int)j->nitems;
 }
 
+/* Stages one record of the group; the whole group becomes one journal
+ * Chunk at commit, whose seq every record of the group carries. */
 static uint64_t journal_append(struct ingest_journal *j, Licmon__V1__JournalRecord *rec)
 {
-    rec->seq = lstream_head(j->log) + (uint64_t)j->pending + 1;
-    size_t len;
-    uint8_t *buf = pb_pack(&rec->base, &len);
-    uint64_t seq = lstream_append(j->log, j->batch, buf, len);
-    free(buf);
-    if (seq != rec->seq)
-        log_panic("journal seq %llu staged as %llu", (unsigned long long)seq,
-                  (unsigned long long)rec->seq);
-    j->pending++;
-    return seq;
+    rec->seq = lstream_head(j->log) + 1;
+    if (j->nitems == j->capitems) {
+        j->capitems = j->capitems ? j->capitems * 2 : 1024;
+        j->items = xrealloc(j->items, j->capitems * sizeof(*j->items));
+    }
+    ProtobufCBinaryData *it = &j->items[j->nitems++];
+    it->data = pb_pack(&rec->base, &it->len);
+    return rec->seq;
 }
 
 static void ack_reject(Licmon__V1__BatchAck *ack, uint32_t index, const char *reason)
@@ -223,20 +233,30 @@ uint64_t ingest_journal_add_tick(struct ingest_journal *j, int64_t now_ms)
 
 int ingest_journal_commit(struct ingest_journal *j)
 {
-    if (store_batch_count(j->batch) == 0)
+    if (j->nitems == 0 && store_batch_count(j->batch) == 0)
         return 0;
-    lstream_set_journal_seq(j->log, j->batch, lstream_head(j->log) + (uint64_t)j->pending);
+    if (j->nitems > 0) {
+        Licmon__V1__Chunk chunk = LICMON__V1__CHUNK__INIT;
+        chunk.items = j->items;
+        chunk.n_items = j->nitems;
+        size_t len;
+        uint8_t *buf = pb_pack(&chunk.base, &len);
+        uint64_t seq = lstream_append(j->log, j->batch, buf, len);
+        free(buf);
+        lstream_set_journal_seq(j->log, j->batch, seq);
+    }
     int rc = store_write(j->st, j->batch, true);
     lstream_commit(j->log, rc == 0);
     store_batch_clear(j->batch);
     group_set_clear(&j->seen);
-    j->pending = 0;
+    journal_items_clear(j);
     metric_add(j->m_commits, 1);
     metric_set(j->m_head, (int64_t)lstream_head(j->log));
     return rc;
 }
 
-/* The arrival time of journal record seq, or INT64_MAX when unreadable. */
+/* The arrival time of journal chunk seq (of its first record), or
+ * INT64_MAX when unreadable. */
 static int64_t journal_arrival(struct ingest_journal *j, uint64_t seq)
 {
     char *val;
@@ -244,11 +264,15 @@ static int64_t journal_arrival(struct ingest_journal *j, uint64_t seq)
     int64_t at = INT64_MAX;
     if (lstream_get(j->log, seq, &val, &len) != 1)
         return at;
+    Licmon__V1__Chunk *chunk = licmon__v1__chunk__unpack(NULL, len, (const uint8_t *)val);
     Licmon__V1__JournalRecord *rec =
-        licmon__v1__journal_record__unpack(NULL, len, (const uint8_t *)val);
+        chunk && chunk->n_items
+            ? licmon__v1__journal_record__unpack(NULL, chunk->items[0].len, chunk->items[0].data)
+            : NULL;
     if (rec)
         at = rec->arrival_ms;
     PB_FREE(journal_record, rec);
+    PB_FREE(chunk, chunk);
     free(val);
     return at;
 }

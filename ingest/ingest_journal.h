@@ -1,8 +1,8 @@
 /* ingest_journal: the journal and the duplicate index, written by group
  * commit. A group collects the accepted events of every batch that arrived
- * together (plus settings changes and clock ticks), then one synced
- * WriteBatch makes them durable at once; only then are the batches
- * acknowledged. */
+ * together (plus settings changes and clock ticks) into one journal Chunk
+ * record, then one synced WriteBatch makes it and the duplicate-index
+ * entries durable at once; only then are the batches acknowledged. */
 #ifndef LICMON_INGEST_JOURNAL_H
 #define LICMON_INGEST_JOURNAL_H
 #include "lstream.h"

@@ -18,6 +18,7 @@ struct store_expiry {
 struct store {
     rocksdb_t *db;
     rocksdb_compactionfilter_t *filter;
+    rocksdb_block_based_table_options_t *table;
     struct store_expiry expiry;
     rocksdb_options_t *opts;
     rocksdb_readoptions_t *ropts;
@@ -74,12 +75,21 @@ struct store *store_open_expiring(const char *path, store_expired_fn expired, vo
     rocksdb_options_increase_parallelism(s->opts, 2);
     rocksdb_options_set_compression(s->opts, rocksdb_lz4_compression);
     rocksdb_options_set_max_open_files(s->opts, 256);
+    /* bloom filters: most duplicate-index lookups are for keys that are
+     * not there, and those should not cost a read of every level */
+    s->table = rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_filter_policy(s->table,
+                                                  rocksdb_filterpolicy_create_bloom(10));
+    rocksdb_options_set_block_based_table_factory(s->opts, s->table);
+    rocksdb_options_set_memtable_prefix_bloom_size_ratio(s->opts, 0.02);
+    rocksdb_options_set_memtable_whole_key_filtering(s->opts, 1);
     char *err = NULL;
     s->db = rocksdb_open(s->opts, path, &err);
     if (err) {
         log_warn("open database %s: %s", path, err);
         free(err);
         rocksdb_options_destroy(s->opts);
+        rocksdb_block_based_options_destroy(s->table);
         if (s->filter)
             rocksdb_compactionfilter_destroy(s->filter);
         free(s);
@@ -103,6 +113,7 @@ void store_close(struct store **sp)
     rocksdb_writeoptions_destroy(s->wopts_sync);
     rocksdb_writeoptions_destroy(s->wopts_async);
     rocksdb_options_destroy(s->opts);
+    rocksdb_block_based_options_destroy(s->table);
     if (s->filter)
         rocksdb_compactionfilter_destroy(s->filter);
     free(s->path);
@@ -234,6 +245,11 @@ long store_load_namespaces(struct store *s, const char *ns, store_load_fn load, 
     }
     store_iter_free(&it);
     return n;
+}
+
+void store_compact(struct store *s)
+{
+    rocksdb_compact_range(s->db, NULL, 0, NULL, 0);
 }
 
 struct store_iter *store_iter_new(struct store *s)

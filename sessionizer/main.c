@@ -86,8 +86,8 @@ int main(int argc, char **argv)
                  "internal endpoint (default ipc://DIR/run/sessionizer.sock)", &internal),
         CONF_STR("db", "LICMON_SESSIONIZER_DB", "",
                  "database folder (default DIR/data/sessionizer)", &db),
-        CONF_INT("fetch-max", "LICMON_SESSIONIZER_FETCH_MAX", 4096, 1, 4096,
-                 "journal records per fetch (and per commit)", &fetch_max),
+        CONF_INT("fetch-max", "LICMON_SESSIONIZER_FETCH_MAX", 64, 1, 4096,
+                 "journal chunks (group commits of ingest) per fetch and per commit", &fetch_max),
         CONF_END,
     };
     conf_parse("licmon-sessionizer", "User sessions and license holds from the journal.", opts,
@@ -118,6 +118,7 @@ int main(int argc, char **argv)
         .upstream = upstream,
         .listen = internal,
         .consumers = consumers,
+        .upstream_chunked = true,
         .fetch_max = (uint32_t)fetch_max,
     };
     struct stage_ops ops = {.apply = apply, .flush = flush, .arg = &z};
