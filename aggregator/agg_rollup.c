@@ -1239,6 +1239,57 @@ int64_t agg_rollup_local_date(struct agg_rollup *r, const char *org, int64_t ms)
     return o ? agg_roll_tz_date(o->tz, m) : fdiv(m, 1440);
 }
 
+int64_t agg_rollup_date_start_ms(struct agg_rollup *r, const char *org, int64_t date)
+{
+    struct agg_roll_tz *tz, *tmp;
+    query_series(r, org, NULL, &tz, &tmp);
+    int64_t m = agg_roll_tz_date_start(tz, date);
+    agg_roll_tz_free(&tmp);
+    return m * MIN_MS;
+}
+
+int agg_rollup_hour_bounds(struct agg_rollup *r, const char *org, int64_t date, int hour,
+                           int64_t *from_ms, int64_t *to_ms)
+{
+    int want = hour % 100, instance = hour / 100;
+    if (hour < 0 || want > 23 || instance > 1)
+        return -1;
+    struct agg_roll_tz *tz, *tmp;
+    query_series(r, org, NULL, &tz, &tmp);
+    int64_t ds = agg_roll_tz_date_start(tz, date), de = agg_roll_tz_date_start(tz, date + 1);
+    int seen = 0, rc = -1;
+    for (int64_t x = ds; x < de;) {
+        int64_t next = agg_roll_tz_next_hour(tz, x);
+        int64_t local = x + agg_roll_tz_offset(tz, x);
+        if (fdiv(local - fdiv(local, 1440) * 1440, 60) == want && seen++ == instance) {
+            *from_ms = x * MIN_MS;
+            *to_ms = (next < de ? next : de) * MIN_MS;
+            rc = 0;
+            break;
+        }
+        x = next;
+    }
+    agg_roll_tz_free(&tmp);
+    return rc;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+size_t agg_rollup_types(struct agg_rollup *r, const char *org, const char ***types)
+{
+    struct agg_roll_org *o = org ? agg_roll_org_get(r, org, false) : NULL;
+    size_t n = 0;
+    *types = xcalloc(o ? o->nseries + 1 : 1, sizeof(**types));
+    for (size_t i = 0; o && i < o->nseries; i++)
+        if (o->series[i] != o->all)
+            (*types)[n++] = o->series[i]->type;
+    qsort(*types, n, sizeof(**types), name_cmp);
+    return n;
+}
+
 const char *agg_rollup_zone(struct agg_rollup *r, const char *org)
 {
     struct agg_roll_org *o = org ? agg_roll_org_get(r, org, false) : NULL;
@@ -1378,32 +1429,48 @@ void agg_rollup_change(struct agg_rollup *r, const Licmon__V1__Change *c)
 
 /* ---------------------------------------------------------------- gc */
 
+static void gc_org(struct agg_rollup *r, struct agg_roll_org *o, int64_t cutoff_ms)
+{
+    for (size_t j = 0; j < o->users.cap;) {
+        struct agg_roll_user *u = o->users.e[j].v;
+        if (!o->users.e[j].k || u->holds || u->all.holding || u->dirty) {
+            j++;
+            continue;
+        }
+        int64_t last = u->last_end;
+        for (uint32_t k = 0; k <= u->nser; k++) {
+            const struct agg_roll_useries *us = k < u->nser ? &u->ser[k] : &u->all;
+            int64_t t = us->last_rel > us->last_den ? us->last_rel : us->last_den;
+            t = t > us->last_dng ? t : us->last_dng;
+            last = t > last ? t : last;
+        }
+        if (last >= cutoff_ms) {
+            j++;
+            continue;
+        }
+        GROW(o->gone_users, o->ngone, o->cap_gone);
+        o->gone_users[o->ngone++] = xstrdup(u->name);
+        agg_roll_map_del(&o->users, u->name); /* may shift another entry into j */
+        user_free(u);
+        r->st.users--;
+    }
+}
+
 void agg_rollup_gc(struct agg_rollup *r, int64_t cutoff_ms)
+{
+    for (size_t i = 0; i < r->norgs; i++)
+        gc_org(r, r->org_list[i], cutoff_ms);
+}
+
+void agg_rollup_gc_behind(struct agg_rollup *r, agg_rollup_keep_fn keep_ms, void *arg)
 {
     for (size_t i = 0; i < r->norgs; i++) {
         struct agg_roll_org *o = r->org_list[i];
-        for (size_t j = 0; j < o->users.cap;) {
-            struct agg_roll_user *u = o->users.e[j].v;
-            if (!o->users.e[j].k || u->holds || u->all.holding || u->dirty) {
-                j++;
-                continue;
-            }
-            int64_t last = u->last_end;
-            for (uint32_t k = 0; k <= u->nser; k++) {
-                const struct agg_roll_useries *us = k < u->nser ? &u->ser[k] : &u->all;
-                int64_t t = us->last_rel > us->last_den ? us->last_rel : us->last_den;
-                t = t > us->last_dng ? t : us->last_dng;
-                last = t > last ? t : last;
-            }
-            if (last >= cutoff_ms) {
-                j++;
-                continue;
-            }
-            GROW(o->gone_users, o->ngone, o->cap_gone);
-            o->gone_users[o->ngone++] = xstrdup(u->name);
-            agg_roll_map_del(&o->users, u->name); /* may shift another entry into j */
-            user_free(u);
-            r->st.users--;
-        }
+        if (o->max_seen == AGG_ROLL_NEVER_MS)
+            continue;
+        int64_t keep = keep_ms(arg, o->name);
+        if (keep < 8 * 1440 * MIN_MS)
+            keep = 8 * 1440 * MIN_MS;
+        gc_org(r, o, o->max_seen - keep);
     }
 }

@@ -116,6 +116,13 @@ int agg_rollup_load(struct agg_rollup *r, const void *key, size_t klen, const vo
  * (their rows are deleted at the next save). Distinct denied / downgraded
  * users over periods reaching back before cutoff may then count them again. */
 void agg_rollup_gc(struct agg_rollup *r, int64_t cutoff_ms);
+/* The same with a cutoff per org taken from the org's own change time (the
+ * highest seen), never from a wall clock: cutoff = that time - keep_ms(org).
+ * keep_ms must be at least 8 days (the longest license timeout, 7 days,
+ * plus a day), so a session end updated after its user went quiet still
+ * finds the user's ring of counted ends. */
+typedef int64_t (*agg_rollup_keep_fn)(void *arg, const char *org);
+void agg_rollup_gc_behind(struct agg_rollup *r, agg_rollup_keep_fn keep_ms, void *arg);
 
 /* Queries: fill out with up to cap rows and return the count, or -1 (cap
  * too small, bad range, storage error). type is a license type or "all".
@@ -137,6 +144,16 @@ int agg_rollup_period_users(struct agg_rollup *r, const char *org, const char *t
 int64_t agg_rollup_in_use(struct agg_rollup *r, const char *org, const char *type);
 /* The local date of an instant in the org's zone (e.g. "today"). */
 int64_t agg_rollup_local_date(struct agg_rollup *r, const char *org, int64_t ms);
+/* The first instant (UTC ms) of local date `date` in the org's zone. */
+int64_t agg_rollup_date_start_ms(struct agg_rollup *r, const char *org, int64_t date);
+/* [*from_ms, *to_ms) of local hour `hour` of local date `date`: hour 0-23
+ * names the first instance of that local hour, hour + 100 the second of a
+ * repeated (fall-back) hour. 0, or -1 when the date has no such hour. */
+int agg_rollup_hour_bounds(struct agg_rollup *r, const char *org, int64_t date, int hour,
+                           int64_t *from_ms, int64_t *to_ms);
+/* The license types the org's changes named (not "all"), sorted by name;
+ * *types is a malloc'd array of borrowed names. Returns the count. */
+size_t agg_rollup_types(struct agg_rollup *r, const char *org, const char ***types);
 /* The zone in force ("UTC" when never set). */
 const char *agg_rollup_zone(struct agg_rollup *r, const char *org);
 void agg_rollup_stats(const struct agg_rollup *r, struct agg_rollup_stats *out);

@@ -1,9 +1,10 @@
-/* licmon-aggregator: folds session changes into usage numbers, keeps
- * session records, answers the exporter's queries, and publishes usage
- * levels for the alerter. Wiring only: logic in agg_*.c, delivery and
- * storage from lib/stage.c. */
-#include "agg_query.h"
-#include "agg_state.h"
+/* licmon-aggregator: folds session changes into usage numbers (current
+ * usage, minute/hour/day rollups), keeps session records, answers the
+ * exporter's queries, and publishes usage levels for the alerter. Wiring
+ * only: the logic is in agg_*.c (agg_app.c ties it together), delivery and
+ * storage come from lib/stage.c. */
+#include "agg_app.h"
+#include "agg_retention.h"
 #include "health.h"
 #include "log.h"
 #include "prog.h"
@@ -14,45 +15,25 @@
 #include <string.h>
 
 struct aggregator {
-    struct agg_state *state;
+    struct agg_app *app;
     struct stage *stage;
-    uint64_t journal_seq; /* of the change being applied */
+    struct metric *m_rows, *m_open, *m_users, *m_late, *m_dropped;
 };
 
-static void on_level(void *arg, const char *org, const char *type, int64_t at_ms, int64_t in_use)
+static void emit(void *arg, const ProtobufCMessage *m)
 {
     struct aggregator *a = arg;
-    Licmon__V1__UsageUpdate u = LICMON__V1__USAGE_UPDATE__INIT;
-    Licmon__V1__UsageLevel l = LICMON__V1__USAGE_LEVEL__INIT;
-    l.org = (char *)org;
-    l.license_type = (char *)type;
-    l.at_ms = at_ms;
-    l.in_use = in_use;
-    u.journal_seq = a->journal_seq;
-    u.body_case = LICMON__V1__USAGE_UPDATE__BODY_LEVEL;
-    u.level = &l;
-    stage_emit(a->stage, &u.base);
+    stage_emit(a->stage, m);
 }
 
 static int apply(void *arg, struct stage *st, uint64_t seq, const uint8_t *data, size_t len)
 {
     struct aggregator *a = arg;
     (void)st;
-    Licmon__V1__Change *c = licmon__v1__change__unpack(NULL, len, data);
-    if (!c) {
+    if (agg_app_apply(a->app, data, len) != 0) {
         log_warn("session change %llu is unreadable; skipped", (unsigned long long)seq);
         return -1;
     }
-    a->journal_seq = c->journal_seq;
-    agg_state_apply(a->state, c, on_level, a);
-    if (c->body_case == LICMON__V1__CHANGE__BODY_SETTINGS) {
-        Licmon__V1__UsageUpdate u = LICMON__V1__USAGE_UPDATE__INIT;
-        u.journal_seq = c->journal_seq;
-        u.body_case = LICMON__V1__USAGE_UPDATE__BODY_SETTINGS;
-        u.settings = c->settings;
-        stage_emit(a->stage, &u.base);
-    }
-    PB_FREE(change, c);
     return 0;
 }
 
@@ -60,7 +41,20 @@ static void flush(void *arg, struct stage *st, struct store_batch *b)
 {
     struct aggregator *a = arg;
     (void)st;
-    agg_state_save_dirty(a->state, store_batch_write, b);
+    agg_app_flush(a->app, b);
+}
+
+static void committed(void *arg, struct stage *st)
+{
+    struct aggregator *a = arg;
+    (void)st;
+    struct agg_app_stats s;
+    agg_app_stats(a->app, &s);
+    metric_set(a->m_rows, (int64_t)s.resident_rows);
+    metric_set(a->m_open, (int64_t)s.open_minutes);
+    metric_set(a->m_users, (int64_t)s.users);
+    metric_set(a->m_late, (int64_t)s.late_clamped);
+    metric_set(a->m_dropped, (int64_t)s.retention_dropped);
 }
 
 static int request(void *arg, struct stage *st, const Licmon__V1__Request *req,
@@ -71,15 +65,10 @@ static int request(void *arg, struct stage *st, const Licmon__V1__Request *req,
         return -1;
     Licmon__V1__Reply rep = LICMON__V1__REPLY__INIT;
     rep.id = req->id;
-    agg_query_answer(a->state, req->query, &rep);
+    agg_app_query(a->app, req->query, &rep);
     stage_reply(st, env, &rep);
-    agg_query_clear(&rep);
+    agg_app_query_clear(&rep);
     return 0;
-}
-
-static int load_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    return agg_state_load(arg, key, klen, val, vlen);
 }
 
 int main(int argc, char **argv)
@@ -105,14 +94,26 @@ int main(int argc, char **argv)
     prog_default_endpoint(&upstream, common.dir, "sessionizer");
     prog_default_endpoint(&internal, common.dir, "aggregator");
     prog_default_db(&db, common.dir, "aggregator");
-    struct store *store = store_open(db);
+    /* the filter keeps everything until the settings are loaded and published */
+    struct agg_retention *ret = agg_retention_new();
+    struct store *store = store_open_expiring(db, agg_retention_filter, ret);
     if (!store)
         log_fatal("cannot open the database %s", db);
-    struct aggregator a = {.state = agg_state_new()};
-    long restored = store_load_namespaces(store, agg_state_namespaces, load_one, a.state);
+    struct aggregator a = {0};
+    a.app = agg_app_new(store, ret, emit, &a);
+    long restored = agg_app_load(a.app);
     if (restored < 0)
         log_fatal("cannot restore the saved state");
     log_info("restored %ld saved states", restored);
+    a.m_rows =
+        metric_gauge("licmon_aggregator_resident_rows", "minute, hour and day rows held in memory");
+    a.m_open = metric_gauge("licmon_aggregator_open_minutes",
+                            "minutes still open to out-of-order changes");
+    a.m_users = metric_gauge("licmon_aggregator_users", "users whose counting state is kept");
+    a.m_late = metric_gauge("licmon_aggregator_late_clamped",
+                            "changes older than the watermark, counted at it");
+    a.m_dropped = metric_gauge("licmon_aggregator_retention_dropped",
+                               "keys dropped by retention since start");
 
     static const char *const consumers[] = {"alerter", NULL};
     struct stage_config cfg = {
@@ -123,7 +124,8 @@ int main(int argc, char **argv)
         .upstream_chunked = true,
         .fetch_max = 64,
     };
-    struct stage_ops ops = {.apply = apply, .flush = flush, .request = request, .arg = &a};
+    struct stage_ops ops = {
+        .apply = apply, .flush = flush, .committed = committed, .request = request, .arg = &a};
     struct svc *svc = svc_new();
     a.stage = stage_new(&cfg, &ops, svc, store);
     health_set_ready(true);
@@ -131,10 +133,11 @@ int main(int argc, char **argv)
 
     health_set_ready(false);
     stage_free(&a.stage);
-    agg_state_free(&a.state);
+    agg_app_free(&a.app);
     svc_free(&svc);
     zsock_ctx_term();
     store_close(&store);
+    agg_retention_free(&ret);
     health_stop();
     conf_free(opts);
     log_info("stopped");

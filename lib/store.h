@@ -49,6 +49,10 @@ void store_batch_write(void *batch, const void *key, size_t klen, const void *va
 typedef int (*store_load_fn)(void *arg, const void *key, size_t klen, const void *val, size_t vlen);
 long store_load_namespaces(struct store *s, const char *ns, store_load_fn load, void *arg);
 
+/* Compacts the whole key space now (runs the expiry filter over every key);
+ * for tests and maintenance. */
+void store_compact(struct store *s);
+
 struct store_iter *store_iter_new(struct store *s);
 void store_iter_free(struct store_iter **it);
 void store_iter_seek(struct store_iter *it, const void *key, size_t klen);
