@@ -37,13 +37,29 @@ LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/licmon.p
 LIB_A := $(BUILD)/liblicmon.a
 
 # the dashboard's files, embedded into the exporter (exporter/web/, see
-# tools/embed_assets.py)
+# tools/embed_assets.py), plus the one charting library the page uses:
+# Chart.js (MIT) from Debian's libjs-chart.js (tools/deps.txt), copied with
+# its licence into $(BUILD)/web-vendor/ and served at /vendor/chart.min.js.
+# Nothing is fetched at run time, and nothing downloaded lands in the tree.
 WEB_FILES := $(shell find exporter/web -type f -not -path '*/node_modules/*' 2>/dev/null)
 WEB_ASSETS_C := $(BUILD)/gen/web_assets.c
 EXTRA_exporter := $(BUILD)/obj/gen/web_assets.o
-$(WEB_ASSETS_C): $(WEB_FILES) tools/embed_assets.py | $(DEPS_STAMP)
+CHART_JS := /usr/share/javascript/chart.js/chart.min.js
+CHART_JS_LICENSE := /usr/share/doc/libjs-chart.js/copyright
+WEB_VENDOR := $(BUILD)/web-vendor
+WEB_VENDOR_FILES := $(WEB_VENDOR)/vendor/chart.min.js $(WEB_VENDOR)/vendor/chart.js-LICENSE.txt
+$(CHART_JS) $(CHART_JS_LICENSE): | $(DEPS_STAMP)
+$(WEB_VENDOR)/vendor/chart.min.js: $(CHART_JS)
 	@mkdir -p $(@D)
-	$(PYTHON) tools/embed_assets.py exporter/web $@
+	@test -s $< || { echo "$<: missing; install libjs-chart.js (make deps)" >&2; exit 1; }
+	cp $< $@
+$(WEB_VENDOR)/vendor/chart.js-LICENSE.txt: $(CHART_JS_LICENSE)
+	@mkdir -p $(@D)
+	@test -s $< || { echo "$<: missing; install libjs-chart.js (make deps)" >&2; exit 1; }
+	cp $< $@
+$(WEB_ASSETS_C): $(WEB_FILES) $(WEB_VENDOR_FILES) tools/embed_assets.py | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(PYTHON) tools/embed_assets.py exporter/web $(WEB_VENDOR) $@
 $(BUILD)/obj/gen/web_assets.o: $(WEB_ASSETS_C)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Iexporter -c -o $@ $<

@@ -4,6 +4,7 @@
  * this caller may touch that org (404 for any other org, so a token cannot
  * learn which orgs exist; 403 for a write by a read-only role). */
 #include "exp_api.h"
+#include "exp_api_int.h"
 #include "exp_view.h"
 #include "health.h"
 #include "log.h"
@@ -15,14 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define API_POLL_MS 20
-
-struct exp_api {
-    struct exp_api_config cfg;
-    struct exp_auth auth;
-    struct metric *m_settings, *m_tokens_created, *m_tokens_revoked, *m_denied;
-};
 
 struct exp_api *exp_api_new(const struct exp_api_config *cfg)
 {
@@ -38,13 +34,23 @@ struct exp_api *exp_api_new(const struct exp_api_config *cfg)
     a->m_tokens_revoked = metric_counter("licmon_exporter_tokens_revoked_total", "tokens revoked");
     a->m_denied = metric_counter("licmon_exporter_auth_denied_total",
                                  "requests refused with 401, 403 or 404 for another org");
+    a->m_exports = metric_counter("licmon_exporter_exports_total", "export files served");
+    a->m_export_rows =
+        metric_counter("licmon_exporter_export_session_rows_total", "session rows exported");
+    a->m_stream_failed = metric_counter("licmon_exporter_streams_failed_total",
+                                        "streamed answers cut short by an upstream failure");
+    atomic_init(&a->exports_running, 0);
+    pthread_mutex_init(&a->zone_lock, NULL);
+    json_object_seed(0); /* once, before the HTTP threads build JSON */
     return a;
 }
 
 void exp_api_free(struct exp_api **a)
 {
-    if (*a)
+    if (*a) {
         explicit_bzero((*a)->auth.admin_hash, sizeof((*a)->auth.admin_hash));
+        pthread_mutex_destroy(&(*a)->zone_lock);
+    }
     free(*a);
     *a = NULL;
 }
@@ -52,12 +58,68 @@ void exp_api_free(struct exp_api **a)
 void exp_resp_clear(struct exp_resp *resp)
 {
     json_decref(resp->body);
+    free(resp->text);
+    if (resp->has_fd)
+        close(resp->fd);
+    if (resp->stream) {
+        if (resp->stream->free)
+            resp->stream->free(resp->stream->ctx);
+        free(resp->stream);
+    }
+    free(resp->filename);
+    free(resp->timezone);
     memset(resp, 0, sizeof(*resp));
+}
+
+bool exp_resp_has_body(const struct exp_resp *resp)
+{
+    return resp->body || resp->text || resp->has_fd || resp->stream;
+}
+
+void exp_api_text(struct exp_resp *resp, char *text, size_t len, const char *content_type)
+{
+    json_decref(resp->body);
+    resp->body = NULL;
+    free(resp->text);
+    resp->status = 200;
+    resp->text = text;
+    resp->text_len = len;
+    resp->content_type = content_type;
+}
+
+void exp_api_bad_param(struct exp_resp *resp, const char *detail)
+{
+    exp_resp_error(resp, 400, "invalid parameter", detail);
+}
+
+int exp_api_params(const struct exp_req *req, enum exp_endpoint ep, struct exp_params *p,
+                   struct exp_resp *resp)
+{
+    char err[256];
+    if (req->too_many_params) {
+        snprintf(err, sizeof(err), "query: more than %d parameters", EXP_API_MAX_PARAMS);
+        exp_api_bad_param(resp, err);
+        return -1;
+    }
+    if (exp_params_parse(ep, req->params, req->n_params, p, err, sizeof(err)) != 0) {
+        exp_api_bad_param(resp, err);
+        return -1;
+    }
+    return 0;
+}
+
+int64_t exp_api_now(const struct exp_api *a)
+{
+    return a->cfg.clock_ms ? a->cfg.clock_ms() : time_now_ms();
 }
 
 void exp_resp_error(struct exp_resp *resp, unsigned status, const char *error, const char *detail)
 {
-    json_decref(resp->body);
+    struct exp_resp keep = {.allow = resp->allow, .challenge = resp->challenge};
+    resp->allow = NULL;
+    exp_resp_clear(resp);
+    resp->allow = keep.allow;
+    resp->challenge = keep.challenge;
     resp->status = status;
     resp->body = json_pack("{s:s, s:s}", "error", error, "detail", detail ? detail : "");
     if (!resp->body) /* detail was not UTF-8: say less rather than nothing */
@@ -72,8 +134,8 @@ static void api_ok(struct exp_resp *resp, unsigned status, json_t *body)
 }
 
 /* Fills resp with the answer to an upstream that failed; always returns -1. */
-static int api_upstream_failed(struct exp_upstream *u, enum exp_upstream_result res,
-                               const Licmon__V1__Reply *rep, struct exp_resp *resp)
+int exp_api_upstream_failed(struct exp_upstream *u, enum exp_upstream_result res,
+                            const Licmon__V1__Reply *rep, struct exp_resp *resp)
 {
     const char *name = exp_upstream_name(u);
     char detail[256];
@@ -94,25 +156,37 @@ static int api_upstream_failed(struct exp_upstream *u, enum exp_upstream_result 
     return -1;
 }
 
-/* Asks the aggregator; 0 with *rep (its query is set), or -1 with resp filled. */
-static int api_query(struct exp_api *a, Licmon__V1__QueryKind kind, const char *org, int64_t now_ms,
-                     int64_t timeout_ms, Licmon__V1__Reply **rep, struct exp_resp *resp)
+static int api_ask_timeout(struct exp_api *a, Licmon__V1__Query *q, int64_t timeout_ms,
+                           Licmon__V1__Reply **rep, struct exp_resp *resp)
 {
     Licmon__V1__Request req = LICMON__V1__REQUEST__INIT;
-    Licmon__V1__Query q = LICMON__V1__QUERY__INIT;
-    q.kind = kind;
-    q.org = (char *)org;
-    q.now_ms = now_ms;
     req.body_case = LICMON__V1__REQUEST__BODY_QUERY;
-    req.query = &q;
+    req.query = q;
     enum exp_upstream_result res = exp_upstream_call(
         a->cfg.aggregator, &req, timeout_ms ? timeout_ms : a->cfg.query_timeout_ms, rep);
     if (res == EXP_UP_OK && !(*rep)->error[0] &&
         (*rep)->body_case == LICMON__V1__REPLY__BODY_QUERY && (*rep)->query)
         return 0;
-    api_upstream_failed(a->cfg.aggregator, res, *rep, resp);
+    exp_api_upstream_failed(a->cfg.aggregator, res, *rep, resp);
     PB_FREE(reply, *rep);
     return -1;
+}
+
+int exp_api_ask(struct exp_api *a, Licmon__V1__Query *q, Licmon__V1__Reply **rep,
+                struct exp_resp *resp)
+{
+    return api_ask_timeout(a, q, 0, rep, resp);
+}
+
+/* Asks the aggregator; 0 with *rep (its query is set), or -1 with resp filled. */
+static int api_query(struct exp_api *a, Licmon__V1__QueryKind kind, const char *org, int64_t now_ms,
+                     int64_t timeout_ms, Licmon__V1__Reply **rep, struct exp_resp *resp)
+{
+    Licmon__V1__Query q = LICMON__V1__QUERY__INIT;
+    q.kind = kind;
+    q.org = (char *)org;
+    q.now_ms = now_ms;
+    return api_ask_timeout(a, &q, timeout_ms, rep, resp);
 }
 
 /* The settings in force from a query answer, or the defaults of a new org. */
@@ -133,6 +207,115 @@ static Licmon__V1__OrgSettings *api_settings_in_force(const Licmon__V1__QueryRep
         s->timezone = xstrdup("UTC");
     }
     return s;
+}
+
+static struct exp_zone_entry *zone_slot(struct exp_api *a, const char *org)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = org; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return &a->zones[h % EXP_ZONE_CACHE];
+}
+
+static void zone_remember(struct exp_api *a, const char *org, const char *tz,
+                          const Licmon__V1__OrgSettings *s)
+{
+    pthread_mutex_lock(&a->zone_lock);
+    struct exp_zone_entry *e = zone_slot(a, org);
+    snprintf(e->org, sizeof(e->org), "%s", org);
+    snprintf(e->tz, sizeof(e->tz), "%s", tz);
+    e->retention_days_minutes = s->retention_days_minutes;
+    e->retention_days_days = s->retention_days_days;
+    pthread_mutex_unlock(&a->zone_lock);
+}
+
+void exp_zone_forget(struct exp_api *a, const char *org)
+{
+    pthread_mutex_lock(&a->zone_lock);
+    struct exp_zone_entry *e = zone_slot(a, org);
+    if (!strcmp(e->org, org))
+        e->org[0] = '\0';
+    pthread_mutex_unlock(&a->zone_lock);
+}
+
+/* Sets ctx's zone fields from ctx->s (and the answer qr, may be NULL). */
+static void org_ctx_zone(struct exp_org_ctx *ctx, const Licmon__V1__QueryReply *qr)
+{
+    ctx->tz = exp_view_timezone(qr, ctx->s);
+    ctx->z = tz_get(ctx->tz);
+    if (!ctx->z) {
+        log_warn_ctx("org", ctx->org, "unknown time zone '%.64s': counting in UTC", ctx->tz);
+        ctx->tz = "UTC";
+        ctx->z = tz_get("UTC");
+    }
+    if (ctx->tz != ctx->s->timezone && strcmp(ctx->tz, ctx->s->timezone)) {
+        /* keep the zone in the settings ctx owns, so ctx->tz outlives qr */
+        if (ctx->s->timezone != protobuf_c_empty_string)
+            free(ctx->s->timezone);
+        ctx->s->timezone = xstrdup(ctx->tz);
+    }
+    ctx->tz = ctx->s->timezone;
+    ctx->today = exp_params_today(ctx->tz, ctx->now_ms);
+}
+
+int exp_org_ctx_open(struct exp_api *a, const char *org, Licmon__V1__QueryKind kind,
+                     struct exp_org_ctx *ctx, struct exp_resp *resp)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->org = org;
+    ctx->now_ms = exp_api_now(a);
+    if (api_query(a, kind, org, ctx->now_ms, 0, &ctx->rep, resp))
+        return -1;
+    ctx->s = api_settings_in_force(ctx->rep->query, org);
+    org_ctx_zone(ctx, ctx->rep->query);
+    zone_remember(a, org, ctx->tz, ctx->s);
+    return 0;
+}
+
+int exp_org_ctx_cached(struct exp_api *a, const char *org, struct exp_org_ctx *ctx)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->org = org;
+    ctx->now_ms = exp_api_now(a);
+    pthread_mutex_lock(&a->zone_lock);
+    struct exp_zone_entry e = *zone_slot(a, org);
+    pthread_mutex_unlock(&a->zone_lock);
+    if (strcmp(e.org, org))
+        return -1;
+    ctx->s = settings_default(org);
+    if (ctx->s->timezone != protobuf_c_empty_string)
+        free(ctx->s->timezone);
+    ctx->s->timezone = xstrdup(e.tz);
+    ctx->s->retention_days_minutes = e.retention_days_minutes;
+    ctx->s->retention_days_days = e.retention_days_days;
+    org_ctx_zone(ctx, NULL);
+    return 0;
+}
+
+bool exp_org_ctx_confirm(struct exp_api *a, struct exp_org_ctx *ctx,
+                         const Licmon__V1__QueryReply *qr)
+{
+    Licmon__V1__OrgSettings *s = api_settings_in_force(qr, ctx->org);
+    const char *tz = exp_view_timezone(qr, s);
+    bool same = !strcmp(tz, ctx->tz) &&
+                s->retention_days_minutes == ctx->s->retention_days_minutes &&
+                s->retention_days_days == ctx->s->retention_days_days;
+    settings_free(&ctx->s);
+    ctx->s = s;
+    org_ctx_zone(ctx, qr);
+    zone_remember(a, ctx->org, ctx->tz, ctx->s);
+    return same;
+}
+
+void exp_org_ctx_close(struct exp_org_ctx *ctx)
+{
+    settings_free(&ctx->s);
+    PB_FREE(reply, ctx->rep);
+}
+
+const Licmon__V1__License *exp_org_license(const struct exp_org_ctx *ctx, const char *type)
+{
+    return settings_license(ctx->s, type);
 }
 
 static void api_licenses(struct exp_api *a, const char *org, struct exp_resp *resp)
@@ -264,6 +447,7 @@ static void api_settings_put(struct exp_api *a, const struct exp_principal *p, c
         exp_resp_error(resp, 400, "invalid setting", err);
         return;
     }
+    exp_zone_forget(a, org);
     Licmon__V1__Request r = LICMON__V1__REQUEST__INIT;
     r.body_case = LICMON__V1__REQUEST__BODY_PUT_SETTINGS;
     r.put_settings = next;
@@ -271,7 +455,7 @@ static void api_settings_put(struct exp_api *a, const struct exp_principal *p, c
     enum exp_upstream_result res = exp_upstream_call(a->cfg.ingest, &r, 0, &rep);
     if (res != EXP_UP_OK || rep->error[0] ||
         rep->body_case != LICMON__V1__REPLY__BODY_JOURNALED_SEQ) {
-        api_upstream_failed(a->cfg.ingest, res, rep, resp);
+        exp_api_upstream_failed(a->cfg.ingest, res, rep, resp);
         PB_FREE(reply, rep);
         settings_free(&next);
         return;
@@ -285,6 +469,7 @@ static void api_settings_put(struct exp_api *a, const struct exp_principal *p, c
         log_warn_ctx("org", org,
                      "settings journaled at seq %llu are not visible in the aggregator yet",
                      (unsigned long long)seq);
+    exp_zone_forget(a, org);
     api_ok(resp, 200, settings_to_json(next));
     settings_free(&next);
 }
@@ -438,13 +623,25 @@ void exp_api_handle(struct exp_api *a, const struct exp_req *req, struct exp_res
     case EXP_ROUTE_TOKEN:
         api_token_revoke(a, r.id, resp);
         break;
-    case EXP_ROUTE_PENDING:
-        exp_resp_error(resp, 501, "not implemented", "this endpoint is not served yet");
+    case EXP_ROUTE_USAGE:
+        exp_api_usage(a, r.org, req, resp);
+        break;
+    case EXP_ROUTE_STATS:
+        exp_api_stats(a, r.org, req, resp);
+        break;
+    case EXP_ROUTE_SESSIONS:
+        exp_api_sessions(a, r.org, req, resp);
+        break;
+    case EXP_ROUTE_EXPORT:
+        exp_api_export(a, r.org, req, resp);
+        break;
+    case EXP_ROUTE_REPORT:
+        exp_api_report(a, r.org, req, resp);
         break;
     default:
         log_panic("route %d matched but has no handler", (int)r.kind);
     }
-    if (resp->status != 204 && !resp->body) {
+    if (resp->status != 204 && !exp_resp_has_body(resp) && r.method != EXP_M_HEAD) {
         log_warn_ctx("path", req->path, "an answer could not be built");
         exp_resp_error(resp, 500, "internal", "the answer could not be built");
     }

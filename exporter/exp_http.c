@@ -1,8 +1,11 @@
-/* exp_http: libmicrohttpd glue (see exp_http.h). All handlers run on MHD's
- * one polling thread, so the upstream sockets exp_api uses are only ever
- * touched from that thread (exp_upstream also locks, for safety). A body
- * is kept up to EXP_API_BODY_MAX bytes; a larger one is answered 413 (at
- * once when Content-Length announces it) and its connection closed. */
+/* exp_http: libmicrohttpd glue (see exp_http.h). MHD runs a pool of
+ * threads, each polling its own connections, so one slow query or export
+ * does not hold up /healthz or the other requests; handlers may block.
+ * exp_upstream gives each call its own DEALER from a locked pool, so no
+ * ZeroMQ socket is ever used by two threads at once. A body is kept up to
+ * EXP_API_BODY_MAX bytes; a larger one is answered 413 (at once when
+ * Content-Length announces it) and its connection closed. Answers are
+ * JSON, text, a file (xlsx) or a stream produced while it is sent. */
 #include "exp_http.h"
 #include "exp_static.h"
 #include "health.h"
@@ -17,12 +20,20 @@
 #include <string.h>
 
 #define HTTP_DROP_MAX (16 * 1024 * 1024)
+#define HTTP_STREAM_BLOCK (64 * 1024)
+#define HTTP_LONG_TIMEOUT_S 900u /* exports may take a while before their first byte */
 
 struct exp_http {
     struct MHD_Daemon *daemon;
     struct exp_api *api;
     uint16_t port;
     struct metric *m_class[6]; /* by status / 100: 2xx .. 5xx */
+};
+
+struct http_args {
+    struct exp_kv kv[EXP_API_MAX_PARAMS];
+    size_t n;
+    bool too_many;
 };
 
 struct http_conn {
@@ -40,36 +51,119 @@ static void http_count(struct exp_http *h, unsigned status)
         metric_add(h->m_class[c], 1);
 }
 
-static enum MHD_Result http_send(struct exp_http *h, struct MHD_Connection *c,
-                                 const struct exp_resp *resp)
+static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
-    char *text = NULL;
-    size_t len = 0;
+    (void)pos;
+    struct exp_stream *s = cls;
+    ssize_t n = s->read(s->ctx, buf, max);
+    if (n == EXP_STREAM_END)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n < 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR; /* MHD cuts the connection */
+    return n;
+}
+
+static void http_stream_free(void *cls)
+{
+    struct exp_stream *s = cls;
+    if (s->free)
+        s->free(s->ctx);
+    free(s);
+}
+
+/* A Content-Disposition value for a name we made (org and type are
+ * [A-Za-z0-9._-], dates digits). */
+static char *http_disposition(const char *filename)
+{
+    char *clean = xstrdup(filename);
+    for (char *p = clean; *p; p++)
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+            *p = '_';
+    char *v = xasprintf("attachment; filename=\"%s\"", clean);
+    free(clean);
+    return v;
+}
+
+static enum MHD_Result http_send(struct exp_http *h, struct MHD_Connection *c,
+                                 struct exp_resp *resp)
+{
+    const char *ctype = resp->body                ? "application/json"
+                        : resp->content_type      ? resp->content_type
+                        : exp_resp_has_body(resp) ? "application/json"
+                                                  : NULL;
+    struct MHD_Response *r;
     if (resp->body) {
-        char *dump = json_dumps(resp->body, JSON_COMPACT);
+        char *dump = json_dumps(resp->body, JSON_COMPACT | JSON_REAL_PRECISION(12));
         if (!dump)
             log_fatal("out of memory writing a JSON answer");
-        text = xasprintf("%s\n", dump);
+        char *text = xasprintf("%s\n", dump);
         free(dump);
-        len = strlen(text);
+        r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    } else if (resp->text) {
+        r = MHD_create_response_from_buffer(resp->text_len, resp->text, MHD_RESPMEM_MUST_FREE);
+        resp->text = NULL; /* MHD frees it */
+    } else if (resp->has_fd) {
+        r = MHD_create_response_from_fd64(resp->fd_size, resp->fd);
+        resp->has_fd = false; /* MHD closes it */
+    } else if (resp->stream) {
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, http_stream_read,
+                                              resp->stream, http_stream_free);
+        if (r)
+            resp->stream = NULL; /* MHD frees it */
+    } else {
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     }
-    struct MHD_Response *r =
-        text ? MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE)
-             : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!r)
         log_fatal("out of memory creating an HTTP response");
-    if (resp->body)
-        MHD_add_response_header(r, "Content-Type", "application/json");
+    if (ctype)
+        MHD_add_response_header(r, "Content-Type", ctype);
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (resp->filename) {
+        char *d = http_disposition(resp->filename);
+        MHD_add_response_header(r, "Content-Disposition", d);
+        free(d);
+    }
+    if (resp->timezone)
+        MHD_add_response_header(r, "X-Licmon-Timezone", resp->timezone);
+    if (resp->html)
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                "frame-ancestors 'none'");
     if (resp->allow)
         MHD_add_response_header(r, "Allow", resp->allow);
     if (resp->challenge)
         MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"licmon\"");
+    if (resp->status == 503)
+        MHD_add_response_header(r, "Retry-After", "5");
     enum MHD_Result ret = MHD_queue_response(c, resp->status, r);
     MHD_destroy_response(r);
     http_count(h, resp->status);
     return ret;
+}
+
+static enum MHD_Result http_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    (void)kind;
+    struct http_args *a = cls;
+    if (a->n >= EXP_API_MAX_PARAMS) {
+        a->too_many = true;
+        return MHD_NO;
+    }
+    a->kv[a->n].key = key;
+    a->kv[a->n].value = value;
+    a->n++;
+    return MHD_YES;
+}
+
+/* Paths whose answer may take long to start (an xlsx is written first). */
+static bool http_slow_path(const char *url)
+{
+    size_t n = strlen(url);
+    return (n > 7 && !strcmp(url + n - 7, "/export")) ||
+           (n > 7 && !strcmp(url + n - 7, "/report")) ||
+           (n > 9 && !strcmp(url + n - 9, "/sessions"));
 }
 
 static enum MHD_Result http_too_big(struct exp_http *h, struct MHD_Connection *c)
@@ -128,12 +222,20 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const ch
         return (enum MHD_Result)result; /* not counted: these are not API requests */
     if (strncmp(url, "/v1/", 4) != 0 && exp_static_handle(c, method, url, &result))
         return (enum MHD_Result)result; /* the dashboard's files */
+    struct http_args args = {.n = 0};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, http_arg, &args);
+    if (http_slow_path(url))
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, HTTP_LONG_TIMEOUT_S);
     struct exp_req req = {
         .method = method,
         .path = url,
         .authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
         .body = hc->body,
         .body_len = hc->len,
+        .params = args.kv,
+        .n_params = args.n,
+        .too_many_params = args.too_many,
+        .accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept"),
     };
     struct exp_resp resp;
     exp_api_handle(h->api, &req, &resp);
@@ -163,7 +265,7 @@ static void http_log(void *cls, const char *fmt, va_list ap)
     log_warn("http: %s", msg);
 }
 
-struct exp_http *exp_http_start(const char *hostport, struct exp_api *api)
+struct exp_http *exp_http_start(const char *hostport, struct exp_api *api, unsigned threads)
 {
     char host[64];
     uint16_t port;
@@ -185,6 +287,7 @@ struct exp_http *exp_http_start(const char *hostport, struct exp_api *api)
         MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, port, NULL, NULL,
                          http_access, h, MHD_OPTION_EXTERNAL_LOGGER, http_log, h,
                          MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
+                         MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 1u,
                          MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u,
                          MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
     if (!h->daemon) {

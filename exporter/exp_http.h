@@ -1,5 +1,5 @@
-/* exp_http: the exporter's HTTP server (libmicrohttpd, one internal
- * polling thread): reads each request with a bounded body, answers
+/* exp_http: the exporter's HTTP server (libmicrohttpd, a pool of polling
+ * threads): reads each request with a bounded body, answers
  * /healthz and /metrics through lib/health, hands everything else to
  * exp_api and writes its JSON answer. Private to exporter/. */
 #ifndef EXP_HTTP_H
@@ -10,12 +10,12 @@
 
 struct exp_http;
 
-/* Listens on "HOST:PORT" (IPv4; port 0 picks one). NULL with a logged
- * reason when it cannot. */
-struct exp_http *exp_http_start(const char *hostport, struct exp_api *api);
+/* Listens on "HOST:PORT" (IPv4; port 0 picks one) with `threads` threads
+ * (each its own connections). NULL with a logged reason when it cannot. */
+struct exp_http *exp_http_start(const char *hostport, struct exp_api *api, unsigned threads);
 /* The port actually listened on. */
 uint16_t exp_http_port(const struct exp_http *h);
-/* Stops accepting, finishes the request in progress, joins the thread. */
+/* Stops accepting, finishes the requests in progress, joins the threads. */
 void exp_http_stop(struct exp_http **h);
 
 #endif

@@ -11,7 +11,15 @@
 #define ROUTE_MAX_SEGS 6
 #define ROUTE_SEG_MAX 256
 
-static const char *const route_pending[] = {"usage", "stats", "sessions", "export", "report", NULL};
+/* the read-only org paths beside licenses and current */
+static const struct {
+    const char *name;
+    enum exp_route_kind kind;
+} route_reads[] = {{"usage", EXP_ROUTE_USAGE},
+                   {"stats", EXP_ROUTE_STATS},
+                   {"sessions", EXP_ROUTE_SESSIONS},
+                   {"export", EXP_ROUTE_EXPORT},
+                   {"report", EXP_ROUTE_REPORT}};
 
 enum exp_method exp_route_method(const char *m)
 {
@@ -134,9 +142,9 @@ int exp_route_match(const char *method, const char *path, struct exp_route *r)
             return 405;
         return route_org(r, segs[2]);
     }
-    for (int i = 0; route_pending[i]; i++)
-        if (!strcmp(what, route_pending[i])) {
-            r->kind = EXP_ROUTE_PENDING;
+    for (size_t i = 0; i < sizeof(route_reads) / sizeof(route_reads[0]); i++)
+        if (!strcmp(what, route_reads[i].name)) {
+            r->kind = route_reads[i].kind;
             r->allow = "GET, HEAD";
             if (!route_allows(r->method, true, false, false, false))
                 return 405;

@@ -14,7 +14,11 @@ enum exp_route_kind {
     EXP_ROUTE_LICENSES, /* /v1/orgs/{org}/licenses */
     EXP_ROUTE_CURRENT,  /* /v1/orgs/{org}/current */
     EXP_ROUTE_SETTINGS, /* /v1/orgs/{org}/settings */
-    EXP_ROUTE_PENDING,  /* an API.md org path this exporter does not serve yet: 501 */
+    EXP_ROUTE_USAGE,    /* /v1/orgs/{org}/usage */
+    EXP_ROUTE_STATS,    /* /v1/orgs/{org}/stats */
+    EXP_ROUTE_SESSIONS, /* /v1/orgs/{org}/sessions */
+    EXP_ROUTE_EXPORT,   /* /v1/orgs/{org}/export */
+    EXP_ROUTE_REPORT,   /* /v1/orgs/{org}/report */
     EXP_ROUTE_TOKENS,   /* /v1/tokens */
     EXP_ROUTE_TOKEN,    /* /v1/tokens/{id} */
 };

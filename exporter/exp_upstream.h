@@ -3,8 +3,10 @@
  * DEALER, one request in flight, a receive deadline; on timeout the socket
  * is closed and opened again so a late answer can never be mistaken for
  * the next one, and replies whose id is not the request's are dropped.
- * A mutex makes a client safe to share between threads (one call at a time).
- * Private to exporter/. */
+ * A client holds a small pool of such DEALERs: a call takes a free one (or
+ * waits for one), so HTTP threads never share a socket at the same time,
+ * and a socket only moves between threads under the pool's mutex (the full
+ * memory barrier ZeroMQ asks for). Private to exporter/. */
 #ifndef EXP_UPSTREAM_H
 #define EXP_UPSTREAM_H
 #include "pb.h"
@@ -22,6 +24,10 @@ enum exp_upstream_result {
 /* name: for logs and metrics ("aggregator"). The socket opens on first use,
  * in the thread that calls. */
 struct exp_upstream *exp_upstream_new(const char *name, const char *endpoint, int64_t timeout_ms);
+/* The same with `sockets` DEALERs (1 or more): up to that many calls run at
+ * once, from different threads. */
+struct exp_upstream *exp_upstream_new_pool(const char *name, const char *endpoint,
+                                           int64_t timeout_ms, unsigned sockets);
 void exp_upstream_free(struct exp_upstream **u);
 const char *exp_upstream_name(const struct exp_upstream *u);
 /* Sends req (its id is set here) and waits for the reply with that id.

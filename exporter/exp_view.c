@@ -1,11 +1,12 @@
 /* exp_view: JSON views of query answers (see exp_view.h). */
 #include "exp_view.h"
+#include "exp_params.h"
 #include "settings.h"
 #include "timeutil.h"
 #include "xmem.h"
 
+#include <math.h>
 #include <stdlib.h>
-
 #include <string.h>
 
 int exp_view_days_left(const char *expires, const char *tz, int64_t now_ms, int64_t *days)
@@ -129,4 +130,194 @@ json_t *exp_view_current(const Licmon__V1__QueryReply *qr, const Licmon__V1__Org
                             "session_id", view_text(c->session_id)));
     }
     return json_pack("{s:s, s:o}", "timezone", exp_view_timezone(qr, s), "sessions", rows);
+}
+
+void exp_view_usage_row(struct exp_buf *b, const Licmon__V1__UsageRow *r, int granularity,
+                        const struct tz *z)
+{
+    /* written by hand: a year of day rows is answered at a thousand a second */
+    char label[40];
+    exp_buf_adds(b, "{\"date\":");
+    exp_buf_json_str(b, r->date);
+    if (granularity == LICMON__V1__GRANULARITY__HOUR ||
+        granularity == LICMON__V1__GRANULARITY__MINUTE) {
+        exp_buf_adds(b, granularity == LICMON__V1__GRANULARITY__HOUR ? ",\"hour\":\""
+                                                                     : ",\"minute\":\"");
+        exp_buf_adds(
+            b, exp_params_local_label(r->start_ms, r->utc_offset_s, false, label, sizeof(label)));
+        exp_buf_addc(b, '"');
+    }
+    static const char *const keys[] = {",\"peak\":",
+                                       ",\"in_use_end\":",
+                                       ",\"users\":",
+                                       ",\"logins\":",
+                                       ",\"logouts\":",
+                                       ",\"user_timeouts\":",
+                                       ",\"license_timeouts\":",
+                                       ",\"denials\":",
+                                       ",\"denied_users\":",
+                                       ",\"downgrades\":",
+                                       ",\"downgraded_users\":"};
+    const int64_t vals[] = {r->peak,
+                            r->in_use_end,
+                            r->users,
+                            r->logins,
+                            r->logouts,
+                            r->user_timeouts,
+                            r->license_timeouts,
+                            r->denials,
+                            r->denied_users,
+                            r->downgrades,
+                            r->downgraded_users};
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        exp_buf_adds(b, keys[i]);
+        exp_buf_int(b, vals[i]);
+    }
+    exp_buf_adds(b, ",\"peak_at\":");
+    if (r->peak_at_ms >= 0 && r->peak > 0 && z) {
+        exp_buf_addc(b, '"');
+        exp_buf_adds(b, exp_params_local_label(r->peak_at_ms, tz_offset_s(z, r->peak_at_ms), false,
+                                               label, sizeof(label)));
+        exp_buf_addc(b, '"');
+    } else {
+        exp_buf_adds(b, "null");
+    }
+    exp_buf_addc(b, '}');
+}
+
+double exp_view_pct(double value, int64_t owned)
+{
+    if (owned <= 0)
+        return NAN;
+    return value * 100.0 / (double)owned;
+}
+
+static json_t *view_num(double v, int decimals)
+{
+    if (!isfinite(v))
+        return json_null();
+    double scale = pow(10, decimals);
+    return json_real(round(v * scale) / scale);
+}
+
+static const char *view_state(const char *s)
+{
+    return s && *s ? s : "non_applicable";
+}
+
+json_t *exp_view_stats(const Licmon__V1__Stats *st, const Licmon__V1__License *lic,
+                       const struct tz *z)
+{
+    char at[40];
+    json_t *peak_at = json_null();
+    if (st->peak_at_ms >= 0 && st->peak_value > 0 && z)
+        peak_at = json_string(exp_params_local_label(st->peak_at_ms, tz_offset_s(z, st->peak_at_ms),
+                                                     false, at, sizeof(at)));
+    bool has_exp = st->has_expiry;
+    const char *expires = lic && lic->expires && *lic->expires ? lic->expires : NULL;
+    return json_pack(
+        "{s:i, s:I, s:I, s:i,"
+        " s:{s:o, s:o, s:s}, s:{s:I, s:o, s:o, s:s}, s:{s:I, s:I, s:s},"
+        " s:{s:I, s:I, s:s}, s:{s:I, s:I, s:s}, s:{s:I, s:I, s:I}, s:{s:o, s:o, s:s}}",
+        "threshold_pct", (int)st->threshold_pct, "threshold_count", (json_int_t)st->threshold_count,
+        "owned", (json_int_t)st->owned, "days", (int)st->days, "average_daily_usage", "value",
+        view_num(st->average_value, 2), "pct",
+        view_num(exp_view_pct(st->average_value, st->owned), 1), "state",
+        view_state(st->average_state), "peak_usage", "value", (json_int_t)st->peak_value, "pct",
+        view_num(exp_view_pct((double)st->peak_value, st->owned), 1), "at", peak_at, "state",
+        view_state(st->peak_state), "days_over_threshold", "value",
+        (json_int_t)st->days_over_threshold, "days_at_capacity", (json_int_t)st->days_at_capacity,
+        "state", view_state(st->days_over_state), "users_denied", "users",
+        (json_int_t)st->denied_users, "events", (json_int_t)st->denials, "state",
+        st->denied_state && *st->denied_state ? st->denied_state
+                                              : (st->denied_users ? "major" : "ok"),
+        "users_downgraded", "users", (json_int_t)st->downgraded_users, "events",
+        (json_int_t)st->downgrades, "state",
+        st->downgraded_state && *st->downgraded_state ? st->downgraded_state
+                                                      : (st->downgraded_users ? "minor" : "ok"),
+        "current_usage", "in_use", (json_int_t)st->in_use, "owned", (json_int_t)st->owned, "free",
+        (json_int_t)st->free, "license_expiration", "expires",
+        has_exp && expires ? json_string(expires) : json_null(), "days_left",
+        has_exp ? json_integer(st->days_left) : json_null(), "state",
+        st->expiration_state && *st->expiration_state
+            ? st->expiration_state
+            : exp_view_expiration_state(has_exp, st->days_left));
+}
+
+static void view_instant(struct exp_buf *b, const char *key, int64_t ms, bool null_when_zero)
+{
+    exp_buf_json_key(b, key, false);
+    if (null_when_zero && ms == 0) {
+        exp_buf_adds(b, "null");
+        return;
+    }
+    char t[40];
+    exp_buf_addc(b, '"');
+    exp_buf_adds(b, time_format_rfc3339(ms, t, sizeof(t)));
+    exp_buf_addc(b, '"');
+}
+
+void exp_view_session(struct exp_buf *b, const Licmon__V1__SessionRecord *s)
+{
+    exp_buf_addc(b, '{');
+    exp_buf_json_key(b, "session_id", true);
+    exp_buf_json_str(b, s->session_id);
+    exp_buf_json_key(b, "org", false);
+    exp_buf_json_str(b, s->org);
+    exp_buf_json_key(b, "user", false);
+    exp_buf_json_str(b, s->user);
+    exp_buf_json_key(b, "license_type", false);
+    exp_buf_json_str(b, s->license_type);
+    exp_buf_json_key(b, "requested_type", false);
+    if (s->requested_type && *s->requested_type)
+        exp_buf_json_str(b, s->requested_type);
+    else
+        exp_buf_adds(b, "null");
+    view_instant(b, "start", s->start_ms, false);
+    view_instant(b, "last_activity", s->last_activity_ms, false);
+    bool open = s->end_reason == LICMON__V1__END_REASON__OPEN;
+    view_instant(b, "end", open ? 0 : s->end_ms, true);
+    exp_buf_json_key(b, "end_reason", false);
+    exp_buf_json_str(b, pb_end_reason_name(s->end_reason));
+    exp_buf_json_key(b, "user_inactivity_s", false);
+    exp_buf_int(b, s->user_inactivity_s);
+    exp_buf_json_key(b, "license_inactivity_s", false);
+    exp_buf_int(b, s->license_inactivity_s);
+    view_instant(b, "license_released_at", s->license_released_at_ms, true);
+    exp_buf_json_key(b, "license_tail_s", false);
+    exp_buf_int(b, s->license_tail_s);
+    exp_buf_addc(b, '}');
+}
+
+const char *exp_view_state_words(const char *state)
+{
+    if (!state || !strcmp(state, "non_applicable") || !*state)
+        return "Not applicable";
+    if (!strcmp(state, "ok"))
+        return "OK";
+    if (!strcmp(state, "minor"))
+        return "Warning";
+    if (!strcmp(state, "major"))
+        return "Critical";
+    return state;
+}
+
+const char *exp_view_end_reason_words(Licmon__V1__EndReason r)
+{
+    switch (r) {
+    case LICMON__V1__END_REASON__OPEN:
+        return "still open";
+    case LICMON__V1__END_REASON__MANUAL_LOGOUT:
+        return "manual logout";
+    case LICMON__V1__END_REASON__USER_INACTIVITY:
+        return "user inactivity";
+    case LICMON__V1__END_REASON__RELOGIN:
+        return "re-login";
+    case LICMON__V1__END_REASON__LICENSE_INACTIVITY:
+        return "license inactivity";
+    case LICMON__V1__END_REASON__SWITCHED:
+        return "switched type";
+    default:
+        return "unknown";
+    }
 }

@@ -3,6 +3,7 @@
  * so the expiration edges can be tested exactly. Private to exporter/. */
 #ifndef EXP_VIEW_H
 #define EXP_VIEW_H
+#include "exp_buf.h"
 #include "pb.h"
 
 #include <jansson.h>
@@ -31,5 +32,28 @@ json_t *exp_view_licenses(const Licmon__V1__QueryReply *qr, const Licmon__V1__Or
 /* GET /v1/orgs/{org}/current. */
 json_t *exp_view_current(const Licmon__V1__QueryReply *qr, const Licmon__V1__OrgSettings *s,
                          int64_t now_ms);
+
+/* One usage row (SPEC.md section 4) as a JSON object: date, then "hour"
+ * (granularity 2) or "minute" (3) labelled in local time with the offset,
+ * then every counter at every level (peak, peak_at, in_use_end, users,
+ * logins, logouts, user_timeouts, license_timeouts, denials, denied_users,
+ * downgrades, downgraded_users). z: the org's zone (for peak_at). */
+struct tz;
+void exp_view_usage_row(struct exp_buf *b, const Licmon__V1__UsageRow *r, int granularity,
+                        const struct tz *z);
+/* The cards of GET /stats (SPEC.md section 5). lic: the license of the type
+ * (its expiry date), or NULL. */
+json_t *exp_view_stats(const Licmon__V1__Stats *st, const Licmon__V1__License *lic,
+                       const struct tz *z);
+/* A percentage of owned, or NaN when nothing is owned. */
+double exp_view_pct(double value, int64_t owned);
+/* One session record (SPEC.md section 3.1) as a JSON object. Instants are
+ * RFC 3339 UTC with ms; requested_type, end and license_released_at are
+ * null when empty; end_reason is its name (manual_logout, ...). */
+void exp_view_session(struct exp_buf *b, const Licmon__V1__SessionRecord *s);
+/* The words of a card state for people: OK, Warning, Critical, Not applicable. */
+const char *exp_view_state_words(const char *state);
+/* An end reason in words: "manual logout", "user inactivity", "re-login", "still open". */
+const char *exp_view_end_reason_words(Licmon__V1__EndReason r);
 
 #endif

@@ -133,8 +133,72 @@ def bench_sessionizer(folder):
         logs.close()
 
 
+def bench_exporter_stack(folder):
+    """The exporter on a real stack with a year of history: GET usage of 365
+    days at a fixed 1,000 requests/s (bench_exporter's open-loop client,
+    latency counted from when each request was due) and at full speed
+    (wrk --latency), and the export of that year as csv and xlsx."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    subprocess.run(["sh", os.path.join(root, "tools", "install-deps.sh"),
+                    os.path.join(root, "tools", "deps-bench.txt")], check=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    ctl("up", "--dir", folder, "--http", f"127.0.0.1:{port}", "--bin", BIN)
+    try:
+        ctl("settings", "--dir", folder, "bench", "--set", json.dumps({
+            "timezone": "Europe/Berlin",
+            "licenses": [{"type": "creator", "owned": 50}, {"type": "reviewer", "owned": 20}]}))
+        rnd = random.Random(7)
+        day0 = int(time.time() * 1000) - 364 * 86400 * 1000
+        events = []
+        for d in range(365):
+            for k in range(rnd.randrange(20, 60)):
+                t = day0 + d * 86400 * 1000 + rnd.randrange(6, 18) * 3600 * 1000 + k * 1000
+                u = f"user{rnd.randrange(400):03d}@bench.example"
+                events.append({"event_id": f"x{d}-{k}", "org": "bench", "user": u, "ts": t,
+                               "kind": "login", "license_type": rnd.choice(["creator", "reviewer"])})
+                events.append({"event_id": f"y{d}-{k}", "org": "bench", "user": u,
+                               "ts": t + rnd.randrange(5, 240) * 60000, "kind": "logout"})
+        events.sort(key=lambda e: e["ts"])
+        data = os.path.join(folder, "year.ndjson")
+        with open(data, "w") as f:
+            for e in events:
+                f.write(json.dumps(e, separators=(",", ":")) + "\n")
+        ctl("send", "--dir", folder, data, timeout=900)
+        ctl("wait", "--dir", folder, "--timeout", "900", timeout=1000)
+        with open(os.path.join(folder, "admin.token")) as f:
+            token = f.read().strip()
+        path = "/v1/orgs/bench/usage?period=365d&type=creator"
+        loadgen = os.path.join(BIN, "..", "bench", "bench_exporter")
+        if os.path.exists(loadgen):
+            out = subprocess.run([loadgen, "--url", url, "--token", token, "--path", path,
+                                  "--rate", "1000", "--seconds", "10"],
+                                 capture_output=True, text=True, timeout=120)
+            print(out.stdout.strip() or out.stderr.strip())
+        wrk = subprocess.run(["wrk", "--latency", "-t", "2", "-c", "8", "-d", "10s", "-H",
+                              f"Authorization: Bearer {token}", url + path],
+                             capture_output=True, text=True, timeout=60)
+        lat = re.search(r"Latency Distribution\s+((?:\s*\d+%\s+\S+\n)+)", wrk.stdout)
+        rps = re.search(r"Requests/sec:\s+(\S+)", wrk.stdout)
+        print("exporter: wrk GET usage 365 days, 8 connections, as fast as it goes: "
+              f"{rps.group(1) if rps else '?'} requests/s; latency "
+              + (", ".join(" ".join(x.split()) for x in lat.group(1).strip().splitlines())
+                 if lat else wrk.stdout.strip()))
+        n = len(events) // 2
+        for fmt in ("csv", "xlsx"):
+            req = urllib.request.Request(f"{url}/v1/orgs/bench/export?format={fmt}&period=365d",
+                                         headers={"Authorization": f"Bearer {token}"})
+            t0 = time.perf_counter()
+            size = len(urllib.request.urlopen(req, timeout=600).read())
+            print(f"exporter: real stack export {fmt} of a year ({n:,} sessions): "
+                  f"{time.perf_counter() - t0:.2f} s, {size / 1e6:.1f} MB")
+    finally:
+        subprocess.run([os.path.join(BIN, "licmonctl"), "down", "--dir", folder],
+                       capture_output=True)
+
+
 def main():
-    for fn in (bench_stack, bench_sessionizer):
+    for fn in (bench_stack, bench_sessionizer, bench_exporter_stack):
         folder = tempfile.mkdtemp(prefix="lm-bench-", dir="/tmp")
         try:
             fn(folder)

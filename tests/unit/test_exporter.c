@@ -103,7 +103,21 @@ static void test_route_paths(void **state)
     assert_int_equal(r.kind, EXP_ROUTE_HEALTH);
     assert_false(r.v1);
     assert_int_equal(exp_route_match("GET", "/v1/orgs/acme/usage", &r), 0);
-    assert_int_equal(r.kind, EXP_ROUTE_PENDING);
+    assert_int_equal(r.kind, EXP_ROUTE_USAGE);
+    static const struct {
+        const char *path;
+        enum exp_route_kind kind;
+    } reads[] = {{"/v1/orgs/acme/stats", EXP_ROUTE_STATS},
+                 {"/v1/orgs/acme/sessions", EXP_ROUTE_SESSIONS},
+                 {"/v1/orgs/acme/export", EXP_ROUTE_EXPORT},
+                 {"/v1/orgs/acme/report", EXP_ROUTE_REPORT}};
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+        assert_int_equal(exp_route_match("GET", reads[i].path, &r), 0);
+        assert_int_equal(r.kind, reads[i].kind);
+        assert_true(r.has_org && !r.write);
+        assert_int_equal(exp_route_match("PUT", reads[i].path, &r), 405);
+        assert_string_equal(r.allow, "GET, HEAD");
+    }
 }
 
 static void test_route_not_found(void **state)
@@ -594,7 +608,21 @@ static void test_admin_token_file(void **state)
 
 /* ---------------------------------------------------------------- fake upstreams */
 
-enum fake_mode { FAKE_NORMAL, FAKE_SILENT, FAKE_STALE_FIRST };
+enum fake_mode {
+    FAKE_NORMAL,
+    FAKE_SILENT,
+    FAKE_STALE_FIRST,
+    FAKE_SESSIONS_DIE,    /* the second session chunk is never answered */
+    FAKE_SESSIONS_FOREIGN /* a session of another org slips into the answer */
+};
+
+/* What the fake aggregator was last asked (USAGE, STATS, SESSIONS). */
+struct fake_asked {
+    int kind, granularity, hour, threshold_pct;
+    char type[40], from[16], to[16], date[16], user[300];
+    uint32_t max_rows;
+    int n; /* queries of these kinds so far */
+};
 
 struct fake {
     const char *agg_ep, *ingest_ep;
@@ -608,7 +636,121 @@ struct fake {
     int lag;                            /* SETTINGS answers before journaled shows */
     int settings_queries;
     uint64_t seq;
+    uint64_t n_sessions; /* session records the fake has for every org */
+    struct fake_asked asked;
 };
+
+/* Session number i of the fake: hostile user names in turn. */
+static const char *const fake_users[] = {
+    "alice@acme.example", "=1+1", "a,b",    "say \"hi\"", "two\nlines",
+    "@SUM(A1)",           "-2",   "+41 79", "\ttab",      "\xc3\xa9l\xc3\xa8ve"};
+#define FAKE_T0 INT64_C(1774771200000) /* 2026-03-29T08:00:00Z */
+
+static void fake_session(uint64_t i, const char *org, Licmon__V1__SessionRecord *s, char *id,
+                         size_t idlen)
+{
+    licmon__v1__session_record__init(s);
+    snprintf(id, idlen, "s%06llu", (unsigned long long)i);
+    s->session_id = id;
+    s->org = (char *)org;
+    s->user = (char *)fake_users[i % (sizeof(fake_users) / sizeof(fake_users[0]))];
+    s->license_type = i % 2 ? "reviewer" : "creator";
+    s->requested_type = i % 5 == 1 ? "creator" : "";
+    s->start_ms = FAKE_T0 + (int64_t)i * 60000;
+    s->last_activity_ms = s->start_ms + 30000;
+    s->end_reason = (Licmon__V1__EndReason)(i % 4); /* open, manual, user inactivity, relogin */
+    if (s->end_reason != LICMON__V1__END_REASON__OPEN) {
+        s->end_ms = s->start_ms + 90000;
+        s->user_inactivity_s = 90;
+        s->license_inactivity_s = 90;
+        s->license_released_at_ms = s->end_ms + (i % 3) * 1000;
+        s->license_tail_s = (int64_t)(i % 3);
+    }
+}
+
+/* Fills qr with USAGE rows as a real aggregator would shape them (in the
+ * zone tz); returns the allocated rows block (freed by the caller). */
+static Licmon__V1__UsageRow *fake_usage(const Licmon__V1__Query *q, const char *tzname,
+                                        Licmon__V1__QueryReply *qr, char (**dates)[16])
+{
+    const struct tz *z = tz_get(tzname);
+    int64_t from, to;
+    size_t n = 0;
+    Licmon__V1__UsageRow *rows = NULL;
+    if (q->granularity == LICMON__V1__GRANULARITY__DAY) {
+        time_parse_date(q->from_date, &from);
+        time_parse_date(q->to_date, &to);
+        n = (size_t)(to - from + 1);
+        rows = xcalloc(n, sizeof(*rows));
+        *dates = xcalloc(n, sizeof(**dates));
+        for (size_t i = 0; i < n; i++) {
+            Licmon__V1__UsageRow *r = &rows[i];
+            licmon__v1__usage_row__init(r);
+            int64_t d = from + (int64_t)i;
+            time_format_date(d, (*dates)[i], 16);
+            r->date = (*dates)[i];
+            int32_t off = tz_offset_s(z, d * 86400000 + 43200000);
+            r->start_ms = d * 86400000 - (int64_t)off * 1000;
+            r->utc_offset_s = off;
+            r->minutes = 1440;
+            r->peak = d % 7;
+            r->peak_at_ms = r->peak ? r->start_ms + 9 * 3600000 : -1;
+            r->users = r->peak + 1;
+            r->logins = 2;
+            r->denials = d % 3;
+            r->denied_users = d % 3 ? 1 : 0;
+        }
+    } else {
+        int64_t date;
+        time_parse_date(q->date, &date);
+        int32_t off0 = tz_offset_s(z, date * 86400000);
+        int64_t midnight = date * 86400000 - (int64_t)off0 * 1000;
+        if (q->granularity == LICMON__V1__GRANULARITY__HOUR) {
+            n = 24;
+        } else {
+            n = 60;
+            int h = q->hour >= 100 ? q->hour - 100 : q->hour;
+            midnight += (int64_t)h * 3600000 + (q->hour >= 100 ? 3600000 : 0);
+        }
+        rows = xcalloc(n, sizeof(*rows));
+        *dates = xcalloc(1, sizeof(**dates));
+        time_format_date(date, (*dates)[0], 16);
+        int64_t step = q->granularity == LICMON__V1__GRANULARITY__HOUR ? 3600000 : 60000;
+        for (size_t i = 0; i < n; i++) {
+            Licmon__V1__UsageRow *r = &rows[i];
+            licmon__v1__usage_row__init(r);
+            r->date = (*dates)[0];
+            r->start_ms = midnight + (int64_t)i * step;
+            r->utc_offset_s = tz_offset_s(z, r->start_ms);
+            r->minutes = (int32_t)(step / 60000);
+            r->peak = (int64_t)i % 4;
+            r->peak_at_ms = r->peak ? r->start_ms : -1;
+            r->in_use_end = r->peak;
+            r->users = r->peak;
+        }
+    }
+    qr->rows = xcalloc(n ? n : 1, sizeof(*qr->rows));
+    for (size_t i = 0; i < n; i++)
+        qr->rows[i] = &rows[i];
+    qr->n_rows = n;
+    return rows;
+}
+
+static void fake_remember(struct fake *f, const Licmon__V1__Query *q)
+{
+    struct fake_asked *a = &f->asked;
+    a->kind = q->kind;
+    a->granularity = q->granularity;
+    a->hour = q->hour;
+    a->threshold_pct = q->threshold_pct;
+    a->max_rows = q->max_rows;
+    snprintf(a->type, sizeof(a->type), "%s", q->license_type ? q->license_type : "");
+    snprintf(a->from, sizeof(a->from), "%s", q->from_date ? q->from_date : "");
+    snprintf(a->to, sizeof(a->to), "%s", q->to_date ? q->to_date : "");
+    snprintf(a->date, sizeof(a->date), "%s", q->date ? q->date : "");
+    snprintf(a->user, sizeof(a->user), "%s", q->user ? q->user : "");
+    a->n++;
+}
 
 static void fake_send(void *router, const struct zsock_env *env, Licmon__V1__Reply *rep)
 {
@@ -676,8 +818,78 @@ static void fake_on_agg(struct fake *f)
         qr.n_current = 1;
         rep.body_case = LICMON__V1__REPLY__BODY_QUERY;
         rep.query = &qr;
-        fake_send(f->agg, &env, &rep);
+        const Licmon__V1__Query *q = req->query;
+        Licmon__V1__UsageRow *rows = NULL;
+        char(*dates)[16] = NULL;
+        Licmon__V1__Stats st = LICMON__V1__STATS__INIT;
+        Licmon__V1__SessionRecord *recs = NULL;
+        char(*ids)[16] = NULL;
+        uint8_t cur[8];
+        bool silent = false;
+        if (q->kind == LICMON__V1__QUERY_KIND__USAGE) {
+            fake_remember(f, q);
+            rows = fake_usage(q, qr.timezone, &qr, &dates);
+        } else if (q->kind == LICMON__V1__QUERY_KIND__STATS) {
+            fake_remember(f, q);
+            const Licmon__V1__License *l = s ? settings_license(s, q->license_type) : NULL;
+            st.owned = l ? l->owned : 0;
+            st.threshold_pct = q->threshold_pct ? q->threshold_pct : 80;
+            st.threshold_count = (st.owned * st.threshold_pct + 99) / 100;
+            st.days = 7;
+            st.average_value = 3.5;
+            st.average_pct = st.owned ? 350.0 / (double)st.owned : 0;
+            st.average_state = st.owned ? "ok" : "non_applicable";
+            st.peak_value = 6;
+            st.peak_at_ms = FAKE_T0;
+            st.peak_state = st.owned ? "minor" : "non_applicable";
+            st.days_over_state = st.owned ? "ok" : "non_applicable";
+            st.denied_users = 1;
+            st.denials = 3;
+            st.denied_state = "major";
+            st.downgraded_state = "ok";
+            st.in_use = 2;
+            st.free = st.owned > 2 ? st.owned - 2 : 0;
+            st.has_expiry = l && l->expires && *l->expires;
+            st.days_left = 20;
+            st.expiration_state = st.has_expiry ? "major" : "non_applicable";
+            qr.stats = &st;
+        } else if (q->kind == LICMON__V1__QUERY_KIND__SESSIONS) {
+            fake_remember(f, q);
+            uint64_t from = 0;
+            for (size_t i = 0; i < q->cursor.len && i < 8; i++)
+                from = from << 8 | q->cursor.data[i];
+            if (from > 0 && mode == FAKE_SESSIONS_DIE)
+                silent = true;
+            uint64_t n = q->max_rows ? q->max_rows : 100;
+            if (from + n > f->n_sessions)
+                n = from < f->n_sessions ? f->n_sessions - from : 0;
+            recs = xcalloc(n ? n : 1, sizeof(*recs));
+            ids = xcalloc(n ? n : 1, sizeof(*ids));
+            qr.sessions = xcalloc(n ? n : 1, sizeof(*qr.sessions));
+            for (uint64_t i = 0; i < n; i++) {
+                fake_session(from + i, q->org, &recs[i], ids[i], sizeof(ids[i]));
+                qr.sessions[i] = &recs[i];
+            }
+            if (mode == FAKE_SESSIONS_FOREIGN && n && (from > 0 || from + n == f->n_sessions))
+                recs[n - 1].org = "other";
+            qr.n_sessions = n;
+            if (from + n < f->n_sessions) {
+                for (int i = 0; i < 8; i++)
+                    cur[i] = (uint8_t)((from + n) >> (56 - 8 * i));
+                qr.next_cursor.data = cur;
+                qr.next_cursor.len = 8;
+            }
+        }
+        if (!silent)
+            fake_send(f->agg, &env, &rep);
         pthread_mutex_unlock(&f->lock);
+        if (qr.rows && rows)
+            free(qr.rows);
+        free(rows);
+        free(dates);
+        free(qr.sessions);
+        free(recs);
+        free(ids);
         PB_FREE(request, req);
     }
 }
@@ -892,8 +1104,35 @@ static char *make_token(struct api_fixture *fx, const char *org, enum exp_role r
     return hdr;
 }
 
+/* "now" for the API under test: 0 means the real clock. */
+static _Atomic int64_t test_clock;
+
+static int64_t test_clock_ms(void)
+{
+    int64_t t = atomic_load(&test_clock);
+    return t ? t : time_now_ms();
+}
+
+/* (Re)builds fx->api with a Sessions sheet of xlsx_max_rows rows. */
+static void api_rebuild(struct api_fixture *fx, uint32_t xlsx_max_rows, uint32_t chunk)
+{
+    exp_api_free(&fx->api);
+    struct exp_api_config cfg = {.admin_token = "the-admin-token-for-tests",
+                                 .tokens = fx->tokens,
+                                 .aggregator = fx->agg,
+                                 .ingest = fx->ingest,
+                                 .query_timeout_ms = 400,
+                                 .settings_wait_ms = 1500,
+                                 .clock_ms = test_clock_ms,
+                                 .tmpdir = fx->dir,
+                                 .xlsx_max_rows = xlsx_max_rows,
+                                 .session_chunk = chunk};
+    fx->api = exp_api_new(&cfg);
+}
+
 static int api_setup(void **state)
 {
+    atomic_store(&test_clock, 0);
     struct api_fixture *fx = xcalloc(1, sizeof(*fx));
     fx->dir = tmpdir_new();
     fx->st = store_open(fx->dir);
@@ -901,13 +1140,7 @@ static int api_setup(void **state)
     fx->fake = fake_start("inproc://api-agg", "inproc://api-ingest");
     fx->agg = exp_upstream_new("aggregator", "inproc://api-agg", 400);
     fx->ingest = exp_upstream_new("ingest", "inproc://api-ingest", 400);
-    struct exp_api_config cfg = {.admin_token = "the-admin-token-for-tests",
-                                 .tokens = fx->tokens,
-                                 .aggregator = fx->agg,
-                                 .ingest = fx->ingest,
-                                 .query_timeout_ms = 400,
-                                 .settings_wait_ms = 1500};
-    fx->api = exp_api_new(&cfg);
+    api_rebuild(fx, 0, 0);
     fx->admin_hdr = xstrdup("Bearer the-admin-token-for-tests");
     fx->oa_hdr = make_token(fx, "acme", EXP_ROLE_ORG_ADMIN);
     fx->svc_hdr = make_token(fx, "acme", EXP_ROLE_SERVICE);
@@ -934,32 +1167,150 @@ static int api_teardown(void **state)
     return 0;
 }
 
-/* Runs one request; returns the status, *body (caller decrefs) when asked. */
-static unsigned call(struct api_fixture *fx, const char *method, const char *path, const char *auth,
-                     const char *body, json_t **out)
+/* An answer read out whole: text, file and streamed bodies alike. */
+struct got {
+    unsigned status;
+    char *body; /* NUL-terminated */
+    size_t len;
+    const char *ctype;
+    char *filename, *tz;
+    bool cut;     /* the stream ended with an error */
+    json_t *json; /* when the body is JSON */
+};
+
+static void got_free(struct got *g)
 {
+    free(g->body);
+    free(g->filename);
+    free(g->tz);
+    json_decref(g->json);
+    memset(g, 0, sizeof(*g));
+}
+
+static int hexval(char ch)
+{
+    return ch >= '0' && ch <= '9'   ? ch - '0'
+           : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+           : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                    : -1;
+}
+
+/* %XX and '+' decoding, as MHD does for query arguments. */
+static void url_decode(char *s)
+{
+    char *o = s;
+    for (char *p = s; *p; p++) {
+        if (*p == '+') {
+            *o++ = ' ';
+        } else if (*p == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+            *o++ = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+            p += 2;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+}
+
+/* Runs one request (path may carry "?query"); fills g. */
+static unsigned call_full(struct api_fixture *fx, const char *method, const char *url,
+                          const char *auth, const char *accept, const char *body, struct got *g)
+{
+    memset(g, 0, sizeof(*g));
+    char *path = xstrdup(url), *query = strchr(path, '?');
+    struct exp_kv kv[EXP_API_MAX_PARAMS];
+    size_t n = 0;
+    if (query) {
+        *query++ = '\0';
+        for (char *save = NULL, *tok = strtok_r(query, "&", &save); tok && n < EXP_API_MAX_PARAMS;
+             tok = strtok_r(NULL, "&", &save)) {
+            char *eq = strchr(tok, '=');
+            if (eq)
+                *eq = '\0';
+            url_decode(tok);
+            if (eq)
+                url_decode(eq + 1);
+            kv[n].key = tok;
+            kv[n].value = eq ? eq + 1 : NULL;
+            n++;
+        }
+    }
     struct exp_req req = {.method = method,
                           .path = path,
                           .authorization = auth,
                           .body = body,
-                          .body_len = body ? strlen(body) : 0};
+                          .body_len = body ? strlen(body) : 0,
+                          .params = kv,
+                          .n_params = n,
+                          .accept = accept};
     struct exp_resp resp;
     exp_api_handle(fx->api, &req, &resp);
-    unsigned st = resp.status;
-    if (st != 204)
-        assert_non_null(resp.body);
-    else
-        assert_null(resp.body);
-    if (st >= 400) {
-        assert_non_null(json_string_value(json_object_get(resp.body, "error")));
-        assert_non_null(json_string_value(json_object_get(resp.body, "detail")));
+    g->status = resp.status;
+    g->ctype = resp.body ? "application/json" : resp.content_type;
+    g->filename = resp.filename ? xstrdup(resp.filename) : NULL;
+    g->tz = resp.timezone ? xstrdup(resp.timezone) : NULL;
+    assert_true(resp.status != 401 || resp.challenge);
+    if (resp.body) {
+        g->json = json_incref(resp.body);
+        g->body = json_dumps(resp.body, JSON_COMPACT);
+        g->len = strlen(g->body);
+    } else if (resp.text) {
+        g->body = xmemdup(resp.text, resp.text_len + 1);
+        g->body[resp.text_len] = '\0';
+        g->len = resp.text_len;
+    } else if (resp.has_fd) {
+        g->body = xmalloc(resp.fd_size + 1);
+        assert_int_equal(pread(resp.fd, g->body, resp.fd_size, 0), (ssize_t)resp.fd_size);
+        g->len = resp.fd_size;
+        g->body[g->len] = '\0';
+    } else if (resp.stream) {
+        size_t cap = 1 << 16;
+        g->body = xmalloc(cap + 1);
+        for (;;) {
+            if (cap - g->len < 4096) {
+                cap *= 2;
+                g->body = xrealloc(g->body, cap + 1);
+            }
+            ssize_t k = resp.stream->read(resp.stream->ctx, g->body + g->len, 4096);
+            if (k == EXP_STREAM_END)
+                break;
+            if (k < 0) {
+                g->cut = true;
+                break;
+            }
+            assert_true(k > 0 && k <= 4096);
+            g->len += (size_t)k;
+        }
+        g->body[g->len] = '\0';
     }
-    assert_true(st != 401 || resp.challenge);
-    if (out) {
-        *out = resp.body;
-        resp.body = NULL;
+    if (!resp.body && g->body && (!g->ctype || !strncmp(g->ctype, "application/json", 16)) &&
+        !g->cut)
+        g->json = json_loadb(g->body, g->len, 0, NULL);
+    if (g->status >= 400) {
+        assert_non_null(g->json);
+        assert_non_null(json_string_value(json_object_get(g->json, "error")));
+        assert_non_null(json_string_value(json_object_get(g->json, "detail")));
     }
     exp_resp_clear(&resp);
+    free(path);
+    return g->status;
+}
+
+/* Runs one request; returns the status, *body (caller decrefs) when asked. */
+static unsigned call(struct api_fixture *fx, const char *method, const char *path, const char *auth,
+                     const char *body, json_t **out)
+{
+    struct got g;
+    unsigned st = call_full(fx, method, path, auth, NULL, body, &g);
+    if (st != 204 && strcmp(method, "HEAD"))
+        assert_non_null(g.body);
+    if (st == 204)
+        assert_null(g.body);
+    if (out) {
+        *out = g.json;
+        g.json = NULL;
+    }
+    got_free(&g);
     return st;
 }
 
@@ -999,7 +1350,19 @@ static void test_api_auth(void **state)
     assert_non_null(strstr(jstr(b, "detail"), "org"));
     json_decref(b);
     assert_int_equal(call(fx, "DELETE", "/v1/orgs/acme/settings", fx->admin_hdr, NULL, NULL), 405);
-    assert_int_equal(call(fx, "GET", "/v1/orgs/acme/stats", fx->svc_hdr, NULL, NULL), 501);
+    assert_int_equal(call(fx, "GET", "/v1/orgs/acme/stats", fx->svc_hdr, NULL, &b), 400);
+    assert_string_equal(jstr(b, "error"), "invalid parameter");
+    assert_string_equal(jstr(b, "detail"), "from: missing (or give period)");
+    json_decref(b);
+    /* another org's data: the same 404 whatever the endpoint */
+    static const char *const reads[] = {"usage", "stats", "sessions", "export", "report"};
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+        char *p = xasprintf("/v1/orgs/other/%s?period=7d&format=csv", reads[i]);
+        assert_int_equal(call(fx, "GET", p, fx->oa_hdr, NULL, &b), 404);
+        assert_string_equal(jstr(b, "detail"), "no such org");
+        json_decref(b);
+        free(p);
+    }
 }
 
 static void test_api_reads(void **state)
@@ -1175,6 +1538,551 @@ static void test_api_tokens(void **state)
     free(id);
 }
 
+/* ---------------------------------------------------------------- read endpoints */
+
+/* The org acme in Europe/Berlin with a creator license, as the fake shows it. */
+static void fake_org(struct api_fixture *fx)
+{
+    Licmon__V1__OrgSettings *s = settings_from(
+        "acme", "{\"timezone\":\"Europe/Berlin\",\"integrations\":[\"Jira\"],\"licenses\":["
+                "{\"type\":\"creator\",\"owned\":10,\"expires\":\"2026-04-18\"},"
+                "{\"type\":\"reviewer\",\"owned\":5}]}");
+    pthread_mutex_lock(&fx->fake->lock);
+    settings_free(&fx->fake->applied);
+    fx->fake->applied = s;
+    pthread_mutex_unlock(&fx->fake->lock);
+}
+
+static struct fake_asked asked(struct api_fixture *fx)
+{
+    pthread_mutex_lock(&fx->fake->lock);
+    struct fake_asked a = fx->fake->asked;
+    pthread_mutex_unlock(&fx->fake->lock);
+    return a;
+}
+
+static json_t *rows_of(struct got *g)
+{
+    json_t *rows = json_object_get(g->json, "rows");
+    assert_true(json_is_array(rows));
+    return rows;
+}
+
+static void test_api_usage_days(void **state)
+{
+    struct api_fixture *fx = *state;
+    fake_org(fx);
+    /* 2026-03-29 10:00 UTC: Sunday of Berlin's spring-forward, 12:00 CEST */
+    atomic_store(&test_clock, INT64_C(1774778400000));
+    struct got g;
+    assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/usage?type=creator&period=7d", fx->svc_hdr,
+                               NULL, NULL, &g),
+                     200);
+    assert_string_equal(jstr(g.json, "timezone"), "Europe/Berlin");
+    assert_string_equal(jstr(g.json, "granularity"), "day");
+    assert_string_equal(jstr(g.json, "from"), "2026-03-23");
+    assert_string_equal(jstr(g.json, "to"), "2026-03-29");
+    assert_true(json_is_false(json_object_get(g.json, "clamped")));
+    struct fake_asked a = asked(fx);
+    assert_int_equal(a.kind, LICMON__V1__QUERY_KIND__USAGE);
+    assert_int_equal(a.granularity, LICMON__V1__GRANULARITY__DAY);
+    assert_string_equal(a.type, "creator");
+    assert_string_equal(a.from, "2026-03-23");
+    assert_string_equal(a.to, "2026-03-29");
+    json_t *rows = rows_of(&g);
+    assert_int_equal(json_array_size(rows), 7);
+    json_t *r = json_array_get(rows, 0);
+    static const char *const keys[] = {"date",    "peak",         "users",      "logins",
+                                       "denials", "denied_users", "downgrades", "downgraded_users"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (!json_object_get(r, keys[i]))
+            fail_msg("day row without %s", keys[i]);
+    assert_string_equal(jstr(r, "date"), "2026-03-23");
+    assert_null(json_object_get(r, "hour"));
+    got_free(&g);
+
+    /* today alone, the default type */
+    assert_int_equal(
+        call_full(fx, "GET", "/v1/orgs/acme/usage?period=today", fx->oa_hdr, NULL, NULL, &g), 200);
+    assert_int_equal(json_array_size(rows_of(&g)), 1);
+    assert_string_equal(jstr(g.json, "type"), "all");
+    assert_string_equal(asked(fx).type, "all");
+    got_free(&g);
+
+    /* reaching into the future: clamped to today, and said so */
+    assert_int_equal(call_full(fx, "GET",
+                               "/v1/orgs/acme/usage?granularity=day&from=2026-03-28&to=2027-01-01",
+                               fx->oa_hdr, NULL, NULL, &g),
+                     200);
+    assert_true(json_is_true(json_object_get(g.json, "clamped")));
+    assert_string_equal(jstr(g.json, "to"), "2026-03-29");
+    assert_string_equal(jstr(g.json, "requested_to"), "2027-01-01");
+    assert_int_equal(json_array_size(rows_of(&g)), 2);
+    got_free(&g);
+
+    /* longer than retention (1830 days of day rows): what exists */
+    assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/usage?from=2010-01-01&to=2026-03-29",
+                               fx->oa_hdr, NULL, NULL, &g),
+                     200);
+    assert_true(json_is_true(json_object_get(g.json, "clamped")));
+    assert_int_equal(json_array_size(rows_of(&g)), 1830);
+    got_free(&g);
+
+    /* nothing of it exists: no rows, the aggregator is not even asked */
+    int n = asked(fx).n;
+    assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/usage?from=2026-04-01&to=2026-04-02",
+                               fx->oa_hdr, NULL, NULL, &g),
+                     200);
+    assert_int_equal(json_array_size(rows_of(&g)), 0);
+    assert_string_equal(jstr(g.json, "from"), "2026-04-01");
+    assert_int_equal(asked(fx).n, n);
+    got_free(&g);
+
+    /* the zone changes behind the exporter's back (no PUT through it): the
+     * remembered zone is checked against every answer, never trusted */
+    Licmon__V1__OrgSettings *ny = settings_from(
+        "acme", "{\"timezone\":\"America/New_York\",\"licenses\":[{\"type\":\"creator\","
+                "\"owned\":10}]}");
+    pthread_mutex_lock(&fx->fake->lock);
+    settings_free(&fx->fake->applied);
+    fx->fake->applied = ny;
+    pthread_mutex_unlock(&fx->fake->lock);
+    atomic_store(&test_clock, INT64_C(1774749600000)); /* 2026-03-29 04:00 CEST, 03-28 in NY */
+    assert_int_equal(
+        call_full(fx, "GET", "/v1/orgs/acme/usage?period=today", fx->oa_hdr, NULL, NULL, &g), 200);
+    assert_string_equal(jstr(g.json, "timezone"), "America/New_York");
+    assert_string_equal(jstr(g.json, "from"), "2026-03-28");
+    assert_string_equal(asked(fx).from, "2026-03-28");
+    got_free(&g);
+    assert_int_equal(
+        call_full(fx, "GET", "/v1/orgs/acme/stats?period=today", fx->oa_hdr, NULL, NULL, &g), 200);
+    assert_string_equal(jstr(g.json, "timezone"), "America/New_York");
+    assert_string_equal(asked(fx).to, "2026-03-28");
+    got_free(&g);
+    fake_org(fx);
+    atomic_store(&test_clock, INT64_C(1774778400000));
+
+    /* 400s name the parameter */
+    static const struct {
+        const char *q, *detail;
+    } bad[] = {{"period=8d", "period:"},
+               {"from=2026-03-01&to=2026-02-01", "to: is before from"},
+               {"from=20260301&to=2026-03-02", "from:"},
+               {"period=7d&type=ALL", "type:"},
+               {"period=7d&granularity=weekly", "granularity:"},
+               {"period=7d&color=red", "color: unknown parameter"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *url = xasprintf("/v1/orgs/acme/usage?%s", bad[i].q);
+        assert_int_equal(call_full(fx, "GET", url, fx->oa_hdr, NULL, NULL, &g), 400);
+        assert_string_equal(jstr(g.json, "error"), "invalid parameter");
+        if (strncmp(jstr(g.json, "detail"), bad[i].detail, strlen(bad[i].detail)))
+            fail_msg("%s: %s", bad[i].q, jstr(g.json, "detail"));
+        got_free(&g);
+        free(url);
+    }
+}
+
+static void test_api_usage_hours_minutes(void **state)
+{
+    struct api_fixture *fx = *state;
+    fake_org(fx);
+    atomic_store(&test_clock, INT64_C(1774778400000)); /* 2026-03-29 12:00 CEST */
+    struct got g;
+    assert_int_equal(call_full(fx, "GET",
+                               "/v1/orgs/acme/usage?granularity=hour&date=2026-03-29&type=creator",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     200);
+    assert_string_equal(jstr(g.json, "date"), "2026-03-29");
+    struct fake_asked a = asked(fx);
+    assert_int_equal(a.granularity, LICMON__V1__GRANULARITY__HOUR);
+    assert_string_equal(a.date, "2026-03-29");
+    json_t *rows = rows_of(&g);
+    /* hours that have not begun are left out: 00:00 .. 12:00 local (the fake
+     * lays 24 one-hour rows from local midnight) */
+    assert_int_equal(json_array_size(rows), 12);
+    assert_string_equal(jstr(json_array_get(rows, 0), "hour"), "2026-03-29T00:00+01:00");
+    assert_string_equal(jstr(json_array_get(rows, 2), "hour"), "2026-03-29T03:00+02:00");
+    got_free(&g);
+
+    /* a day in the future: none */
+    assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/usage?granularity=hour&date=2026-03-30",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     200);
+    assert_int_equal(json_array_size(rows_of(&g)), 0);
+    got_free(&g);
+
+    /* the repeated hour of the fall-back, by its label: the second instance */
+    atomic_store(&test_clock, INT64_C(1793520000000)); /* 2026-11-01 */
+    assert_int_equal(
+        call_full(fx, "GET", "/v1/orgs/acme/usage?granularity=minute&hour=2026-10-25T02:00%2B01:00",
+                  fx->svc_hdr, NULL, NULL, &g),
+        200);
+    a = asked(fx);
+    assert_int_equal(a.granularity, LICMON__V1__GRANULARITY__MINUTE);
+    assert_string_equal(a.date, "2026-10-25");
+    assert_int_equal(a.hour, 102);
+    rows = rows_of(&g);
+    assert_int_equal(json_array_size(rows), 60);
+    json_t *m = json_array_get(rows, 0);
+    assert_string_equal(jstr(m, "minute"), "2026-10-25T02:00+01:00");
+    static const char *const keys[] = {"in_use_end",       "logouts", "user_timeouts",
+                                       "license_timeouts", "peak",    "users"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        assert_non_null(json_object_get(m, keys[i]));
+    assert_int_equal(json_integer_value(json_object_get(g.json, "hour")), 2);
+    got_free(&g);
+    /* the plain hour number: the first instance ('+' unescaped arrives as ' ') */
+    assert_int_equal(call_full(fx, "GET",
+                               "/v1/orgs/acme/usage?granularity=minute&date=2026-10-25&hour=2",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     200);
+    assert_int_equal(asked(fx).hour, 2);
+    got_free(&g);
+    assert_int_equal(call_full(fx, "GET",
+                               "/v1/orgs/acme/usage?granularity=minute&hour=2026-10-25T02:00+02:00",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     200);
+    assert_int_equal(asked(fx).hour, 2);
+    got_free(&g);
+    /* a label that never happened there */
+    assert_int_equal(
+        call_full(fx, "GET", "/v1/orgs/acme/usage?granularity=minute&hour=2026-10-25T02:00%2B05:00",
+                  fx->svc_hdr, NULL, NULL, &g),
+        400);
+    assert_int_equal(strncmp(jstr(g.json, "detail"), "hour:", 5), 0);
+    got_free(&g);
+}
+
+static void test_api_stats(void **state)
+{
+    struct api_fixture *fx = *state;
+    fake_org(fx);
+    atomic_store(&test_clock, INT64_C(1774778400000));
+    struct got g;
+    assert_int_equal(call_full(fx, "GET",
+                               "/v1/orgs/acme/stats?type=creator&period=30d&threshold_pct=50",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     200);
+    struct fake_asked a = asked(fx);
+    assert_int_equal(a.kind, LICMON__V1__QUERY_KIND__STATS);
+    assert_int_equal(a.threshold_pct, 50);
+    assert_string_equal(a.from, "2026-02-28");
+    assert_string_equal(a.to, "2026-03-29");
+    json_t *j = g.json;
+    assert_string_equal(jstr(j, "timezone"), "Europe/Berlin");
+    assert_string_equal(jstr(j, "type"), "creator");
+    static const char *const cards[] = {"average_daily_usage", "peak_usage",
+                                        "days_over_threshold", "users_denied",
+                                        "users_downgraded",    "license_expiration"};
+    for (size_t i = 0; i < sizeof(cards) / sizeof(cards[0]); i++)
+        assert_non_null(jstr(json_object_get(j, cards[i]), "state"));
+    assert_int_equal(json_integer_value(json_object_get(j, "threshold_pct")), 50);
+    assert_int_equal(json_integer_value(json_object_get(j, "threshold_count")), 5);
+    assert_int_equal(json_integer_value(json_object_get(j, "owned")), 10);
+    assert_string_equal(jstr(json_object_get(j, "peak_usage"), "at"), "2026-03-29T10:00+02:00");
+    assert_true(json_is_integer(json_object_get(json_object_get(j, "current_usage"), "free")));
+    json_t *ex = json_object_get(j, "license_expiration");
+    assert_string_equal(jstr(ex, "expires"), "2026-04-18");
+    assert_string_equal(jstr(ex, "state"), "major");
+    got_free(&g);
+    assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/stats?period=7d&threshold_pct=0",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     400);
+    assert_int_equal(strncmp(jstr(g.json, "detail"), "threshold_pct:", 14), 0);
+    got_free(&g);
+}
+
+static void set_sessions(struct api_fixture *fx, uint64_t n)
+{
+    pthread_mutex_lock(&fx->fake->lock);
+    fx->fake->n_sessions = n;
+    pthread_mutex_unlock(&fx->fake->lock);
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+static void test_api_sessions_streamed(void **state)
+{
+    struct api_fixture *fx = *state;
+    fake_org(fx);
+    api_rebuild(fx, 0, 700);
+    set_sessions(fx, 5000);
+    struct got g;
+    assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/sessions?period=365d&user=a%2Cb",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     200);
+    struct fake_asked a = asked(fx);
+    assert_int_equal(a.kind, LICMON__V1__QUERY_KIND__SESSIONS);
+    assert_int_equal(a.max_rows, 700);
+    assert_string_equal(a.user, "a,b"); /* forwarded; the fake ignores it */
+    assert_string_equal(g.tz, "Europe/Berlin");
+    assert_true(json_is_array(g.json));
+    assert_int_equal(json_array_size(g.json), 5000);
+    for (size_t i = 0; i < 5000; i += 777) {
+        json_t *s = json_array_get(g.json, i);
+        char id[16];
+        snprintf(id, sizeof(id), "s%06zu", i);
+        assert_string_equal(jstr(s, "session_id"), id);
+        assert_string_equal(jstr(s, "user"), fake_users[i % 10]);
+    }
+    json_t *open = json_array_get(g.json, 0);
+    assert_true(json_is_null(json_object_get(open, "end")));
+    assert_true(json_is_null(json_object_get(open, "requested_type")));
+    assert_string_equal(jstr(open, "end_reason"), "open");
+    got_free(&g);
+
+    /* NDJSON: one object a line */
+    assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/sessions?period=7d", fx->svc_hdr,
+                               "application/x-ndjson", NULL, &g),
+                     200);
+    assert_string_equal(g.ctype, "application/x-ndjson");
+    assert_int_equal(count_lines(g.body), 5000);
+    char *line2 = strchr(g.body, '\n') + 1;
+    json_t *one = json_loadb(line2, (size_t)(strchr(line2, '\n') - line2), 0, NULL);
+    assert_string_equal(jstr(one, "session_id"), "s000001");
+    assert_string_equal(jstr(one, "end_reason"), "manual_logout");
+    json_decref(one);
+    got_free(&g);
+
+    /* none at all */
+    set_sessions(fx, 0);
+    assert_int_equal(
+        call_full(fx, "GET", "/v1/orgs/acme/sessions?period=7d", fx->svc_hdr, NULL, NULL, &g), 200);
+    assert_int_equal(json_array_size(g.json), 0);
+    got_free(&g);
+
+    /* the aggregator dies between chunks: the stream is cut, never quietly short */
+    set_sessions(fx, 5000);
+    atomic_store(&fx->fake->mode, FAKE_SESSIONS_DIE);
+    assert_int_equal(
+        call_full(fx, "GET", "/v1/orgs/acme/sessions?period=7d", fx->svc_hdr, NULL, NULL, &g), 200);
+    assert_true(g.cut);
+    got_free(&g);
+    /* ...or before the first: a 503 */
+    atomic_store(&fx->fake->mode, FAKE_SILENT);
+    assert_int_equal(
+        call_full(fx, "GET", "/v1/orgs/acme/sessions?period=7d", fx->svc_hdr, NULL, NULL, &g), 503);
+    got_free(&g);
+    /* a record of another org is never passed on */
+    atomic_store(&fx->fake->mode, FAKE_SESSIONS_FOREIGN);
+    set_sessions(fx, 10);
+    assert_int_equal(
+        call_full(fx, "GET", "/v1/orgs/acme/sessions?period=7d", fx->svc_hdr, NULL, NULL, &g), 502);
+    assert_null(strstr(g.body, "\"other\""));
+    got_free(&g);
+    set_sessions(fx, 1000);
+    assert_int_equal(
+        call_full(fx, "GET", "/v1/orgs/acme/sessions?period=7d", fx->svc_hdr, NULL, NULL, &g), 200);
+    assert_true(g.cut);
+    assert_null(strstr(g.body, "\"other\""));
+    got_free(&g);
+    atomic_store(&fx->fake->mode, FAKE_NORMAL);
+}
+
+static void test_api_export_csv_json(void **state)
+{
+    struct api_fixture *fx = *state;
+    fake_org(fx);
+    api_rebuild(fx, 0, 300);
+    set_sessions(fx, 1000);
+    atomic_store(&test_clock, INT64_C(1774778400000));
+    struct got g;
+    assert_int_equal(call_full(fx, "GET",
+                               "/v1/orgs/acme/export?format=csv&from=2026-03-01&to=2026-03-29",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     200);
+    assert_int_equal(strncmp(g.ctype, "text/csv", 8), 0);
+    assert_string_equal(g.filename, "licmon-acme-all-2026-03-01_2026-03-29.csv");
+    assert_int_equal(strncmp(g.body, "session_id,org,user,", 20), 0);
+    /* hostile names: quoted, and a leading = + - @ tab made inert */
+    assert_non_null(strstr(g.body, ",acme,'=1+1,"));
+    assert_non_null(strstr(g.body, ",acme,\"a,b\","));
+    assert_non_null(strstr(g.body, ",acme,\"say \"\"hi\"\"\","));
+    assert_non_null(strstr(g.body, ",acme,\"two\nlines\","));
+    assert_non_null(strstr(g.body, ",acme,'@SUM(A1),"));
+    assert_non_null(strstr(g.body, ",acme,'-2,"));
+    assert_non_null(strstr(g.body, ",acme,'+41 79,"));
+    assert_non_null(strstr(g.body, ",acme,'\ttab,"));
+    /* 1000 records + header; each record ends with CRLF */
+    size_t crlf = 0;
+    for (const char *p = g.body; (p = strstr(p, "\r\n")); p += 2)
+        crlf++;
+    assert_int_equal(crlf, 1001);
+    struct fake_asked a = asked(fx);
+    assert_string_equal(a.from, "2026-03-01");
+    assert_string_equal(a.to, "2026-03-29");
+    got_free(&g);
+
+    assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/export?format=json&period=7d&type=creator",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     200);
+    assert_non_null(g.json);
+    assert_string_equal(jstr(g.json, "timezone"), "Europe/Berlin");
+    assert_string_equal(jstr(g.json, "type"), "creator");
+    assert_int_equal(json_array_size(json_object_get(g.json, "sessions")), 1000);
+    json_t *daily = json_object_get(g.json, "daily");
+    assert_int_equal(json_array_size(daily), 1);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(daily, 0), "rows")), 7);
+    assert_non_null(json_object_get(json_object_get(g.json, "stats"), "peak_usage"));
+    assert_non_null(json_object_get(json_object_get(g.json, "licenses"), "licenses"));
+    got_free(&g);
+
+    /* type all: a daily block for all and for each license type */
+    assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/export?format=json&period=today",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     200);
+    daily = json_object_get(g.json, "daily");
+    assert_int_equal(json_array_size(daily), 3); /* all, creator, reviewer */
+    assert_string_equal(jstr(json_array_get(daily, 0), "type"), "all");
+    got_free(&g);
+
+    assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/export?format=ndjson&period=7d",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     200);
+    assert_int_equal(count_lines(g.body), 1000);
+    got_free(&g);
+
+    assert_int_equal(
+        call_full(fx, "GET", "/v1/orgs/acme/export?period=7d", fx->svc_hdr, NULL, NULL, &g), 400);
+    assert_string_equal(jstr(g.json, "detail"), "format: missing (xlsx, csv, json or ndjson)");
+    got_free(&g);
+}
+
+/* How many worksheets an xlsx (a zip) holds, from its central directory. */
+static int xlsx_sheets(const struct got *g)
+{
+    int n = 0;
+    for (int i = 1; i < 64; i++) {
+        char name[40];
+        snprintf(name, sizeof(name), "xl/worksheets/sheet%d.xml", i);
+        if (memmem(g->body, g->len, name, strlen(name)))
+            n = i;
+    }
+    return n;
+}
+
+static void test_api_export_xlsx(void **state)
+{
+    struct api_fixture *fx = *state;
+    fake_org(fx);
+    atomic_store(&test_clock, INT64_C(1774778400000));
+    set_sessions(fx, 1000);
+    api_rebuild(fx, 0, 300);
+    struct got g;
+    assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/export?format=xlsx&period=30d",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     200);
+    assert_int_equal(strncmp(g.ctype, "application/vnd.openxmlformats", 30), 0);
+    assert_string_equal(g.filename, "licmon-acme-all-2026-02-28_2026-03-29.xlsx");
+    assert_true(g.len > 1000);
+    assert_memory_equal(g.body, "PK", 2);
+    assert_int_equal(xlsx_sheets(&g), 4); /* Summary, Daily usage, Sessions, Licenses */
+    got_free(&g);
+    /* 1000 sessions at 400 rows a sheet (399 sessions + the header): 3 sheets */
+    api_rebuild(fx, 400, 300);
+    assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/export?format=xlsx&period=30d",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     200);
+    assert_int_equal(xlsx_sheets(&g), 6);
+    got_free(&g);
+    /* no temp file is left behind */
+    char *cmd = xasprintf("ls '%s' | grep -c licmon-export", fx->dir);
+    FILE *p = popen(cmd, "r");
+    int left = -1;
+    assert_int_equal(fscanf(p, "%d", &left), 1);
+    pclose(p);
+    free(cmd);
+    assert_int_equal(left, 0);
+    /* the aggregator dies midway: an error, not a short file */
+    atomic_store(&fx->fake->mode, FAKE_SESSIONS_DIE);
+    assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/export?format=xlsx&period=30d",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     503);
+    got_free(&g);
+    atomic_store(&fx->fake->mode, FAKE_NORMAL);
+    /* HEAD: the headers without the work */
+    int n = asked(fx).n;
+    assert_int_equal(call_full(fx, "HEAD", "/v1/orgs/acme/export?format=xlsx&period=30d",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     200);
+    assert_null(g.body);
+    assert_int_equal(asked(fx).n, n);
+    got_free(&g);
+}
+
+static void test_api_report(void **state)
+{
+    struct api_fixture *fx = *state;
+    fake_org(fx);
+    atomic_store(&test_clock, INT64_C(1774778400000));
+    struct got g;
+    assert_int_equal(call_full(fx, "GET",
+                               "/v1/orgs/acme/report?type=creator&period=30d&paper=letter",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     200);
+    assert_string_equal(g.ctype, "text/html; charset=utf-8");
+    assert_string_equal(g.tz, "Europe/Berlin");
+    assert_non_null(strstr(g.body, "<svg"));
+    assert_non_null(strstr(g.body, "Europe/Berlin"));
+    assert_non_null(strstr(g.body, "2026-02-28"));
+    assert_non_null(strstr(g.body, "owned 10"));
+    assert_non_null(strstr(g.body, "Critical</span>"));
+    assert_non_null(strstr(g.body, "@page{size:letter"));
+    assert_non_null(strstr(g.body, "Jira"));
+    assert_null(strstr(g.body, "<script"));
+    got_free(&g);
+    assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/report?period=30d&paper=a5", fx->svc_hdr,
+                               NULL, NULL, &g),
+                     400);
+    got_free(&g);
+}
+
+struct pool_arg {
+    struct exp_upstream *u;
+    int ok;
+};
+
+static void *pool_worker(void *arg)
+{
+    struct pool_arg *pa = arg;
+    for (int i = 0; i < 40; i++) {
+        Licmon__V1__Request req = LICMON__V1__REQUEST__INIT;
+        Licmon__V1__Query q = LICMON__V1__QUERY__INIT;
+        q.kind = LICMON__V1__QUERY_KIND__LICENSES;
+        q.org = "acme";
+        req.body_case = LICMON__V1__REQUEST__BODY_QUERY;
+        req.query = &q;
+        Licmon__V1__Reply *rep = NULL;
+        if (exp_upstream_call(pa->u, &req, 2000, &rep) == EXP_UP_OK && rep->id == req.id)
+            pa->ok++;
+        PB_FREE(reply, rep);
+    }
+    return NULL;
+}
+
+static void test_upstream_pool_threads(void **state)
+{
+    (void)state;
+    struct fake *f = fake_start("inproc://pool-agg", "inproc://pool-ingest");
+    struct exp_upstream *u = exp_upstream_new_pool("aggregator", "inproc://pool-agg", 2000, 2);
+    pthread_t th[4];
+    struct pool_arg args[4] = {{u, 0}, {u, 0}, {u, 0}, {u, 0}};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, pool_worker, &args[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].ok, 40);
+    }
+    exp_upstream_free(&u);
+    fake_stop(&f);
+}
+
 int main(void)
 {
     log_init("test_exporter");
@@ -1200,6 +2108,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_settings_put, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_unavailable, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_tokens, api_setup, api_teardown),
+        cmocka_unit_test_setup_teardown(test_api_usage_days, api_setup, api_teardown),
+        cmocka_unit_test_setup_teardown(test_api_usage_hours_minutes, api_setup, api_teardown),
+        cmocka_unit_test_setup_teardown(test_api_stats, api_setup, api_teardown),
+        cmocka_unit_test_setup_teardown(test_api_sessions_streamed, api_setup, api_teardown),
+        cmocka_unit_test_setup_teardown(test_api_export_csv_json, api_setup, api_teardown),
+        cmocka_unit_test_setup_teardown(test_api_export_xlsx, api_setup, api_teardown),
+        cmocka_unit_test_setup_teardown(test_api_report, api_setup, api_teardown),
+        cmocka_unit_test(test_upstream_pool_threads),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     zsock_ctx_term();
