@@ -369,7 +369,7 @@ int ctl_send_main(int argc, char **argv)
                  "wait this long for a batch's acknowledgement before resending it", &timeout_ms),
         CONF_INT("retries", NULL, 20, 0, 1000000,
                  "resends without any acknowledgement before giving up (exit 3)", &retries),
-        CONF_INT("window", NULL, 4, 1, CTL_WINDOW_MAX, "batches in flight at once", &window),
+        CONF_INT("window", NULL, 16, 1, CTL_WINDOW_MAX, "batches in flight at once", &window),
         CONF_STR("curve-server-key", "LICMON_CURVE_SERVER_KEY", "",
                  "file with ingest's public CURVE key (Z85, first line): turns CURVE on",
                  &server_key_file),
