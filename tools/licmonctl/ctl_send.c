@@ -21,7 +21,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
-#define CTL_WINDOW_MAX 4
+#define CTL_WINDOW_MAX 32
 #define CTL_LINE_MAX (1u << 20)
 #define CTL_ARRAY_FILE_MAX (256u << 20)
 #define CTL_ACK_MAX (64 << 20)
