@@ -134,12 +134,7 @@ int main(int argc, char **argv)
     health_set_ready(false);
     stage_free(&a.stage);
     agg_app_free(&a.app);
-    svc_free(&svc);
-    zsock_ctx_term();
-    store_close(&store);
-    agg_retention_free(&ret);
-    health_stop();
-    conf_free(opts);
-    log_info("stopped");
+    prog_finish(&store, &svc, opts);
+    agg_retention_free(&ret); /* the store's compaction filter read it until now */
     return 0;
 }

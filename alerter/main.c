@@ -112,14 +112,9 @@ int main(int argc, char **argv)
     health_set_ready(false);
     alert_run_drain(run, DRAIN_MS);
     stage_free(&stage);
-    svc_free(&svc);
     alert_run_free(&run);
     alert_outbox_close(&outbox);
     alert_notify_free(&notify);
-    zsock_ctx_term();
-    store_close(&store);
-    health_stop();
-    conf_free(opts); /* frees upstream, internal and db too, whatever they point to now */
-    log_info("stopped");
+    prog_finish(&store, &svc, opts);
     return 0;
 }

@@ -22,23 +22,13 @@ struct exp_internal {
 static void internal_on_router(void *arg)
 {
     struct exp_internal *in = arg;
-    zmq_msg_t msg;
     struct zsock_env env;
-    bool bad;
-    while (zsock_recv(in->router, &env, &msg, ZMQ_DONTWAIT, &bad) == 0 || bad) {
-        if (bad) {
-            metric_add(in->m_bad, 1);
-            continue;
-        }
-        Licmon__V1__Request *req =
-            licmon__v1__request__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
-        zmq_msg_close(&msg);
+    Licmon__V1__Request *req;
+    uint64_t unreadable = 0;
+    while ((req = lstream_recv_request(in->router, &env, &unreadable))) {
         Licmon__V1__Reply rep = LICMON__V1__REPLY__INIT;
         Licmon__V1__StatusReply sr = LICMON__V1__STATUS_REPLY__INIT;
-        if (!req) {
-            metric_add(in->m_bad, 1);
-            rep.error = "unreadable request";
-        } else if (req->body_case == LICMON__V1__REQUEST__BODY_STATUS) {
+        if (req->body_case == LICMON__V1__REQUEST__BODY_STATUS) {
             rep.id = req->id;
             sr.program = "exporter";
             sr.started_ms = in->started_ms;
@@ -51,6 +41,7 @@ static void internal_on_router(void *arg)
         lstream_send_reply(in->router, &env, &rep);
         PB_FREE(request, req);
     }
+    metric_add(in->m_bad, (int64_t)unreadable);
 }
 
 struct exp_internal *exp_internal_open(const char *endpoint, struct svc *svc)

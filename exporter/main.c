@@ -121,11 +121,6 @@ int main(int argc, char **argv)
     exp_upstream_free(&up_agg);
     exp_upstream_free(&up_ingest);
     exp_tokens_free(&tokens);
-    store_close(&store);
-    zsock_ctx_term();
-    health_stop();
-    svc_free(&svc);
-    log_info("stopped");
-    conf_free(opts); /* also frees the defaults put in place above */
+    prog_finish(&store, &svc, opts);
     return 0;
 }

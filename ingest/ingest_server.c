@@ -103,23 +103,12 @@ static void on_producer(void *arg)
 static void on_internal(void *arg)
 {
     struct ingest_server *s = arg;
-    zmq_msg_t msg;
     struct zsock_env env;
-    bool bad;
-    while (zsock_recv(s->internal, &env, &msg, ZMQ_DONTWAIT, &bad) == 0 || bad) {
-        if (bad)
-            continue;
-        Licmon__V1__Request *req =
-            licmon__v1__request__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
-        zmq_msg_close(&msg);
+    Licmon__V1__Request *req;
+    while ((req = lstream_recv_request(s->internal, &env, NULL))) {
         Licmon__V1__Reply rep = LICMON__V1__REPLY__INIT;
         Licmon__V1__StatusReply sr = LICMON__V1__STATUS_REPLY__INIT;
         char err[200] = "";
-        if (!req) {
-            rep.error = "unreadable request";
-            lstream_send_reply(s->internal, &env, &rep);
-            continue;
-        }
         rep.id = req->id;
         struct lstream *log = ingest_journal_log(s->j);
         switch (req->body_case) {

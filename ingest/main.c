@@ -87,11 +87,6 @@ int main(int argc, char **argv)
     ingest_server_free(&server);
     ingest_journal_free(&journal);
     ingest_zap_free(&zap);
-    svc_free(&svc);
-    zsock_ctx_term();
-    store_close(&store);
-    health_stop();
-    conf_free(opts);
-    log_info("stopped");
+    prog_finish(&store, &svc, opts);
     return 0;
 }

@@ -114,6 +114,27 @@ void lstream_send_reply(void *router, const struct zsock_env *env, const Licmon_
     free(buf);
 }
 
+Licmon__V1__Request *lstream_recv_request(void *router, struct zsock_env *env, uint64_t *unreadable)
+{
+    zmq_msg_t msg;
+    bool bad;
+    while (zsock_recv(router, env, &msg, ZMQ_DONTWAIT, &bad) == 0 || bad) {
+        if (!bad) {
+            Licmon__V1__Request *req =
+                licmon__v1__request__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+            zmq_msg_close(&msg);
+            if (req)
+                return req;
+            Licmon__V1__Reply rep = LICMON__V1__REPLY__INIT;
+            rep.error = "unreadable request";
+            lstream_send_reply(router, env, &rep);
+        }
+        if (unreadable)
+            (*unreadable)++;
+    }
+    return NULL;
+}
+
 static void lstream_answer(struct lstream *ls, void *router, const struct zsock_env *env,
                            uint64_t req_id, uint64_t from, uint32_t max)
 {

@@ -43,6 +43,13 @@ void lstream_fetch(struct lstream *ls, void *router, const struct zsock_env *env
 /* Answers parked fetches whose wait has passed; call a few times a second. */
 void lstream_expire(struct lstream *ls);
 
+/* The next Request waiting on an internal ROUTER socket (caller frees it
+ * with PB_FREE(request, ...)), its routing frames in env; NULL when nothing
+ * is waiting. Frames that are not a Request are answered with an error
+ * (or dropped, when even their routing frames are wrong) and counted in
+ * *unreadable when it is not NULL. */
+Licmon__V1__Request *lstream_recv_request(void *router, struct zsock_env *env,
+                                          uint64_t *unreadable);
 /* Sends a Reply on router to env (helper shared by every internal socket). */
 void lstream_send_reply(void *router, const struct zsock_env *env, const Licmon__V1__Reply *rep);
 

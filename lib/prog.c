@@ -2,6 +2,8 @@
 #include "prog.h"
 #include "health.h"
 #include "log.h"
+#include "store.h"
+#include "zsock.h"
 #include "svc.h"
 #include "xmem.h"
 
@@ -79,4 +81,14 @@ void prog_start(const char *program, struct prog_common *c)
         fprintf(stderr, "%s: --health: cannot serve on '%s'\n", program, c->health);
         exit(2);
     }
+}
+
+void prog_finish(struct store **store, struct svc **svc, struct conf_opt *opts)
+{
+    zsock_ctx_term();
+    store_close(store);
+    health_stop();
+    svc_free(svc);
+    conf_free(opts);
+    log_info("stopped");
 }

@@ -22,6 +22,12 @@ struct prog_common {
 /* Applies the common options: log level, folders (created), health port.
  * Exits with status 2 on a bad value. */
 void prog_start(const char *program, struct prog_common *c);
+/* The common end of a program, after its own modules are freed: ZeroMQ's
+ * context, the store (may be NULL), the health endpoint, the loop, the
+ * option strings; logs "stopped". */
+struct svc;
+struct store;
+void prog_finish(struct store **store, struct svc **svc, struct conf_opt *opts);
 /* "ipc://DIR/run/NAME.sock"; caller frees. */
 char *prog_endpoint(const char *dir, const char *name);
 /* "DIR/data/NAME"; caller frees. */

@@ -199,21 +199,10 @@ void stage_reply(struct stage *st, const struct zsock_env *env, const Licmon__V1
 static void stage_on_router(void *arg)
 {
     struct stage *st = arg;
-    zmq_msg_t msg;
     struct zsock_env env;
-    bool bad;
-    while (zsock_recv(st->router, &env, &msg, ZMQ_DONTWAIT, &bad) == 0 || bad) {
-        if (bad)
-            continue;
-        Licmon__V1__Request *req =
-            licmon__v1__request__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
-        zmq_msg_close(&msg);
+    Licmon__V1__Request *req;
+    while ((req = lstream_recv_request(st->router, &env, NULL))) {
         Licmon__V1__Reply rep = LICMON__V1__REPLY__INIT;
-        if (!req) {
-            rep.error = "unreadable request";
-            stage_reply(st, &env, &rep);
-            continue;
-        }
         rep.id = req->id;
         Licmon__V1__StatusReply sr = LICMON__V1__STATUS_REPLY__INIT;
         switch (req->body_case) {

@@ -131,11 +131,6 @@ int main(int argc, char **argv)
     stage_free(&z.stage);
     sess_engine_free(&z.engine);
     pb_arena_free(&z.arena);
-    svc_free(&svc);
-    zsock_ctx_term();
-    store_close(&store);
-    health_stop();
-    conf_free(opts);
-    log_info("stopped");
+    prog_finish(&store, &svc, opts);
     return 0;
 }
