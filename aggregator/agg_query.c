@@ -363,11 +363,46 @@ static int answer_sessions(const struct qenv *e, Licmon__V1__QueryReply *qr, Lic
     return 0;
 }
 
+/* ---------------------------------------------------------------- orgs */
+
+/* Every org of the state and of the rollups, sorted, each once. The names
+ * are borrowed from both; the array is freed by agg_query_clear. */
+static void answer_orgs(const struct agg_query_ctx *ctx, Licmon__V1__Reply *rep)
+{
+    const char **a, **b;
+    size_t na = agg_state_orgs(ctx->state, &a);
+    size_t nb = agg_rollup_orgs(ctx->rollup, &b);
+    const char **all = xcalloc(na + nb + 1, sizeof(*all));
+    size_t n = 0;
+    for (size_t i = 0; i < na + nb; i++) {
+        const char *o = i < na ? a[i] : b[i - na];
+        if (settings_valid_org(o))
+            all[n++] = o;
+    }
+    free(a);
+    free(b);
+    qsort(all, n, sizeof(*all), name_cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!u || strcmp(all[u - 1], all[i]))
+            all[u++] = all[i];
+    Licmon__V1__QueryReply *qr = xmalloc(sizeof(*qr));
+    licmon__v1__query_reply__init(qr);
+    qr->orgs = (char **)all;
+    qr->n_orgs = u;
+    rep->body_case = LICMON__V1__REPLY__BODY_QUERY;
+    rep->query = qr;
+}
+
 /* --------------------------------------------------------------- entry */
 
 int agg_query_answer(const struct agg_query_ctx *ctx, const Licmon__V1__Query *q,
                      Licmon__V1__Reply *rep)
 {
+    if (q->kind == LICMON__V1__QUERY_KIND__ORGS) {
+        answer_orgs(ctx, rep);
+        return 0;
+    }
     if (!q->org || !settings_valid_org(q->org)) {
         rep->error = "org: must match [A-Za-z0-9._-]{1,64}";
         return -1;
@@ -453,6 +488,7 @@ void agg_query_clear(Licmon__V1__Reply *rep)
         licmon__v1__session_record__free_unpacked(qr->sessions[i], NULL);
     free(qr->sessions);
     free(qr->next_cursor.data);
+    free(qr->orgs); /* the names are borrowed */
     settings_free(&qr->settings);
     free(qr);
     rep->query = NULL;

@@ -1,6 +1,6 @@
 /* agg_query: answers the exporter's queries (proto Query: LICENSES,
- * CURRENT, SETTINGS, USAGE, STATS, SESSIONS) from the aggregator's state,
- * its rollups and its session archive.
+ * CURRENT, SETTINGS, USAGE, STATS, SESSIONS, ORGS) from the aggregator's
+ * state, its rollups and its session archive.
  *
  * What exists (API.md: "the days that exist"), with today = the local date
  * of the query's now_ms in the org's zone:
@@ -22,6 +22,10 @@
  *  - SESSIONS returns the records overlapping [from 00:00, to + 1 00:00)
  *    local, the period's start clipped to the minute retention (see
  *    agg_sessions.h for overlap, order and cursor).
+ *  - ORGS lists every org known: settings seen, or usage seen (a hold, a
+ *    session or a counted event: anything the rollups keep), sorted by
+ *    name, each once; Query.org is not looked at. Who may see which org
+ *    is the exporter's business.
  * Lists whose order the state does not fix are sorted (current sessions by
  * login then id; types not configured by name), so an answer is the same
  * before and after a restart. */

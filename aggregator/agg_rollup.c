@@ -1290,6 +1290,14 @@ size_t agg_rollup_types(struct agg_rollup *r, const char *org, const char ***typ
     return n;
 }
 
+size_t agg_rollup_orgs(const struct agg_rollup *r, const char ***orgs)
+{
+    *orgs = xcalloc(r->norgs + 1, sizeof(**orgs));
+    for (size_t i = 0; i < r->norgs; i++)
+        (*orgs)[i] = r->org_list[i]->name;
+    return r->norgs;
+}
+
 const char *agg_rollup_zone(struct agg_rollup *r, const char *org)
 {
     struct agg_roll_org *o = org ? agg_roll_org_get(r, org, false) : NULL;

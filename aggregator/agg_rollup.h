@@ -154,6 +154,10 @@ int agg_rollup_hour_bounds(struct agg_rollup *r, const char *org, int64_t date, 
 /* The license types the org's changes named (not "all"), sorted by name;
  * *types is a malloc'd array of borrowed names. Returns the count. */
 size_t agg_rollup_types(struct agg_rollup *r, const char *org, const char ***types);
+/* Every org the rollups have (any change seen, or loaded at start-up), in
+ * no particular order; *orgs is a malloc'd array of borrowed names.
+ * Returns the count. */
+size_t agg_rollup_orgs(const struct agg_rollup *r, const char ***orgs);
 /* The zone in force ("UTC" when never set). */
 const char *agg_rollup_zone(struct agg_rollup *r, const char *org);
 void agg_rollup_stats(const struct agg_rollup *r, struct agg_rollup_stats *out);

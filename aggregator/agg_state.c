@@ -462,6 +462,17 @@ void agg_state_each_settings(const struct agg_state *st,
     }
 }
 
+size_t agg_state_orgs(const struct agg_state *st, const char ***orgs)
+{
+    size_t n = 0, pos = 0, klen;
+    const void *k;
+    void *v;
+    *orgs = xcalloc(hmap_count(st->orgs) + 1, sizeof(**orgs));
+    while (hmap_next(st->orgs, &pos, &k, &klen, &v))
+        (*orgs)[n++] = ((const struct agg_org *)v)->name;
+    return n;
+}
+
 const Licmon__V1__OrgSettings *agg_state_settings(const struct agg_state *st, const char *org)
 {
     struct agg_org *o = hmap_gets(st->orgs, org);

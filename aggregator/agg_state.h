@@ -49,6 +49,11 @@ size_t agg_state_span_key(uint8_t *buf, const char *org, int64_t day, int64_t st
 /* The length of the key prefix 'X' org 0 (or 'Y' org 0). */
 size_t agg_state_org_prefix(uint8_t *buf, char ns, const char *org);
 
+/* Every org the state has seen (settings, holds or sessions), in no
+ * particular order; returns the count, *orgs borrowed (caller frees the
+ * array only). */
+size_t agg_state_orgs(const struct agg_state *st, const char ***orgs);
+
 /* Queries. settings: NULL when the org was never seen. */
 const Licmon__V1__OrgSettings *agg_state_settings(const struct agg_state *st, const char *org);
 int64_t agg_state_in_use(const struct agg_state *st, const char *org, const char *type);

@@ -342,6 +342,53 @@ static void api_current(struct exp_api *a, const char *org, struct exp_resp *res
     PB_FREE(reply, rep);
 }
 
+/* GET /v1/orgs: the orgs p may see, each with its reporting zone (from its
+ * settings in force, one SETTINGS query each). Only the administrator's
+ * list comes from the aggregator (ORGS); any other token gets its own org. */
+static void api_orgs(struct exp_api *a, const struct exp_principal *p, struct exp_resp *resp)
+{
+    Licmon__V1__Reply *rep = NULL;
+    const char *own[] = {p->org};
+    const char *const *names = own;
+    size_t n = 1;
+    switch (exp_auth_org_scope(p)) {
+    case EXP_SCOPE_OWN:
+        break;
+    case EXP_SCOPE_ALL:
+        if (api_query(a, LICMON__V1__QUERY_KIND__ORGS, "", time_now_ms(), 0, &rep, resp))
+            return;
+        names = (const char *const *)rep->query->orgs;
+        n = rep->query->n_orgs;
+        break;
+    default:
+        exp_resp_error(resp, 401, "unauthorized", "a valid bearer token is required");
+        resp->challenge = true;
+        return;
+    }
+    const char **orgs = xcalloc(n + 1, sizeof(*orgs));
+    char **tzs = xcalloc(n + 1, sizeof(*tzs));
+    size_t k = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (strlen(names[i]) > EXP_ORG_MAX || !settings_valid_org(names[i]))
+            continue; /* a name no path could reach */
+        struct exp_org_ctx ctx;
+        rc = exp_org_ctx_open(a, names[i], LICMON__V1__QUERY_KIND__SETTINGS, &ctx, resp);
+        if (rc == 0) {
+            orgs[k] = names[i];
+            tzs[k++] = xstrdup(ctx.tz);
+            exp_org_ctx_close(&ctx);
+        }
+    }
+    if (rc == 0)
+        api_ok(resp, 200, exp_view_orgs(orgs, (const char *const *)tzs, k));
+    for (size_t i = 0; i < k; i++)
+        free(tzs[i]);
+    free(tzs);
+    free(orgs);
+    PB_FREE(reply, rep);
+}
+
 /* The settings in force, asked of the aggregator; NULL with resp filled. */
 static Licmon__V1__OrgSettings *api_get_settings(struct exp_api *a, const char *org,
                                                  int64_t timeout_ms, struct exp_resp *resp)
@@ -622,6 +669,9 @@ void exp_api_handle(struct exp_api *a, const struct exp_req *req, struct exp_res
         break;
     case EXP_ROUTE_TOKEN:
         api_token_revoke(a, r.id, resp);
+        break;
+    case EXP_ROUTE_ORGS:
+        api_orgs(a, &p, resp);
         break;
     case EXP_ROUTE_USAGE:
         exp_api_usage(a, r.org, req, resp);

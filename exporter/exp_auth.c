@@ -168,9 +168,24 @@ int exp_auth_decide(const struct exp_principal *p, const struct exp_route *r)
     }
     if (r->kind == EXP_ROUTE_TOKENS || r->kind == EXP_ROUTE_TOKEN)
         return 403;
+    if (r->kind == EXP_ROUTE_ORGS) /* a read; exp_auth_org_scope narrows the list */
+        return r->write ? 403 : 0;
     if (!r->has_org || strcmp(r->org, p->org) != 0)
         return 404;
     if (r->write && p->role != EXP_ROLE_ORG_ADMIN)
         return 403;
     return 0;
+}
+
+enum exp_org_scope exp_auth_org_scope(const struct exp_principal *p)
+{
+    switch (p->role) {
+    case EXP_ROLE_ADMIN:
+        return EXP_SCOPE_ALL;
+    case EXP_ROLE_ORG_ADMIN:
+    case EXP_ROLE_SERVICE:
+        return p->org[0] ? EXP_SCOPE_OWN : EXP_SCOPE_NONE;
+    default:
+        return EXP_SCOPE_NONE;
+    }
 }

@@ -39,4 +39,11 @@ int exp_auth_identify(const struct exp_auth *a, const char *header, struct exp_p
  * 403 (known org, but the role may not do that). r must have matched. */
 int exp_auth_decide(const struct exp_principal *p, const struct exp_route *r);
 
+/* Which orgs GET /v1/orgs lists for p: every org the aggregator knows (the
+ * administrator), exactly p's own org (an org_admin or service token: the
+ * aggregator is not asked, so no other org's name can leak), or none (no
+ * valid token). */
+enum exp_org_scope { EXP_SCOPE_NONE, EXP_SCOPE_ALL, EXP_SCOPE_OWN };
+enum exp_org_scope exp_auth_org_scope(const struct exp_principal *p);
+
 #endif

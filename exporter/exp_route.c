@@ -125,6 +125,11 @@ int exp_route_match(const char *method, const char *path, struct exp_route *r)
         snprintf(r->id, sizeof(r->id), "%s", segs[2]);
         return 0;
     }
+    if (!strcmp(segs[1], "orgs") && n == 2) {
+        r->kind = EXP_ROUTE_ORGS;
+        r->allow = "GET, HEAD";
+        return route_allows(r->method, true, false, false, false) ? 0 : 405;
+    }
     if (strcmp(segs[1], "orgs") || n != 4)
         return 404;
     const char *what = segs[3];

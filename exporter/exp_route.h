@@ -21,6 +21,7 @@ enum exp_route_kind {
     EXP_ROUTE_REPORT,   /* /v1/orgs/{org}/report */
     EXP_ROUTE_TOKENS,   /* /v1/tokens */
     EXP_ROUTE_TOKEN,    /* /v1/tokens/{id} */
+    EXP_ROUTE_ORGS,     /* /v1/orgs: the orgs the caller may see */
 };
 
 enum exp_method { EXP_M_GET, EXP_M_HEAD, EXP_M_PUT, EXP_M_POST, EXP_M_DELETE, EXP_M_OTHER };

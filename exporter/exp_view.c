@@ -54,6 +54,15 @@ static json_t *view_text(const char *s)
     return j;
 }
 
+json_t *exp_view_orgs(const char *const *orgs, const char *const *tzs, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(
+            arr, json_pack("{s:o, s:o}", "org", view_text(orgs[i]), "timezone", view_text(tzs[i])));
+    return json_pack("{s:o}", "orgs", arr);
+}
+
 static int64_t view_in_use(const Licmon__V1__QueryReply *qr, const char *type)
 {
     for (size_t i = 0; qr && i < qr->n_licenses; i++) {

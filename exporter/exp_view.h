@@ -29,6 +29,9 @@ const char *exp_view_timezone(const Licmon__V1__QueryReply *qr, const Licmon__V1
  * knows (seats in use of a type that is not configured); never "all". */
 json_t *exp_view_licenses(const Licmon__V1__QueryReply *qr, const Licmon__V1__OrgSettings *s,
                           int64_t now_ms);
+/* GET /v1/orgs: {"orgs":[{"org":..., "timezone":...}, ...]}, in the order
+ * given (tzs[i] is the zone of orgs[i]). */
+json_t *exp_view_orgs(const char *const *orgs, const char *const *tzs, size_t n);
 /* GET /v1/orgs/{org}/current. */
 json_t *exp_view_current(const Licmon__V1__QueryReply *qr, const Licmon__V1__OrgSettings *s,
                          int64_t now_ms);

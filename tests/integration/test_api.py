@@ -2,7 +2,7 @@
 stack: usage at day, hour and minute granularity, the statistics cards,
 session records as JSON and NDJSON, the print report; every malformed
 parameter is a 400 naming it; token roles and cross-org isolation (another
-org's token never sees a byte of this one)."""
+org's token never sees a byte of this one); the list of orgs each token sees."""
 import datetime as dt
 import json
 import os
@@ -289,6 +289,33 @@ def test_roles_and_cross_org_isolation(api):
     w = api.put("/v1/orgs/acme/settings", {"minor_margin_pct": 5},
                 token=api.tokens[("acme", "service")])
     assert w.status_code == 403
+
+
+def test_org_list_by_role(api):
+    """GET /v1/orgs: the administrator sees every org the stack knows, any
+    other token exactly its own (never another org's name)."""
+    r = get(api, "/v1/orgs")
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert r.json() == {"orgs": [{"org": "acme", "timezone": TZ},
+                                 {"org": "other", "timezone": "UTC"}]}
+    for org, tz in (("acme", TZ), ("other", "UTC")):
+        for role in ("org_admin", "service"):
+            r = get(api, "/v1/orgs", token=api.tokens[(org, role)])
+            assert r.status_code == 200, (org, role, r.text)
+            assert r.json() == {"orgs": [{"org": org, "timezone": tz}]}, (org, role)
+            other = "other" if org == "acme" else "acme"
+            assert other.encode() not in r.content
+    # a token of an org without any data yet: still its own org, nothing else
+    lonely = ctl("token", "create", "--dir", api.dir, "--org", "lonely", "--role",
+                 "service").stdout.splitlines()[0].strip()
+    r = get(api, "/v1/orgs", token=lonely)
+    assert r.status_code == 200 and r.json() == {"orgs": [{"org": "lonely", "timezone": "UTC"}]}
+    assert requests.get(api.url + "/v1/orgs", timeout=10).status_code == 401
+    assert get(api, "/v1/orgs", token="lm_not_a_token").status_code == 401
+    r = requests.post(api.url + "/v1/orgs", headers={"Authorization": f"Bearer {api.token}"},
+                      timeout=10)
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD"
 
 
 def test_health_answers_while_exports_run(api):

@@ -256,6 +256,8 @@ def test_dashboard_end_to_end(stack, browser):
                "document.querySelectorAll('#cards [data-card]').length >= 6 && " + idle(drv),
           "the dashboard")
     assert js(drv, "return sessionStorage.getItem('licmon.token')") == token
+    # the token sees one org: it is opened without a picker
+    assert not drv.find_element(By.ID, "org-form").is_displayed()
     assert f"Times in {TZ}" in drv.find_element(By.ID, "tz-note").text
 
     # default selection: the first floating type, last 30 days
@@ -475,3 +477,31 @@ def test_dashboard_end_to_end(stack, browser):
     errors = [m for m in console(drv) if m["level"] == "SEVERE"]
     assert not errors, json.dumps(errors, indent=1)
     assert time.monotonic() - t0 < 90
+
+
+def test_dashboard_org_picker(stack, browser):
+    """The administrator's token sees two orgs: a picker lists them, the
+    link's org is preselected, and picking the other one opens it."""
+    drv = browser
+    for org, tz in (("acme", TZ), ("beta", "UTC")):
+        r = stack.put(f"/v1/orgs/{org}/settings", {"timezone": tz})
+        assert r.status_code == 200, r.text
+    drv.get(f"{stack.url}/?org=beta")
+    until(drv, "!document.querySelector('#signin').hidden", "the sign-in form")
+    assert not drv.find_element(By.ID, "signin-org").is_displayed()  # no org to type
+    drv.find_element(By.ID, "token-input").send_keys(stack.token)
+    drv.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
+    until(drv, "!document.querySelector('#dashboard').hidden && " + idle(drv), "the dashboard")
+    sel = Select(drv.find_element(By.ID, "org-select"))
+    assert drv.find_element(By.ID, "org-select").is_displayed()
+    assert not drv.find_element(By.ID, "org-input").is_displayed()
+    assert [o.get_attribute("value") for o in sel.options] == ["acme", "beta"]
+    assert sel.first_selected_option.get_attribute("value") == "beta"
+    assert drv.find_element(By.ID, "org-name").text == "beta"
+    sel.select_by_value("acme")
+    until(drv, "document.querySelector('#org-name').textContent === 'acme' && " + idle(drv),
+          "the other org")
+    assert f"Times in {TZ}" in drv.find_element(By.ID, "tz-note").text
+    assert "org=acme" in drv.current_url
+    errors = [m for m in console(drv) if m["level"] == "SEVERE"]
+    assert not errors, json.dumps(errors, indent=1)

@@ -3,7 +3,8 @@
  * exist (future and out-of-retention days, hours and minutes), the
  * repeated and skipped hours of DST days, the cards, the sessions that
  * overlap a period (long ones that began days before it included) with
- * their chunks and cursor, and retention by the compaction filter. */
+ * their chunks and cursor, retention by the compaction filter, and the
+ * list of every org known (ORGS). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -818,6 +819,56 @@ static void test_gc_behind_org_clock(void **state)
     assert_int_equal(st.users, before - 1);
 }
 
+/* ------------------------------------------------------------- orgs */
+
+/* The ORGS answer as one comma-joined string. */
+static void orgs_of(struct fx *f, char *out, size_t len)
+{
+    Licmon__V1__Query q = query(LICMON__V1__QUERY_KIND__ORGS, "", NULL, 0);
+    Licmon__V1__Reply rep = ask(f, &q);
+    assert_int_equal(rep.body_case, LICMON__V1__REPLY__BODY_QUERY);
+    out[0] = '\0';
+    for (size_t i = 0; i < rep.query->n_orgs; i++)
+        snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? "," : "", rep.query->orgs[i]);
+    agg_app_query_clear(&rep);
+}
+
+static void test_orgs(void **state)
+{
+    struct fx *f = *state;
+    char got[256];
+    orgs_of(f, got, sizeof(got));
+    assert_string_equal(got, ""); /* nothing seen yet */
+
+    int64_t t0 = ms_of("2026-03-02T09:00:00Z");
+    settings(f, "zeta", "Europe/Berlin");       /* settings only */
+    hold(f, "acme", "u1", "creator", t0, true); /* usage only: a hold */
+    hold(f, "acme", "u1", "creator", t0 + MIN_MS, false);
+    counted(f, "beta", "u2", "creator", t0, LICMON__V1__COUNTED__WHAT__DENIAL); /* a denial only */
+    session(f, "delta", "s1", "u3", "viewer", t0, t0 + HOUR_MS);
+    settings(f, "acme", "UTC"); /* known twice over: listed once */
+    commit(f);
+    orgs_of(f, got, sizeof(got));
+    assert_string_equal(got, "acme,beta,delta,zeta");
+
+    /* asking about an org does not make it known; the query's org is ignored */
+    Licmon__V1__Query q = query(LICMON__V1__QUERY_KIND__LICENSES, "ghost", NULL, t0);
+    Licmon__V1__Reply rep = ask(f, &q);
+    agg_app_query_clear(&rep);
+    q = query(LICMON__V1__QUERY_KIND__ORGS, "not a valid org!", NULL, t0);
+    rep = ask(f, &q);
+    assert_int_equal(rep.query->n_orgs, 4);
+    assert_string_equal(rep.query->timezone, ""); /* no org's settings in this answer */
+    assert_null(rep.query->settings);
+    agg_app_query_clear(&rep);
+
+    /* the same after a restart (read back from the store) */
+    fx_close(f);
+    fx_open(f);
+    orgs_of(f, got, sizeof(got));
+    assert_string_equal(got, "acme,beta,delta,zeta");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -830,6 +881,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention_filter, setup, teardown),
         cmocka_unit_test(test_retention_swaps),
         cmocka_unit_test_setup_teardown(test_gc_behind_org_clock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_orgs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

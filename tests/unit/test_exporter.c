@@ -99,6 +99,12 @@ static void test_route_paths(void **state)
     assert_int_equal(r.kind, EXP_ROUTE_TOKEN);
     assert_string_equal(r.id, "ab12cd");
 
+    assert_int_equal(exp_route_match("GET", "/v1/orgs", &r), 0);
+    assert_int_equal(r.kind, EXP_ROUTE_ORGS);
+    assert_true(r.v1 && !r.has_org && !r.write);
+    assert_int_equal(exp_route_match("HEAD", "/v1/orgs", &r), 0);
+    assert_int_equal(r.kind, EXP_ROUTE_ORGS);
+
     assert_int_equal(exp_route_match("GET", "/healthz", &r), 0);
     assert_int_equal(r.kind, EXP_ROUTE_HEALTH);
     assert_false(r.v1);
@@ -128,6 +134,9 @@ static void test_route_not_found(void **state)
                                         "/v1",
                                         "/v1/",
                                         "/v2/orgs/acme/licenses",
+                                        "/v1/orgs/",
+                                        "/v1/orgs//",
+                                        "/v1//orgs",
                                         "/v1/orgs/acme",
                                         "/v1/orgs/acme/",
                                         "/v1/orgs/acme/licenses/",
@@ -167,6 +176,10 @@ static void test_route_methods(void **state)
     assert_int_equal(exp_route_match("GET", "/v1/tokens/abc", &r), 405);
     assert_string_equal(r.allow, "DELETE");
     assert_int_equal(exp_route_match("POST", "/healthz", &r), 405);
+    assert_int_equal(exp_route_match("POST", "/v1/orgs", &r), 405);
+    assert_string_equal(r.allow, "GET, HEAD");
+    assert_int_equal(r.kind, EXP_ROUTE_ORGS);
+    assert_int_equal(exp_route_match("DELETE", "/v1/orgs", &r), 405);
     assert_int_equal(exp_route_match("get", "/v1/tokens", &r), 405); /* methods are exact */
 }
 
@@ -254,6 +267,34 @@ static void test_auth_matrix(void **state)
     assert_int_equal(decide(&ac, "GET", "/v1/orgs/acme/licenses"), 404);
     struct exp_principal upper = principal(EXP_ROLE_ORG_ADMIN, "ACME");
     assert_int_equal(decide(&upper, "GET", "/v1/orgs/acme/licenses"), 404);
+}
+
+/* GET /v1/orgs: every role may ask; what it is told is its scope */
+static void test_auth_orgs(void **state)
+{
+    (void)state;
+    struct exp_principal none = principal(EXP_ROLE_NONE, "");
+    struct exp_principal admin = principal(EXP_ROLE_ADMIN, "");
+    struct exp_principal oa = principal(EXP_ROLE_ORG_ADMIN, "acme");
+    struct exp_principal svc = principal(EXP_ROLE_SERVICE, "acme");
+    struct exp_principal noorg = principal(EXP_ROLE_SERVICE, "");
+    static const char *const methods[] = {"GET", "HEAD"};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(decide(&none, methods[i], "/v1/orgs"), 401);
+        assert_int_equal(decide(&admin, methods[i], "/v1/orgs"), 0);
+        assert_int_equal(decide(&oa, methods[i], "/v1/orgs"), 0);
+        assert_int_equal(decide(&svc, methods[i], "/v1/orgs"), 0);
+    }
+    assert_int_equal(exp_auth_org_scope(&none), EXP_SCOPE_NONE);
+    assert_int_equal(exp_auth_org_scope(&admin), EXP_SCOPE_ALL);
+    assert_int_equal(exp_auth_org_scope(&oa), EXP_SCOPE_OWN);
+    assert_int_equal(exp_auth_org_scope(&svc), EXP_SCOPE_OWN);
+    assert_int_equal(exp_auth_org_scope(&noorg), EXP_SCOPE_NONE);
+    /* a route that did not match as a read is never let through */
+    struct exp_route r;
+    assert_int_equal(exp_route_match("POST", "/v1/orgs", &r), 405);
+    assert_int_equal(exp_auth_decide(&oa, &r), 403);
+    assert_int_equal(exp_auth_decide(&none, &r), 401);
 }
 
 static void test_auth_bearer(void **state)
@@ -635,6 +676,7 @@ struct fake {
     Licmon__V1__OrgSettings *journaled; /* what ingest took */
     int lag;                            /* SETTINGS answers before journaled shows */
     int settings_queries;
+    int orgs_queries;
     uint64_t seq;
     uint64_t n_sessions; /* session records the fake has for every org */
     struct fake_asked asked;
@@ -792,6 +834,12 @@ static void fake_on_agg(struct fake *f)
         }
         if (req->query->kind == LICMON__V1__QUERY_KIND__SETTINGS)
             f->settings_queries++;
+        static char *const fake_orgs[] = {"acme", "bad name!", "other", "zed"};
+        if (req->query->kind == LICMON__V1__QUERY_KIND__ORGS) {
+            f->orgs_queries++;
+            qr.orgs = (char **)fake_orgs;
+            qr.n_orgs = sizeof(fake_orgs) / sizeof(fake_orgs[0]);
+        }
         Licmon__V1__OrgSettings *s =
             f->applied && !strcmp(f->applied->org, req->query->org) ? f->applied : NULL;
         Licmon__V1__License lic = LICMON__V1__LICENSE__INIT;
@@ -1553,6 +1601,75 @@ static void fake_org(struct api_fixture *fx)
     pthread_mutex_unlock(&fx->fake->lock);
 }
 
+static int orgs_queries(struct api_fixture *fx)
+{
+    pthread_mutex_lock(&fx->fake->lock);
+    int n = fx->fake->orgs_queries;
+    pthread_mutex_unlock(&fx->fake->lock);
+    return n;
+}
+
+/* "org=timezone,..." of a GET /v1/orgs answer. */
+static void orgs_text(json_t *b, char *out, size_t len)
+{
+    json_t *arr = json_object_get(b, "orgs");
+    assert_true(json_is_array(arr));
+    out[0] = '\0';
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *o = json_array_get(arr, i);
+        assert_int_equal(json_object_size(o), 2);
+        snprintf(out + strlen(out), len - strlen(out), "%s%s=%s", i ? "," : "", jstr(o, "org"),
+                 jstr(o, "timezone"));
+    }
+}
+
+static void test_api_orgs(void **state)
+{
+    struct api_fixture *fx = *state;
+    fake_org(fx); /* acme is in Europe/Berlin, the others in UTC */
+    json_t *b;
+    char text[256];
+    assert_int_equal(call(fx, "GET", "/v1/orgs", NULL, NULL, &b), 401);
+    assert_string_equal(jstr(b, "error"), "unauthorized");
+    json_decref(b);
+    assert_int_equal(call(fx, "GET", "/v1/orgs", "Bearer lm_bad", NULL, NULL), 401);
+
+    /* the administrator: every org the aggregator knows, in its order */
+    assert_int_equal(call(fx, "GET", "/v1/orgs", fx->admin_hdr, NULL, &b), 200);
+    orgs_text(b, text, sizeof(text));
+    assert_string_equal(text, "acme=Europe/Berlin,other=UTC,zed=UTC");
+    json_decref(b);
+    assert_int_equal(orgs_queries(fx), 1);
+
+    /* any other token: its own org, and the aggregator's list is not asked */
+    assert_int_equal(call(fx, "GET", "/v1/orgs", fx->oa_hdr, NULL, &b), 200);
+    orgs_text(b, text, sizeof(text));
+    assert_string_equal(text, "acme=Europe/Berlin");
+    json_decref(b);
+    assert_int_equal(call(fx, "GET", "/v1/orgs", fx->svc_hdr, NULL, &b), 200);
+    orgs_text(b, text, sizeof(text));
+    assert_string_equal(text, "acme=Europe/Berlin");
+    json_decref(b);
+    assert_int_equal(call(fx, "GET", "/v1/orgs", fx->other_hdr, NULL, &b), 200);
+    orgs_text(b, text, sizeof(text));
+    assert_string_equal(text, "other=UTC");
+    json_decref(b);
+    assert_int_equal(orgs_queries(fx), 1);
+
+    assert_int_equal(call(fx, "POST", "/v1/orgs", fx->admin_hdr, "{}", &b), 405);
+    assert_string_equal(jstr(b, "error"), "method not allowed");
+    json_decref(b);
+    assert_int_equal(call(fx, "GET", "/v1/orgs/", fx->admin_hdr, NULL, NULL), 404);
+
+    /* the aggregator down: 503, for the list and for the zone alike */
+    atomic_store(&fx->fake->mode, FAKE_SILENT);
+    assert_int_equal(call(fx, "GET", "/v1/orgs", fx->admin_hdr, NULL, &b), 503);
+    assert_string_equal(jstr(b, "error"), "unavailable");
+    json_decref(b);
+    assert_int_equal(call(fx, "GET", "/v1/orgs", fx->oa_hdr, NULL, NULL), 503);
+    atomic_store(&fx->fake->mode, FAKE_NORMAL);
+}
+
 static struct fake_asked asked(struct api_fixture *fx)
 {
     pthread_mutex_lock(&fx->fake->lock);
@@ -2093,6 +2210,7 @@ int main(void)
         cmocka_unit_test(test_route_methods),
         cmocka_unit_test(test_route_bad_params),
         cmocka_unit_test(test_auth_matrix),
+        cmocka_unit_test(test_auth_orgs),
         cmocka_unit_test(test_auth_bearer),
         cmocka_unit_test(test_expiration_states),
         cmocka_unit_test(test_days_left),
@@ -2108,6 +2226,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_settings_put, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_unavailable, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_tokens, api_setup, api_teardown),
+        cmocka_unit_test_setup_teardown(test_api_orgs, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_usage_days, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_usage_hours_minutes, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_stats, api_setup, api_teardown),

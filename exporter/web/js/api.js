@@ -66,6 +66,11 @@ export async function request(path, { method = 'GET', params, body, raw = false,
   return raw ? r : r.json();
 }
 
+// GET /v1/orgs: {"orgs":[{"org","timezone"}, …]}, the orgs the token may see.
+export function listOrgs(opts) {
+  return request('/v1/orgs', opts);
+}
+
 export function orgPath(org, what) {
   return `/v1/orgs/${encodeURIComponent(org)}/${what}`;
 }

@@ -1,7 +1,7 @@
 // licmon dashboard: the page an organization admin opens to watch license
 // usage. Built only on the public HTTP API (API.md §3), so it is also the
 // living example for the dashboard service.
-import { ApiError, orgApi, request, orgPath, session } from './api.js';
+import { ApiError, listOrgs as getOrgs, orgApi, request, orgPath, session } from './api.js';
 import { $, h, announce, stateIcon, STATE_WORDS, fmtNum, plural } from './dom.js';
 import {
   todayIn, isDate, periodRange, longDate, shortDate, dateTime, offsetLabel, duration,
@@ -20,6 +20,7 @@ const PERIOD_NAMES = {
 
 const st = {
   org: '',
+  orgs: null, // [{org, timezone}] of GET /v1/orgs; null: not known, the org is typed
   api: null,
   tz: 'UTC',
   licenses: [], // rows of GET /licenses
@@ -119,6 +120,40 @@ function periodFromUrl() {
 
 // ---------------------------------------------------------------- sign-in
 
+function urlOrg() {
+  return new URL(window.location.href).searchParams.get('org') || '';
+}
+
+// The orgs a token may see ([{org, timezone}], GET /v1/orgs), or null when
+// the server cannot tell (then the org is typed). A 401 is thrown.
+async function listOrgs(token) {
+  try {
+    const r = await getOrgs({ token });
+    const orgs = Array.isArray(r.orgs) ? r.orgs.filter((o) => o && typeof o.org === 'string') : [];
+    return orgs.length ? orgs : null;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) throw e;
+    return null;
+  }
+}
+
+// The org to open from a list: the first wanted one it has (the link's,
+// then the remembered ones), else its first.
+function chooseOrg(orgs, wanted) {
+  const names = orgs.map((o) => o.org);
+  return wanted.find((o) => o && names.includes(o)) || names[0];
+}
+
+function wantedOrgs() {
+  return [urlOrg(), session.org, ...session.orgs()];
+}
+
+// The sign-in's org field: only when the list of orgs cannot be had.
+function showSigninOrg(show) {
+  $('#signin-org-field').hidden = !show;
+  $('#signin-org').required = show;
+}
+
 function showSignin(msg, org) {
   clearInterval(st.refreshTimer);
   $('#dashboard').hidden = true;
@@ -128,8 +163,9 @@ function showSignin(msg, org) {
   $('#signin').hidden = false;
   $('#signin-error').textContent = msg || '';
   if (org) $('#signin-org').value = org;
+  showSigninOrg(false);
   fillOrgList();
-  ($('#token-input').value ? $('#signin-org') : $('#token-input')).focus();
+  $('#token-input').focus();
 }
 
 function fillOrgList() {
@@ -149,18 +185,33 @@ function signOut(msg) {
 async function onSignin(ev) {
   ev.preventDefault();
   const token = $('#token-input').value.trim();
-  const org = $('#signin-org').value.trim();
+  const field = $('#signin-org');
+  const typing = !$('#signin-org-field').hidden;
   const err = $('#signin-error');
   if (!token) { err.textContent = 'Enter your token.'; $('#token-input').focus(); return; }
-  if (!$('#signin-org').checkValidity()) {
+  const badOrg = () => {
     err.textContent = 'Enter the organization id (letters, digits, ".", "_" or "-").';
-    $('#signin-org').focus();
-    return;
-  }
+    field.focus();
+  };
+  if (typing && (!field.value.trim() || !field.checkValidity())) { badOrg(); return; }
   err.textContent = 'Signing in…';
+  let org = field.value.trim();
   try {
+    // the token's orgs: several get a picker, one is simply opened
+    const orgs = typing ? null : await listOrgs(token);
+    if (orgs) {
+      org = chooseOrg(orgs, wantedOrgs());
+    } else if (!typing) {
+      showSigninOrg(true); // the list is not available: the org is typed
+      if (!org || !field.checkValidity()) {
+        err.textContent = 'The list of organizations is not available: enter the organization id.';
+        field.focus();
+        return;
+      }
+    }
     const lic = await request(orgPath(org, 'licenses'), { token });
     session.set(token, org);
+    st.orgs = orgs;
     err.textContent = '';
     await openOrg(org, lic);
   } catch (e) {
@@ -172,20 +223,51 @@ async function onSignin(ev) {
 
 // ---------------------------------------------------------------- org
 
-async function onOrgSwitch(ev) {
-  ev.preventDefault();
-  const input = $('#org-input');
-  const org = input.value.trim();
-  if (!input.checkValidity() || !org) { showBanner('Enter an organization id (letters, digits, ".", "_" or "-").'); return; }
+// The header's org picker: a select of the token's orgs when it sees
+// several, nothing when it sees one, the typed field when the list of orgs
+// could not be had.
+function renderOrgPicker() {
+  const orgs = st.orgs;
+  const pick = Array.isArray(orgs) && orgs.length > 0;
+  $('#org-pick').hidden = !pick;
+  $('#org-type').hidden = pick;
+  $('#org-input').required = !pick;
+  $('#org-form').hidden = pick && orgs.length < 2;
+  if (pick) {
+    const sel = $('#org-select');
+    const names = orgs.map((o) => o.org);
+    if (!names.includes(st.org)) names.unshift(st.org);
+    sel.replaceChildren(...names.map((o) => h('option', { value: o }, o)));
+    sel.value = st.org;
+  } else {
+    $('#org-input').value = st.org;
+  }
+}
+
+async function switchOrg(org, revert) {
   if (org === st.org) return;
   try {
     const lic = await orgApi(org).licenses();
     session.setOrg(org);
     await openOrg(org, lic);
   } catch (e) {
-    input.value = st.org;
+    revert();
     fail(e, `Organization "${org}"`);
   }
+}
+
+async function onOrgSwitch(ev) {
+  ev.preventDefault();
+  if (!$('#org-pick').hidden) return;
+  const input = $('#org-input');
+  const org = input.value.trim();
+  if (!input.checkValidity() || !org) { showBanner('Enter an organization id (letters, digits, ".", "_" or "-").'); return; }
+  await switchOrg(org, () => { input.value = st.org; });
+}
+
+async function onOrgSelect() {
+  const sel = $('#org-select');
+  await switchOrg(sel.value, () => { sel.value = st.org; });
 }
 
 async function openOrg(org, lic) {
@@ -196,9 +278,8 @@ async function openOrg(org, lic) {
   showBanner('');
   $('#signin').hidden = true;
   $('#dashboard').hidden = false;
-  $('#org-form').hidden = false;
   $('#sign-out').hidden = false;
-  $('#org-input').value = org;
+  renderOrgPicker();
   $('#org-name').textContent = org;
   document.title = `licmon — ${org}`;
   fillOrgList();
@@ -849,6 +930,7 @@ async function onPrint() {
 function wire() {
   $('#signin-form').addEventListener('submit', onSignin);
   $('#org-form').addEventListener('submit', onOrgSwitch);
+  $('#org-select').addEventListener('change', onOrgSelect);
   $('#sign-out').addEventListener('click', () => signOut('Signed out.'));
   $('#filter-form').addEventListener('submit', apply);
   $('#type-select').addEventListener('change', updateApply);
@@ -878,10 +960,17 @@ function wire() {
 
 async function start() {
   wire();
-  const urlOrg = new URL(window.location.href).searchParams.get('org') || '';
-  if (!session.token) { showSignin('', urlOrg || session.org); return; }
-  const org = urlOrg || session.org;
+  if (!session.token) { showSignin('', urlOrg() || session.org); return; }
+  let orgs;
+  try {
+    orgs = await listOrgs(session.token);
+  } catch (e) {
+    signOut('Your token is no longer accepted: please sign in again.');
+    return;
+  }
+  const org = orgs ? chooseOrg(orgs, wantedOrgs()) : urlOrg() || session.org;
   if (!org) { showSignin('', ''); return; }
+  st.orgs = orgs;
   try {
     const lic = await orgApi(org).licenses();
     session.setOrg(org);
