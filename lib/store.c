@@ -78,8 +78,7 @@ struct store *store_open_expiring(const char *path, store_expired_fn expired, vo
     /* bloom filters: most duplicate-index lookups are for keys that are
      * not there, and those should not cost a read of every level */
     s->table = rocksdb_block_based_options_create();
-    rocksdb_block_based_options_set_filter_policy(s->table,
-                                                  rocksdb_filterpolicy_create_bloom(10));
+    rocksdb_block_based_options_set_filter_policy(s->table, rocksdb_filterpolicy_create_bloom(10));
     rocksdb_options_set_block_based_table_factory(s->opts, s->table);
     rocksdb_options_set_memtable_prefix_bloom_size_ratio(s->opts, 0.02);
     rocksdb_options_set_memtable_whole_key_filtering(s->opts, 1);
