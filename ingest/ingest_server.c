@@ -13,7 +13,13 @@
 #include <string.h>
 
 #define GROUP_MAX_BATCHES 256
-#define GROUP_MAX_EVENTS 200000
+#define GROUP_MAX_EVENTS 50000
+/* one group = one journal chunk, read and applied in one piece downstream:
+ * a few MB keeps every stage's memory and latency small */
+#define GROUP_MAX_BYTES (8 << 20)
+/* frames a producer connection may have waiting inside ingest; beyond that
+ * ingest stops reading it and TCP pushes back on the producer */
+#define PRODUCER_HWM 8
 
 struct pending_ack {
     struct zsock_env env;
@@ -50,8 +56,8 @@ static void on_producer(void *arg)
 {
     struct ingest_server *s = arg;
     int nacks = 0;
-    int64_t events = 0, now = time_now_ms();
-    while (nacks < GROUP_MAX_BATCHES && events < GROUP_MAX_EVENTS) {
+    int64_t events = 0, bytes = 0, now = time_now_ms();
+    while (nacks < GROUP_MAX_BATCHES && events < GROUP_MAX_EVENTS && bytes < GROUP_MAX_BYTES) {
         zmq_msg_t msg;
         bool bad;
         struct pending_ack *pa = &s->acks[nacks];
@@ -65,6 +71,7 @@ static void on_producer(void *arg)
         }
         licmon__v1__batch_ack__init(&pa->ack);
         size_t size = zmq_msg_size(&msg);
+        bytes += (int64_t)size;
         Licmon__V1__EventBatch *batch = NULL;
         if ((int64_t)size <= s->cfg.max_frame_bytes)
             batch = licmon__v1__event_batch__unpack(NULL, size, zmq_msg_data(&msg));
@@ -188,7 +195,7 @@ struct ingest_server *ingest_server_new(const struct ingest_server_config *cfg, 
     /* frames a little over the limit are answered with an error; far larger
      * ones make libzmq drop the connection before they take memory */
     po.maxmsgsize = cfg->max_frame_bytes * 2;
-    po.hwm = 1000;
+    po.rcvhwm = PRODUCER_HWM; /* acks keep the default: a ROUTER drops what is over it */
     s->producer = zsock_open(ZMQ_ROUTER, NULL, true, &po);
     if (!s->producer || setup_curve(s) != 0 || zmq_bind(s->producer, cfg->producer_endpoint) != 0) {
         log_warn("cannot listen for producers on %s: %s", cfg->producer_endpoint,

@@ -43,8 +43,10 @@ void *zsock_open(int type, const char *endpoint, bool bind, const struct zsock_o
     }
     zsock_setopt_int(s, ZMQ_LINGER, o->linger_ms);
     zsock_setopt_int(s, ZMQ_SNDHWM, o->hwm);
-    zsock_setopt_int(s, ZMQ_RCVHWM, o->hwm);
-    if (o->reconnect_ms > 0) {
+    zsock_setopt_int(s, ZMQ_RCVHWM, o->rcvhwm > 0 ? o->rcvhwm : o->hwm);
+    if (o->no_reconnect) {
+        zsock_setopt_int(s, ZMQ_RECONNECT_IVL, -1);
+    } else if (o->reconnect_ms > 0) {
         zsock_setopt_int(s, ZMQ_RECONNECT_IVL, o->reconnect_ms);
         zsock_setopt_int(s, ZMQ_RECONNECT_IVL_MAX, 2000);
     }

@@ -10,10 +10,15 @@
 
 struct zsock_opts {
     int hwm;            /* send and receive high-water mark, messages */
+    int rcvhwm;         /* when > 0, the receive high-water mark instead */
     int64_t maxmsgsize; /* 0: no limit (internal sockets only) */
     int linger_ms;
     int reconnect_ms;
     bool router_mandatory;
+    /* never reconnect by itself: once the peer is gone nothing more is
+     * queued (sends fail), so a client that resends what was not
+     * acknowledged on a fresh socket keeps its messages in order */
+    bool no_reconnect;
 };
 #define ZSOCK_OPTS_DEFAULT                                                                         \
     {                                                                                              \

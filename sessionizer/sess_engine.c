@@ -55,7 +55,9 @@
  * USER_INACTIVITY.
  *
  * Session ids: "<fnv1a64(org NUL user) in hex>-<start_ms>-<n>", n counting
- * the user's sessions since its record was created. A record whose session
+ * the user's sessions that started at that same instant (1 but for a
+ * relogin at the very instant of a login), so an id never depends on when
+ * the user's record was forgotten. A record whose session
  * and hold are over is deleted (and its key with it) once the horizon is an
  * hour past its last instant: so every later session that is not over an
  * hour late starts after the previous one and ids stay unique, and events
@@ -558,10 +560,13 @@ static void do_login(struct sess_engine *e, struct sess_user *u, int64_t t, uint
     u->req = req;
     u->sess = SS_OPEN;
     u->end_reason = LICMON__V1__END_REASON__OPEN;
+    /* n counts the user's sessions that start at this same instant (a
+     * relogin at the instant of a login), so the id does not depend on
+     * whether the user's record was forgotten in between */
+    u->nsess = u->nsess && u->start == t ? u->nsess + 1 : 1;
     u->start = u->la = t;
     u->end = 0;
     u->held_ms = 0;
-    u->nsess++;
     e->st.open_sessions++;
     if (keep) {
         u->seg_start = t;

@@ -42,6 +42,10 @@ static int ctl_sender_open(struct ctl_sender *s)
 {
     struct zsock_opts o = ZSOCK_OPTS_DEFAULT;
     o.maxmsgsize = CTL_ACK_MAX;
+    /* a socket that reconnected by itself would deliver later batches while
+     * earlier ones, lost with the old connection, wait for their resend:
+     * events would be journaled out of order */
+    o.no_reconnect = true;
     const struct ctl_sender_cfg *c = &s->cfg;
     if (!c->server_key) {
         s->sock = zsock_open(ZMQ_DEALER, c->endpoint, false, &o);

@@ -1,0 +1,157 @@
+/* libFuzzer harness: the alerter's outbox entries as read back from its
+ * database (alerter/alert_outbox.c: the loader at open, the sender that
+ * reads an entry to hand it to the transport, the outcome records, the
+ * pruner). A damaged or hand-edited entry must be skipped or sent as it
+ * is, never crash the alerter that restarts over it.
+ *
+ * Input: byte 0 drives the fake transport (which deliveries start, how
+ * each ends); then entries, each a 2-byte length, a 1-byte key kind ('Q'
+ * pending, 'R' finished, else 'Q' with a short key) and the stored value.
+ * The store is a real RocksDB on /dev/shm, emptied before every input. */
+#include "../../alerter/alert_outbox.h"
+#include "keys.h"
+#include "log.h"
+#include "store.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct store *st;
+static char st_path[64];
+static uint8_t script;
+static uint64_t started[64];
+static int nstarted;
+
+static int t_start(void *arg, uint64_t token, const struct alert_delivery *d)
+{
+    (void)arg;
+    if (!d->id || !d->to || !d->payload || strlen(d->payload) != d->len)
+        abort();
+    if (script & 1)
+        return ALERT_START_LATER;
+    if (nstarted < 64)
+        started[nstarted++] = token;
+    return ALERT_START_OK;
+}
+
+static void t_poll(void *arg, alert_done_fn done, void *done_arg)
+{
+    (void)arg;
+    for (int i = 0; i < nstarted; i++) {
+        struct alert_result r = {
+            .outcome = (enum alert_outcome)((script >> 1) % 3), .code = 250, .detail = "fuzz"};
+        script = (uint8_t)(script >> 2 | script << 6);
+        done(done_arg, started[i], &r);
+    }
+    nstarted = 0;
+}
+
+static unsigned long inputs;
+
+static void remove_store(void)
+{
+    char cmd[96];
+    if (!st)
+        return;
+    store_close(&st);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", st_path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", st_path);
+}
+
+/* RocksDB keeps allocations from one input to the next (memtables, caches),
+ * so libFuzzer's leak check after each input would scan the whole heap every
+ * time (90% of the run time): -detect_leaks=0 is added unless the command
+ * line sets it. LeakSanitizer still checks the whole run at exit. */
+static void no_per_input_leak_check(int *argc, char ***argv)
+{
+    for (int i = 1; i < *argc; i++)
+        if (!strncmp((*argv)[i], "-detect_leaks=", 14))
+            return;
+    static char *args[256];
+    static char flag[] = "-detect_leaks=0";
+    int n = 0;
+    for (int i = 0; i < *argc && n < 254; i++)
+        args[n++] = (*argv)[i];
+    args[n++] = flag;
+    args[n] = NULL;
+    *argc = n;
+    *argv = args;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    no_per_input_leak_check(argc, argv);
+    log_set_level(LOG_PANIC);
+    snprintf(st_path, sizeof(st_path), "/dev/shm/licmon-fuzz-outbox-%d", (int)getpid());
+    st = store_open(st_path);
+    if (!st)
+        abort();
+    atexit(remove_store);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    script = data[0];
+    nstarted = 0;
+    const uint8_t *p = data + 1;
+    size_t n = size - 1;
+    /* a fresh database now and then: tombstones would slow every read */
+    if (++inputs % 500 == 0) {
+        remove_store();
+        st = store_open(st_path);
+        if (!st)
+            abort();
+    }
+    struct store_batch *b = store_batch_new();
+    struct store_iter *it = store_iter_new(st);
+    for (store_iter_seek(it, "", 0); store_iter_valid(it); store_iter_next(it)) {
+        size_t kl;
+        const char *k = store_iter_key(it, &kl);
+        store_batch_del(b, k, kl);
+    }
+    store_iter_free(&it);
+    uint64_t seq = 1;
+    while (n >= 3) {
+        size_t len = (size_t)p[0] | (size_t)p[1] << 8;
+        uint8_t kind = p[2];
+        p += 3, n -= 3;
+        if (len > n)
+            len = n;
+        uint8_t key[9];
+        key[0] = kind == 'R' ? 'R' : 'Q';
+        keys_put_u64(key + 1, seq);
+        store_batch_put(b, key, kind == 'R' || kind == 'Q' ? 9 : 1 + kind % 9, p, len);
+        seq += 1 + (kind & 3);
+        p += len, n -= len;
+    }
+    if (store_write(st, b, false) != 0)
+        abort();
+    store_batch_free(&b);
+
+    struct alert_outbox_config cfg = {.smtp_from = "licmon@example.com",
+                                      .public_url = "https://licmon.example",
+                                      .retry_min_ms = 10,
+                                      .retry_max_ms = 1000,
+                                      .max_inflight = 4,
+                                      .keep_ms = 1000};
+    struct alert_transport t = {t_start, t_poll, NULL};
+    struct alert_outbox *ob = alert_outbox_open(st, &cfg, &t);
+    int64_t now = 1793000000000LL;
+    for (int i = 0; i < 6; i++, now += 700) {
+        alert_outbox_tick(ob, now);
+        alert_outbox_oldest_ms(ob);
+    }
+    alert_outbox_collect(ob, now);
+    alert_outbox_prune(ob, now + 5000, 100);
+    for (uint64_t s = 1; s < seq && s < 40; s++)
+        free(alert_outbox_entry_json(ob, s));
+    alert_outbox_close(&ob);
+    return 0;
+}
