@@ -52,6 +52,7 @@ int main(int argc, char **argv)
                1, NULL, NULL);
     if (*curve_secret && !*curve_allowed) {
         fprintf(stderr, "licmon-ingest: --curve-secret-file needs --curve-allowed-keys\n");
+        conf_free(opts);
         return 2;
     }
     prog_start("ingest", &common);
