@@ -7,20 +7,28 @@
  * Decisions the contract leaves to us:
  *
  * Clock and lateness. Each org has a clock: the highest event time seen,
- * advanced by wall time as max_ts + (wall - arrival of that event), where
- * wall is a tick's wall_ms or the arrival_ms of any later record of the org
- * (all readings of ingest's clock, so the clock is a function of the
- * journal). A backfill sent quickly keeps the clock at its own event times; a
- * live stream's clock follows the wall clock, so its timeouts fire without
- * further events. Timers of the org fire once they are due at or before the
- * horizon = clock - allowed_lateness. An event whose ts is before the horizon
- * at its arrival is counted LATE_EVENT (this is "more than allowed_lateness
- * behind the highest event time seen", with that time extrapolated by the
- * wall clock while the org is quiet) and still applied. An event that is
- * not late and in order for its user is applied exactly: no timer of its
- * user due after its ts can have fired. (A backfill that pauses longer than
- * allowed_lateness between records of one org lets the clock run ahead of
- * it, and its next events count late.)
+ * max_ts, carried forward by wall time while the org is quiet. Wall time is
+ * a tick's wall_ms or the arrival_ms of any later record of the org (all
+ * readings of ingest's clock, so the clock is a function of the journal).
+ * How it is carried forward depends on whether the org is live: its highest
+ * event arrived (max_arr) at most SESS_LIVE_LAG_MS, or allowed_lateness when
+ * that is longer, after its own time.
+ *  - live: clock = max_ts + (wall - max_arr), so a live stream's timeouts
+ *    fire without further events, within a tick of the horizon passing them;
+ *  - backfill (the events are older than that): the clock is max_ts alone,
+ *    so a backfill gives the numbers of the same events sent live however
+ *    its sender pauses (an ingest restart, a slow network) — until the org
+ *    has been quiet for SESS_BACKFILL_IDLE_MS; from then on the clock runs
+ *    on from max_ts with the wall clock, so the timeouts of a backfill that
+ *    ended do fire. (A backfill paused longer than that has its clock run
+ *    ahead of it and its next events count late: the one case where a
+ *    pause changes numbers, as in any event-time system's idle timeout.)
+ * Timers of the org fire once they are due at or before the horizon =
+ * clock - allowed_lateness. An event whose ts is before the horizon at its
+ * arrival is counted LATE_EVENT (this is "more than allowed_lateness behind
+ * the highest event time seen", with that time carried forward as above)
+ * and still applied. An event that is not late and in order for its user is
+ * applied exactly: no timer of its user due after its ts can have fired.
  *
  * Ordering. An event in order for its user (ts >= the user's state time, the
  * instant up to which that user's history is final) is applied immediately:
@@ -86,6 +94,8 @@
 #define SESS_MIN_TIMEOUT_MS 1000
 #define SESS_UPDATE_MS 60000        /* re-emit an open session after this much activity */
 #define SESS_FORGET_MS (60 * 60000) /* keep a finished record this long for late events */
+#define SESS_LIVE_LAG_MS 60000             /* an org whose events arrive this fresh is live */
+#define SESS_BACKFILL_IDLE_MS (10 * 60000) /* a backfill this quiet has ended */
 #define SESS_MAX_USER 256
 #define SESS_MAX_TYPE 32
 #define SESS_NO_IDX UINT32_MAX
@@ -268,12 +278,18 @@ static int64_t org_horizon(const struct sess_org *o)
     return o->clock - o->late_ms;
 }
 
-/* Advances the org clock by a reading of ingest's wall clock. */
+/* Advances the org clock by a reading of ingest's wall clock (see "Clock
+ * and lateness" above). */
 static void org_clock_wall(struct sess_org *o, int64_t wall)
 {
     if (!o->has_events)
         return;
-    int64_t c = clamp_time(o->max_ts + (clamp_time(wall) - o->max_arr));
+    int64_t quiet = clamp_time(wall) - o->max_arr;
+    if (o->max_arr - o->max_ts > imax(o->late_ms, SESS_LIVE_LAG_MS))
+        quiet -= SESS_BACKFILL_IDLE_MS; /* a backfill: event time alone until it has ended */
+    if (quiet <= 0)
+        return;
+    int64_t c = clamp_time(o->max_ts + quiet);
     if (c > o->clock) {
         o->clock = c;
         o->dirty = 1;

@@ -32,6 +32,25 @@ def test_chaos_kill_9_changes_no_number():
     assert not problems, "\n".join(report + problems)
 
 
+def test_backfill_paused_by_ingest_kills_keeps_default_lateness_exact(monkeypatch):
+    """The chaos workload with the default allowed_lateness of 5 s, killing
+    only ingest. The workload is a backfill (weeks-old events): every ingest
+    restart pauses each producer for its ack timeout plus the restart, more
+    than 5 s. Found by the chaos test: while the org clock was carried
+    forward by ingest's wall clock during any quiet spell, such a pause ran
+    the clock ahead of the events still to come, they counted late and
+    timeouts fired before the activity that would have reset them (seed 78:
+    40 of 163 answers differed). A backfill's clock now moves by event time
+    alone until it has been quiet for ten minutes (sessionizer/sess_engine.c,
+    "Clock and lateness")."""
+    import chaos_workload
+    for spec in chaos_workload.ORGS.values():
+        monkeypatch.setitem(spec["settings"], "allowed_lateness_s", 5)
+    monkeypatch.setattr(chaos_lib, "PROGRAMS", ["ingest"])
+    problems, report = chaos_lib.chaos_round(events=30000, kills=6, duration=20)
+    assert not problems, "\n".join(report + problems)
+
+
 def test_session_ids_do_not_depend_on_arrival_pauses(stack):
     """The same events give the same session ids however they are paced.
     Found while designing the chaos test: a user's finished record is

@@ -15,11 +15,13 @@ can change a number:
 - Each org is sent by one `licmonctl send` in event-time order (the sender
   resends unacknowledged batches oldest first, so a kill keeps the order).
   Orgs never share sessionizer state, so (a) is harmless.
-- The sessionizer's org clock is max_ts + (wall - arrival of max_ts): a pause
-  of G seconds in the arrivals pushes the org's horizon (clock - allowed
-  lateness) G seconds ahead of the event times. Every org here is set to an
-  allowed lateness of LATENESS_S (30 min, far above any pause a kill causes),
-  so no event is ever late and no timer fires before an event that is due to
+- The sessionizer's org clock of a backfill (this stream's events are days
+  old) is its highest event time; only after ten quiet minutes does the
+  wall clock carry it forward (sessionizer/sess_engine.c, "Clock and
+  lateness"), and no pause here is that long. Every org is still set to an
+  allowed lateness of LATENESS_S (30 min), so the comparison also holds for
+  a live clock; tests/integration/test_chaos.py runs the default 5 s too.
+  No event is ever late and no timer fires before an event that is due to
   reset it: each user's changes are a function of that user's events alone.
 - Timers that fire at a different moment of the stream still fire at their
   due instant, so what the aggregator sees is the same set of changes in a

@@ -655,9 +655,18 @@ static void test_backfill_does_not_jump_clock(void **state)
     /* the clock is 12 min: bob's session (due 11 min) ended, ann's not */
     assert_int_equal(sess_of(&h, "bob", 1 * MIN)->reason, R_USER);
     assert_int_equal(sess_of(&h, "ann", 0)->reason, R_OPEN);
-    /* after the backfill, wall time moves the clock on */
+    /* a pause of the backfill (an ingest restart, a slow network) moves
+     * nothing: its next events are neither late nor behind a timeout */
     tick(&h, now + 3 + 7 * MIN + 5 * SEC);
-    assert_int_equal(sess_of(&h, "ann", 0)->end, 19 * MIN);
+    assert_int_equal(sess_of(&h, "ann", 0)->reason, R_OPEN);
+    ev_full(&h, ORG, "ann", LICMON__V1__EVENT_KIND__ACTIVITY, 13 * MIN, NULL, NULL, now + 8 * MIN);
+    assert_int_equal(n_counted(&h, W_LATE), 0);
+    /* once the backfill has been quiet for ten minutes, wall time moves
+     * the clock on from its last event time */
+    tick(&h, now + 8 * MIN + 19 * MIN);
+    assert_int_equal(sess_of(&h, "ann", 0)->reason, R_OPEN);
+    tick(&h, now + 8 * MIN + 20 * MIN + 5 * SEC);
+    assert_int_equal(sess_of(&h, "ann", 0)->end, 23 * MIN);
     h_free(&h);
 }
 
