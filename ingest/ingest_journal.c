@@ -28,8 +28,7 @@ struct ingest_journal {
     struct store_batch *batch;
     struct group_set seen;
     int64_t retention_days;
-    ProtobufCBinaryData *items; /* the group's journal records, packed */
-    size_t nitems, capitems;
+    struct pb_chunk items; /* the group's journal records, packed as one Chunk */
     struct metric *m_accepted, *m_duplicate, *m_rejected, *m_commits, *m_head;
 };
 
@@ -99,21 +98,13 @@ struct ingest_journal *ingest_journal_open(struct store *st, int64_t retention_d
     return j;
 }
 
-static void journal_items_clear(struct ingest_journal *j)
-{
-    for (size_t i = 0; i < j->nitems; i++)
-        free(j->items[i].data);
-    j->nitems = 0;
-}
-
 void ingest_journal_free(struct ingest_journal **jp)
 {
     struct ingest_journal *j = *jp;
     if (!j)
         return;
     group_set_clear(&j->seen);
-    journal_items_clear(j);
-    free(j->items);
+    pb_chunk_free(&j->items);
     free(j->seen.keys);
     free(j->seen.lens);
     store_batch_free(&j->batch);
@@ -129,7 +120,7 @@ struct lstream *ingest_journal_log(struct ingest_journal *j)
 
 int ingest_journal_pending(const struct ingest_journal *j)
 {
-    return (int)j->nitems;
+    return (int)j->items.n;
 }
 
 /* Stages one record of the group; the whole group becomes one journal
@@ -137,12 +128,7 @@ int ingest_journal_pending(const struct ingest_journal *j)
 static uint64_t journal_append(struct ingest_journal *j, Licmon__V1__JournalRecord *rec)
 {
     rec->seq = lstream_head(j->log) + 1;
-    if (j->nitems == j->capitems) {
-        j->capitems = j->capitems ? j->capitems * 2 : 1024;
-        j->items = xrealloc(j->items, j->capitems * sizeof(*j->items));
-    }
-    ProtobufCBinaryData *it = &j->items[j->nitems++];
-    it->data = pb_pack(&rec->base, &it->len);
+    pb_chunk_add(&j->items, &rec->base);
     return rec->seq;
 }
 
@@ -233,23 +219,17 @@ uint64_t ingest_journal_add_tick(struct ingest_journal *j, int64_t now_ms)
 
 int ingest_journal_commit(struct ingest_journal *j)
 {
-    if (j->nitems == 0 && store_batch_count(j->batch) == 0)
+    if (j->items.n == 0 && store_batch_count(j->batch) == 0)
         return 0;
-    if (j->nitems > 0) {
-        Licmon__V1__Chunk chunk = LICMON__V1__CHUNK__INIT;
-        chunk.items = j->items;
-        chunk.n_items = j->nitems;
-        size_t len;
-        uint8_t *buf = pb_pack(&chunk.base, &len);
-        uint64_t seq = lstream_append(j->log, j->batch, buf, len);
-        free(buf);
+    if (j->items.n > 0) {
+        uint64_t seq = lstream_append(j->log, j->batch, j->items.buf, j->items.len);
         lstream_set_journal_seq(j->log, j->batch, seq);
     }
     int rc = store_write(j->st, j->batch, true);
     lstream_commit(j->log, rc == 0);
     store_batch_clear(j->batch);
     group_set_clear(&j->seen);
-    journal_items_clear(j);
+    pb_chunk_clear(&j->items);
     metric_add(j->m_commits, 1);
     metric_set(j->m_head, (int64_t)lstream_head(j->log));
     return rc;

@@ -13,6 +13,44 @@ uint8_t *pb_pack(const ProtobufCMessage *m, size_t *len)
     return buf;
 }
 
+#define PB_CHUNK_KEEP (16u << 20)
+
+void pb_chunk_add(struct pb_chunk *c, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    size_t need = c->len + 1 + 10 + n; /* key, varint length, message */
+    if (need > c->cap) {
+        c->cap = c->cap ? c->cap : 64 * 1024;
+        while (c->cap < need)
+            c->cap *= 2;
+        c->buf = xrealloc(c->buf, c->cap);
+    }
+    uint8_t *p = c->buf + c->len;
+    *p++ = 1 << 3 | PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED; /* field 1: items */
+    for (size_t v = n;; v >>= 7) {
+        *p++ = (uint8_t)(v < 0x80 ? v : (v & 0x7f) | 0x80);
+        if (v < 0x80)
+            break;
+    }
+    size_t packed = protobuf_c_message_pack(m, p);
+    c->len = (size_t)(p - c->buf) + packed;
+    c->n++;
+}
+
+void pb_chunk_clear(struct pb_chunk *c)
+{
+    if (c->cap > PB_CHUNK_KEEP) /* a rare big one: give its memory back */
+        pb_chunk_free(c);
+    c->len = 0;
+    c->n = 0;
+}
+
+void pb_chunk_free(struct pb_chunk *c)
+{
+    free(c->buf);
+    *c = (struct pb_chunk){0};
+}
+
 static void *pb_arena_alloc(void *data, size_t size)
 {
     struct pb_arena *a = data;

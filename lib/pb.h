@@ -10,6 +10,19 @@
 /* Packs any message into a new buffer; caller frees. */
 uint8_t *pb_pack(const ProtobufCMessage *m, size_t *len);
 
+/* A Chunk (proto: repeated bytes items = 1) built in place: each item is
+ * packed straight after its field key and length, so buf always holds the
+ * packed Chunk of the items added since the last clear — no per-item
+ * buffer, no copy at the end. Zero-initialise, then add, use, clear. */
+struct pb_chunk {
+    uint8_t *buf;
+    size_t len, cap;
+    size_t n; /* items */
+};
+void pb_chunk_add(struct pb_chunk *c, const ProtobufCMessage *m);
+void pb_chunk_clear(struct pb_chunk *c);
+void pb_chunk_free(struct pb_chunk *c);
+
 #define PB_FREE(type, p)                                                                           \
     do {                                                                                           \
         if (p)                                                                                     \

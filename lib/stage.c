@@ -14,6 +14,11 @@
 
 #define STAGE_WAIT_MS 1000
 #define STAGE_RETRY_MS 3000
+/* A commit whose output reaches this many bytes is made at the next
+ * upstream record boundary, even in the middle of a fetch reply: it bounds
+ * the memory a commit holds (the chunk, its copy in the WriteBatch, the
+ * memtable's) and the size of the records our consumers fetch. */
+#define STAGE_COMMIT_BYTES (4u << 20)
 
 static const char ST_APPLIED[] = "Mapplied", ST_JOURNAL[] = "Mapplied_journal";
 
@@ -25,9 +30,8 @@ struct stage {
     struct lstream *out; /* NULL when nothing reads us */
     void *router, *dealer;
     struct store_batch *batch;
-    struct pb_arena arena;      /* the upstream chunk being applied */
-    ProtobufCBinaryData *items; /* emitted since the last commit */
-    size_t nitems, capitems;
+    struct pb_arena arena; /* the upstream chunk being applied */
+    struct pb_chunk items; /* emitted since the last commit */
     uint64_t applied, applied_journal;
     uint64_t req_seq, inflight;
     int64_t sent_at, started_ms;
@@ -48,18 +52,10 @@ static void stage_open_dealer(struct stage *st)
 /* Appends everything emitted since the last commit as one Chunk record. */
 static void stage_flush_items(struct stage *st)
 {
-    if (st->nitems == 0)
+    if (st->items.n == 0)
         return;
-    Licmon__V1__Chunk chunk = LICMON__V1__CHUNK__INIT;
-    chunk.items = st->items;
-    chunk.n_items = st->nitems;
-    size_t len;
-    uint8_t *buf = pb_pack(&chunk.base, &len);
-    lstream_append(st->out, st->batch, buf, len);
-    free(buf);
-    for (size_t i = 0; i < st->nitems; i++)
-        free(st->items[i].data);
-    st->nitems = 0;
+    lstream_append(st->out, st->batch, st->items.buf, st->items.len);
+    pb_chunk_clear(&st->items);
 }
 
 static void stage_commit(struct stage *st)
@@ -120,6 +116,10 @@ static void stage_on_fetch_reply(struct stage *st, const Licmon__V1__FetchReply 
         st->applied = seq;
         metric_add(st->m_applied, 1);
         changed = true;
+        if (st->items.len >= STAGE_COMMIT_BYTES) {
+            stage_commit(st);
+            changed = false;
+        }
     }
     /* caught up with the upstream head: everything it reflects, we reflect */
     if (fr->journal_seq && st->applied >= fr->head_seq && fr->journal_seq != st->applied_journal) {
@@ -282,9 +282,7 @@ void stage_free(struct stage **stp)
     lstream_free(&st->out);
     store_batch_free(&st->batch);
     pb_arena_free(&st->arena);
-    for (size_t i = 0; i < st->nitems; i++)
-        free(st->items[i].data);
-    free(st->items);
+    pb_chunk_free(&st->items);
     free(st);
     *stp = NULL;
 }
@@ -293,12 +291,7 @@ void stage_emit(struct stage *st, const ProtobufCMessage *m)
 {
     if (!st->out)
         log_panic("stage %s emits but has no log", st->cfg.program);
-    if (st->nitems == st->capitems) {
-        st->capitems = st->capitems ? st->capitems * 2 : 1024;
-        st->items = xrealloc(st->items, st->capitems * sizeof(*st->items));
-    }
-    ProtobufCBinaryData *it = &st->items[st->nitems++];
-    it->data = pb_pack(m, &it->len);
+    pb_chunk_add(&st->items, m);
 }
 
 struct store_batch *stage_batch(struct stage *st)

@@ -9,6 +9,7 @@
 #include "event_json.h"
 #include "hmap.h"
 #include "keys.h"
+#include "pb.h"
 #include "settings.h"
 #include "timeutil.h"
 #include "xmem.h"
@@ -253,13 +254,50 @@ static void test_event_json(void **state)
     }
 }
 
+/* A chunk built in place unpacks as the Chunk of the same items packed one
+ * by one, including items whose length needs a multi-byte varint, and a
+ * cleared chunk starts again from nothing. */
+static void test_pb_chunk(void **state)
+{
+    (void)state;
+    struct pb_chunk c = {0};
+    char user[400];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 300; i++) {
+            Licmon__V1__Event ev = LICMON__V1__EVENT__INIT;
+            memset(user, 'a' + i % 26, (size_t)i);
+            user[i] = '\0';
+            ev.user = user;
+            ev.org = "acme";
+            ev.ts_ms = i * 1000LL;
+            pb_chunk_add(&c, &ev.base);
+        }
+        assert_int_equal(c.n, 300);
+        Licmon__V1__Chunk *ch = licmon__v1__chunk__unpack(NULL, c.len, c.buf);
+        assert_non_null(ch);
+        assert_int_equal(ch->n_items, 300);
+        for (size_t i = 0; i < ch->n_items; i++) {
+            Licmon__V1__Event *ev =
+                licmon__v1__event__unpack(NULL, ch->items[i].len, ch->items[i].data);
+            assert_non_null(ev);
+            assert_int_equal(strlen(ev->user), i);
+            assert_int_equal(ev->ts_ms, (int64_t)i * 1000);
+            PB_FREE(event, ev);
+        }
+        PB_FREE(chunk, ch);
+        pb_chunk_clear(&c);
+        assert_int_equal(c.len, 0);
+    }
+    pb_chunk_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc3339),    cmocka_unit_test(test_dates),
         cmocka_unit_test(test_time_zones), cmocka_unit_test(test_keys),
         cmocka_unit_test(test_hmap),       cmocka_unit_test(test_settings),
-        cmocka_unit_test(test_event_json),
+        cmocka_unit_test(test_event_json), cmocka_unit_test(test_pb_chunk),
     };
     return cmocka_run_group_tests_name("lib", tests, NULL, NULL);
 }
