@@ -31,8 +31,10 @@ struct ingest_server {
     struct ingest_journal *j;
     void *producer, *internal;
     struct pending_ack *acks;
+    struct svc *svc;
     int64_t last_record_mono, last_retain_mono;
-    struct metric *m_bad_frames, *m_batches;
+    bool paused; /* over the backlog bound: the producer socket is not read */
+    struct metric *m_bad_frames, *m_batches, *m_backlog, *m_paused;
 };
 
 static void send_ack(void *sock, const struct zsock_env *env, const Licmon__V1__BatchAck *ack)
@@ -50,6 +52,30 @@ static void commit_or_die(struct ingest_server *s)
     if (ingest_journal_commit(s->j) != 0)
         log_fatal("journal write failed; exiting so unacknowledged batches are resent");
     s->last_record_mono = time_mono_ms();
+}
+
+static void on_producer(void *arg);
+
+/* Stops or resumes reading producers as the backlog crosses its bound. */
+static void check_backlog(struct ingest_server *s)
+{
+    int64_t backlog = (int64_t)lstream_backlog_bytes(ingest_journal_log(s->j));
+    metric_set(s->m_backlog, backlog);
+    bool over = s->cfg.max_backlog_bytes > 0 && backlog > s->cfg.max_backlog_bytes;
+    if (over == s->paused)
+        return;
+    s->paused = over;
+    metric_set(s->m_paused, over);
+    if (over) {
+        svc_unwatch(s->svc, s->producer, -1);
+        log_warn("journal backlog of %lld MB is over --max-backlog-mb %lld: producers wait until "
+                 "the sessionizer catches up",
+                 (long long)(backlog >> 20), (long long)(s->cfg.max_backlog_bytes >> 20));
+    } else {
+        svc_watch(s->svc, s->producer, -1, on_producer, s);
+        log_info("journal backlog down to %lld MB: taking producers' batches again",
+                 (long long)(backlog >> 20));
+    }
 }
 
 static void on_producer(void *arg)
@@ -105,6 +131,7 @@ static void on_producer(void *arg)
             free(s->acks[i].ack.error);
         ingest_journal_ack_clear(&s->acks[i].ack);
     }
+    check_backlog(s);
 }
 
 static void on_internal(void *arg)
@@ -158,6 +185,7 @@ static void on_tick(void *arg)
 {
     struct ingest_server *s = arg;
     lstream_expire(ingest_journal_log(s->j));
+    check_backlog(s);
     if (time_mono_ms() - s->last_retain_mono >= 60000 || s->last_retain_mono == 0) {
         s->last_retain_mono = time_mono_ms();
         ingest_journal_retain(s->j, time_now_ms(), s->cfg.journal_retention_ms);
@@ -191,6 +219,10 @@ struct ingest_server *ingest_server_new(const struct ingest_server_config *cfg, 
     s->m_bad_frames = metric_counter("licmon_ingest_bad_frames_total",
                                      "producer frames that were not a valid EventBatch");
     s->m_batches = metric_counter("licmon_ingest_batches_total", "producer batches received");
+    s->m_backlog = metric_gauge("licmon_ingest_backlog_bytes",
+                                "journal bytes the sessionizer has not applied yet");
+    s->m_paused = metric_gauge("licmon_ingest_producers_paused",
+                               "1 while producers wait because the backlog is over its bound");
     struct zsock_opts po = ZSOCK_OPTS_DEFAULT;
     /* frames a little over the limit are answered with an error; far larger
      * ones make libzmq drop the connection before they take memory */
@@ -209,6 +241,7 @@ struct ingest_server *ingest_server_new(const struct ingest_server_config *cfg, 
         ingest_server_free(&s);
         return NULL;
     }
+    s->svc = svc;
     s->last_record_mono = time_mono_ms();
     svc_watch(svc, s->producer, -1, on_producer, s);
     svc_watch(svc, s->internal, -1, on_internal, s);

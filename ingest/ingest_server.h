@@ -1,7 +1,11 @@
 /* ingest_server: ingest's two sockets. The producer socket (ROUTER, facing
  * applications, MAXMSGSIZE) takes EventBatch frames and answers BatchAck
  * frames after the group commit; the internal socket (ROUTER, inside the
- * stack) serves journal fetches, status and settings changes. */
+ * stack) serves journal fetches, status and settings changes. While the
+ * journal holds more than max_backlog_bytes that the sessionizer has not
+ * applied, the producer socket is not read: batches wait in the producers'
+ * queues and their acknowledgements come later (backpressure with nothing
+ * dropped, and a bound on the disk a stalled pipeline can fill). */
 #ifndef LICMON_INGEST_SERVER_H
 #define LICMON_INGEST_SERVER_H
 #include "ingest_journal.h"
@@ -17,6 +21,7 @@ struct ingest_server_config {
     int64_t tick_ms;
     int64_t journal_retention_ms;  /* applied records younger than this are kept */
     const char *curve_secret_file; /* empty: no CURVE (ipc inside the stack) */
+    int64_t max_backlog_bytes;     /* journal not yet applied downstream; 0: no bound */
 };
 
 struct ingest_server;

@@ -19,7 +19,7 @@ int main(int argc, char **argv)
 {
     struct prog_common common;
     char *producer, *internal, *db, *curve_secret, *curve_allowed;
-    int64_t max_frame, max_events, tick_ms, retention_days, journal_hours;
+    int64_t max_frame, max_events, tick_ms, retention_days, journal_hours, backlog_mb;
     struct conf_opt opts[] = {
         PROG_COMMON_OPTS(&common, "LICMON_INGEST"),
         CONF_STR("listen", "LICMON_INGEST_LISTEN", "",
@@ -46,6 +46,10 @@ int main(int argc, char **argv)
                  "oldest event time accepted, in days (minute-bucket retention)", &retention_days),
         CONF_INT("journal-retention-hours", "LICMON_INGEST_JOURNAL_RETENTION_HOURS", 24, 0, 8760,
                  "keep applied journal records this long, for replays", &journal_hours),
+        CONF_INT("max-backlog-mb", "LICMON_INGEST_MAX_BACKLOG_MB", 4096, 0, 16777216,
+                 "stop taking producers' batches while the journal holds more than this many MB "
+                 "the sessionizer has not applied (0: no bound)",
+                 &backlog_mb),
         CONF_END,
     };
     conf_parse("licmon-ingest", "Durable, acknowledged, validated event intake.", opts, argc, argv,
@@ -76,6 +80,7 @@ int main(int argc, char **argv)
         .tick_ms = tick_ms,
         .journal_retention_ms = journal_hours * 3600 * 1000,
         .curve_secret_file = curve_secret,
+        .max_backlog_bytes = backlog_mb << 20,
     };
     struct ingest_server *server = ingest_server_new(&cfg, svc, journal);
     if (!server)

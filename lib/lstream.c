@@ -22,8 +22,19 @@ struct lstream_parked {
     int64_t deadline;
 };
 
+/* Sizes of the records not yet applied by every consumer, oldest first. */
+struct lstream_sizes {
+    struct {
+        uint64_t seq, len;
+    } * r;
+    size_t first, n, cap; /* a ring */
+    uint64_t bytes;       /* sum over the committed ones */
+    size_t pending;       /* appended, not committed: the last ones */
+};
+
 struct lstream {
     struct store *st;
+    struct lstream_sizes sizes;
     uint64_t head, pending_head; /* committed / appended */
     uint64_t jseq, pending_jseq;
     uint64_t trimmed;    /* records <= trimmed are gone */
@@ -52,6 +63,61 @@ static uint64_t lstream_meta(struct store *st, const char *k)
     return v;
 }
 
+static void sizes_push(struct lstream_sizes *z, uint64_t seq, uint64_t len)
+{
+    if (z->n == z->cap) {
+        size_t cap = z->cap ? z->cap * 2 : 1024;
+        z->r = xrealloc(z->r, cap * sizeof(*z->r));
+        /* unwrap: the entries before first move after the old end */
+        if (z->first + z->n > z->cap)
+            memcpy(z->r + z->cap, z->r, (z->first + z->n - z->cap) * sizeof(*z->r));
+        z->cap = cap;
+    }
+    size_t i = (z->first + z->n++) % z->cap;
+    z->r[i].seq = seq;
+    z->r[i].len = len;
+}
+
+/* Forgets the sizes of records up to seq (applied by every consumer). */
+static void sizes_drop(struct lstream_sizes *z, uint64_t upto)
+{
+    while (z->n > z->pending && z->r[z->first].seq <= upto) {
+        z->bytes -= z->r[z->first].len;
+        z->first = (z->first + 1) % z->cap;
+        z->n--;
+    }
+}
+
+static uint64_t lstream_min_ack(const struct lstream *ls)
+{
+    uint64_t upto = UINT64_MAX;
+    for (int i = 0; i < ls->nconsumers; i++)
+        if (ls->acks[i] < upto)
+            upto = ls->acks[i];
+    return upto;
+}
+
+/* At open: the sizes of the committed records some consumer has not applied. */
+static void sizes_load(struct lstream *ls)
+{
+    uint64_t from = lstream_min_ack(ls) + 1;
+    if (ls->nconsumers == 0 || from > ls->head)
+        return;
+    uint8_t key[9];
+    struct store_iter *it = store_iter_new(ls->st);
+    for (store_iter_seek(it, key, lstream_key(key, from)); store_iter_valid(it);
+         store_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = store_iter_key(it, &kl);
+        if (kl != 9 || k[0] != KEY_NS_LOG)
+            break;
+        store_iter_value(it, &vl);
+        sizes_push(&ls->sizes, keys_get_u64((const uint8_t *)k + 1), vl);
+        ls->sizes.bytes += vl;
+    }
+    store_iter_free(&it);
+}
+
 struct lstream *lstream_open(struct store *st, const char *const *consumers)
 {
     struct lstream *ls = xcalloc(1, sizeof(*ls));
@@ -65,6 +131,7 @@ struct lstream *lstream_open(struct store *st, const char *const *consumers)
         ls->acks[i] = lstream_meta(st, ls->consumers[i]);
         ls->nconsumers++;
     }
+    sizes_load(ls);
     return ls;
 }
 
@@ -75,6 +142,7 @@ void lstream_free(struct lstream **lsp)
         return;
     for (int i = 0; i < ls->nconsumers; i++)
         free(ls->consumers[i]);
+    free(ls->sizes.r);
     free(ls);
     *lsp = NULL;
 }
@@ -84,6 +152,10 @@ uint64_t lstream_append(struct lstream *ls, struct store_batch *b, const void *r
     uint8_t key[9];
     uint64_t seq = ++ls->pending_head;
     store_batch_put(b, key, lstream_key(key, seq), rec, len);
+    if (ls->nconsumers > 0) {
+        sizes_push(&ls->sizes, seq, len);
+        ls->sizes.pending++;
+    }
     store_batch_put_u64(b, LS_HEAD, strlen(LS_HEAD), seq);
     return seq;
 }
@@ -92,6 +164,11 @@ void lstream_set_journal_seq(struct lstream *ls, struct store_batch *b, uint64_t
 {
     ls->pending_jseq = journal_seq;
     store_batch_put_u64(b, LS_JSEQ, strlen(LS_JSEQ), journal_seq);
+}
+
+uint64_t lstream_backlog_bytes(const struct lstream *ls)
+{
+    return ls->sizes.bytes;
 }
 
 uint64_t lstream_head(const struct lstream *ls)
@@ -195,10 +272,8 @@ static void lstream_trim(struct lstream *ls)
 {
     if (ls->nconsumers == 0)
         return;
-    uint64_t upto = UINT64_MAX;
-    for (int i = 0; i < ls->nconsumers; i++)
-        if (ls->acks[i] < upto)
-            upto = ls->acks[i];
+    uint64_t upto = lstream_min_ack(ls);
+    sizes_drop(&ls->sizes, upto);
     if (ls->trim_limit != UINT64_MAX && upto >= ls->trim_limit)
         upto = ls->trim_limit > 0 ? ls->trim_limit - 1 : 0;
     if (upto <= ls->trimmed)
@@ -290,11 +365,17 @@ static void lstream_wake(struct lstream *ls, bool jseq_moved, bool expired)
 
 void lstream_commit(struct lstream *ls, bool ok)
 {
+    struct lstream_sizes *z = &ls->sizes;
     if (!ok) {
         ls->pending_head = ls->head;
         ls->pending_jseq = ls->jseq;
+        z->n -= z->pending;
+        z->pending = 0;
         return;
     }
+    for (size_t i = z->n - z->pending; i < z->n; i++)
+        z->bytes += z->r[(z->first + i) % z->cap].len;
+    z->pending = 0;
     bool moved = ls->jseq != ls->pending_jseq;
     ls->head = ls->pending_head;
     ls->jseq = ls->pending_jseq;

@@ -27,6 +27,9 @@ void lstream_set_journal_seq(struct lstream *ls, struct store_batch *b, uint64_t
 void lstream_commit(struct lstream *ls, bool ok);
 
 uint64_t lstream_head(const struct lstream *ls);
+/* Bytes of the committed records that some consumer has not yet applied
+ * (its backlog): exact, also right after a restart. */
+uint64_t lstream_backlog_bytes(const struct lstream *ls);
 /* The oldest record still kept (head + 1 when the log is empty). */
 uint64_t lstream_first(const struct lstream *ls);
 /* One committed record: 1 found (*val malloc'd), 0 absent or trimmed, -1 error. */

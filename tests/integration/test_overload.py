@@ -9,7 +9,9 @@ after committing the previous one. So a backlog is journal on disk, never a
 queue in memory, and the producers' acks are paced by ingest's own work
 (validation, the duplicate index, one fsync per group), not by the stages'
 lag: acks do not slow down when the stages fall behind, the journal grows
-(bounded by disk and the journal retention, not by anything in memory).
+on disk, not in memory — until it holds --max-backlog-mb (default 4 GB) that
+the sessionizer has not applied; then ingest stops reading producers and
+their acks wait (tests/integration/test_backlog.py).
 What a producer can make a program hold in memory is what ingest lets sit in
 its receive queue, and the size of one group commit, which becomes one
 journal chunk that every stage then handles in one piece.

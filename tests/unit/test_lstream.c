@@ -215,6 +215,51 @@ static void test_failed_commit_forgets_pending(void **state)
     assert_int_equal(lstream_head(f->ls), 3);
 }
 
+static uint64_t rec_bytes(int from, int to)
+{
+    uint64_t n = 0;
+    char rec[32];
+    for (int i = from; i <= to; i++)
+        n += (uint64_t)snprintf(rec, sizeof(rec), "rec-%d", i);
+    return n;
+}
+
+static void ack(struct fixture *f, uint64_t from)
+{
+    fetch(f, from, 1, 0);
+    Licmon__V1__Reply *r = reply(f, 1000);
+    licmon__v1__reply__free_unpacked(r, NULL);
+}
+
+/* The backlog (bytes not applied by every consumer) follows appends, acks
+ * and failed commits, across the ring's growth while it wraps, and is the
+ * same after a reopen. */
+static void test_backlog_bytes(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(lstream_backlog_bytes(f->ls), 0);
+    append_n(f, 1000, 1);
+    assert_int_equal(lstream_backlog_bytes(f->ls), rec_bytes(1, 1000));
+    ack(f, 601);
+    assert_int_equal(lstream_backlog_bytes(f->ls), rec_bytes(601, 1000));
+    append_n(f, 1500, 1001);
+    assert_int_equal(lstream_backlog_bytes(f->ls), rec_bytes(601, 2500));
+    struct store_batch *b = store_batch_new();
+    lstream_append(f->ls, b, "pending", 7);
+    assert_int_equal(lstream_backlog_bytes(f->ls), rec_bytes(601, 2500));
+    lstream_commit(f->ls, false);
+    store_batch_free(&b);
+    ack(f, 1701);
+    assert_int_equal(lstream_backlog_bytes(f->ls), rec_bytes(1701, 2500));
+    lstream_free(&f->ls);
+    store_close(&f->st);
+    f->st = store_open(f->dir);
+    f->ls = lstream_open(f->st, consumers);
+    assert_int_equal(lstream_backlog_bytes(f->ls), rec_bytes(1701, 2500));
+    ack(f, 2501);
+    assert_int_equal(lstream_backlog_bytes(f->ls), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -223,6 +268,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_trim_after_ack_and_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trim_limit_keeps_a_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_forgets_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backlog_bytes, setup, teardown),
     };
     int rc = cmocka_run_group_tests_name("lstream", tests, NULL, NULL);
     zsock_ctx_term();
