@@ -92,8 +92,8 @@
 #define SESS_TIME_MAX ((int64_t)1 << 52) /* about 142,000 years of ms */
 #define SESS_MAX_DUR_MS ((int64_t)366 * 86400 * 1000)
 #define SESS_MIN_TIMEOUT_MS 1000
-#define SESS_UPDATE_MS 60000        /* re-emit an open session after this much activity */
-#define SESS_FORGET_MS (60 * 60000) /* keep a finished record this long for late events */
+#define SESS_UPDATE_MS 60000               /* re-emit an open session after this much activity */
+#define SESS_FORGET_MS (60 * 60000)        /* keep a finished record this long for late events */
 #define SESS_LIVE_LAG_MS 60000             /* an org whose events arrive this fresh is live */
 #define SESS_BACKFILL_IDLE_MS (10 * 60000) /* a backfill this quiet has ended */
 #define SESS_MAX_USER 256
@@ -475,15 +475,47 @@ static void emit_hold(struct sess_engine *e, const struct sess_user *u, int64_t 
     emit_change(e, &c);
 }
 
+#define SESS_ID_MAX (16 + 1 + 20 + 1 + 10 + 1)
+
+static char *put_decimal(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n > 0)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* "<h in 16 hex digits>-<start>-<n>": what snprintf("%016" PRIx64 "-%"
+ * PRId64 "-%" PRIu32) makes, by hand since every session record carries one
+ * (snprintf was 5% of the sessionizer's time). */
+static void session_id(char out[SESS_ID_MAX], uint64_t h, int64_t start, uint32_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *p = out;
+    for (int i = 15; i >= 0; i--)
+        *p++ = hex[(h >> (4 * i)) & 15];
+    *p++ = '-';
+    if (start < 0)
+        *p++ = '-';
+    p = put_decimal(p, start < 0 ? 0 - (uint64_t)start : (uint64_t)start);
+    *p++ = '-';
+    p = put_decimal(p, n);
+    *p = '\0';
+}
+
 /* The session record of the user's current (open or last ended) session. */
 static void emit_record(struct sess_engine *e, struct sess_user *u)
 {
     Licmon__V1__Change c = LICMON__V1__CHANGE__INIT;
     Licmon__V1__SessionRecord r = LICMON__V1__SESSION_RECORD__INIT;
-    char id[64];
+    char id[SESS_ID_MAX];
     uint64_t h = fnv1a(FNV_SEED, u->org->name, strlen(u->org->name) + 1);
     h = fnv1a(h, u->user, u->ulen);
-    snprintf(id, sizeof(id), "%016" PRIx64 "-%" PRId64 "-%" PRIu32, h, u->start, u->nsess);
+    session_id(id, h, u->start, u->nsess);
     r.session_id = id;
     r.org = u->org->name;
     r.user = u->user;

@@ -139,21 +139,17 @@ def bench_sessionizer(folder):
     event the login of a new user (each one a new session, a new hold, two
     session records out and a new saved state), which also leaves 1,000,000
     sessions open for the memory number."""
-    mixed = os.path.join(folder, "mixed")
-    os.makedirs(mixed)
-    data = os.path.join(mixed, "mixed.ndjson")
-    make_mixed(data, SESSIONS)
-    secs, rss, cpu = sessionizer_catch_up(mixed, data)
-    print(f"sessionizer: {SESSIONS:,} journaled events of the mixed workload applied in "
-          f"{secs:.2f} s = {SESSIONS / secs:,.0f} events/s ({SESSIONS / cpu:,.0f} per CPU "
-          f"second of the sessionizer, RocksDB threads included)")
-    logins = os.path.join(folder, "logins")
-    os.makedirs(logins)
-    data = os.path.join(logins, "logins.ndjson")
-    make_logins(data, SESSIONS)
-    secs, rss, cpu = sessionizer_catch_up(logins, data)
-    print(f"sessionizer: {SESSIONS:,} logins of new users (worst case) applied in {secs:.2f} s "
-          f"= {SESSIONS / secs:,.0f} events/s ({SESSIONS / cpu:,.0f} per CPU second)")
+    for name, make, what in (
+            ("mixed", make_mixed, "journaled events of the mixed workload"),
+            ("logins", make_logins, "logins of new users (worst case)")):
+        sub = os.path.join(folder, name)
+        os.makedirs(sub)
+        data = os.path.join(sub, name + ".ndjson")
+        make(data, SESSIONS)
+        secs, rss, cpu = sessionizer_catch_up(sub, data)
+        print(f"sessionizer: {SESSIONS:,} {what} applied in {secs:.2f} s = "
+              f"{SESSIONS / secs:,.0f} events/s ({SESSIONS / cpu:,.0f} per CPU second of the "
+              "sessionizer, RocksDB threads included)")
     print(f"sessionizer: {SESSIONS:,} open sessions in {rss:.0f} MB RSS "
           f"({rss * 1024 * 1024 / SESSIONS:.0f} bytes per session)")
 

@@ -14,6 +14,7 @@
 #include "settings.h"
 #include "xmem.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -613,6 +614,33 @@ static void test_session_id_deterministic(void **state)
     assert_string_not_equal(sess_of(&a, "ann", 8)->id, sess_of(&a, "bob", 8)->id);
     h_free(&a);
     h_free(&b);
+}
+
+/* The id's exact text: "<fnv1a64(org NUL user) in hex>-<start_ms>-<n>". */
+static void test_session_id_text(void **state)
+{
+    (void)state;
+    static const int64_t starts[] = {0, 7, -5000, 1795813548920LL, -(1LL << 52), 1LL << 52};
+    for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
+        struct h h;
+        h_init(&h);
+        login(&h, "ann", starts[i], "creator");
+        login(&h, "ann", starts[i], "creator"); /* a relogin at the same instant: n = 2 */
+        uint64_t f = 0xcbf29ce484222325ULL;
+        for (const char *c = ORG "\0ann"; c < ORG "\0ann" + sizeof(ORG "\0ann") - 1; c++) {
+            f ^= (uint8_t)*c;
+            f *= 0x100000001b3ULL;
+        }
+        char want[80];
+        for (uint32_t n = 1; n <= 2; n++) {
+            snprintf(want, sizeof(want), "%016" PRIx64 "-%" PRId64 "-%" PRIu32, f, starts[i], n);
+            int found = 0;
+            for (size_t k = 0; k < h.n; k++)
+                found |= strcmp(h.v[k].id, want) == 0;
+            assert_true(found);
+        }
+        h_free(&h);
+    }
 }
 
 /* ---- time: clock, lateness, ordering ---- */
@@ -1740,6 +1768,7 @@ int main(void)
         cmocka_unit_test(test_equal_timestamps),
         cmocka_unit_test(test_last_activity_updates),
         cmocka_unit_test(test_session_id_deterministic),
+        cmocka_unit_test(test_session_id_text),
         cmocka_unit_test(test_live_timeouts_fire_by_ticks),
         cmocka_unit_test(test_backfill_does_not_jump_clock),
         cmocka_unit_test(test_late_event),
