@@ -290,12 +290,11 @@ static void lstream_trim(struct lstream *ls)
     store_batch_free(&b);
 }
 
-static void lstream_ack(struct lstream *ls, const char *consumer, uint64_t from)
+static void lstream_ack(struct lstream *ls, const char *consumer, uint64_t acked)
 {
     for (int i = 0; i < ls->nconsumers; i++) {
         if (strcmp(ls->consumers[i] + 5, consumer) != 0)
             continue;
-        uint64_t acked = from > 0 ? from - 1 : 0;
         if (acked > ls->head)
             acked = ls->head;
         if (acked > ls->acks[i]) {
@@ -332,7 +331,8 @@ void lstream_fetch(struct lstream *ls, void *router, const struct zsock_env *env
                    const Licmon__V1__FetchRequest *req)
 {
     uint64_t from = req->from_seq ? req->from_seq : 1;
-    lstream_ack(ls, req->consumer ? req->consumer : "", from);
+    lstream_ack(ls, req->consumer ? req->consumer : "",
+                req->explicit_ack ? (req->acked_seq < from ? req->acked_seq : from - 1) : from - 1);
     if (from <= ls->head || req->wait_ms == 0 || ls->nparked >= LSTREAM_PARK_MAX) {
         lstream_answer(ls, router, env, req_id, from, req->max_records);
         return;

@@ -2,8 +2,9 @@
  * the internal ROUTER socket (FetchRequest -> FetchReply). Records are
  * appended into the same store_batch as the state change that made them, so
  * state, input position and output commit together. A consumer asking from
- * seq N acknowledges that it durably applied everything before N; records
- * every named consumer has acknowledged are trimmed. */
+ * seq N acknowledges that it durably applied everything before N (or only
+ * up to acked_seq when it sets explicit_ack: it fetches ahead of its
+ * commit); records every named consumer has acknowledged are trimmed. */
 #ifndef LICMON_LSTREAM_H
 #define LICMON_LSTREAM_H
 #include "pb.h"

@@ -1,7 +1,11 @@
 /* stage: upstream fetch loop, atomic commit, internal socket (see stage.h).
  * The upstream link follows the Lazy Pirate pattern: one fetch in flight;
  * when its answer is late the DEALER is closed and opened again and the
- * fetch resent; stale answers are recognised by their id and dropped. */
+ * fetch resent; stale answers are recognised by their id and dropped.
+ * Fetching ahead: as soon as a page of records arrives that is not the
+ * last, the fetch of the next page goes out (acknowledging only what is
+ * committed, explicit_ack), so upstream reads it while this stage applies
+ * and syncs the last one. */
 #include "stage.h"
 #include "health.h"
 #include "keys.h"
@@ -33,12 +37,13 @@ struct stage {
     struct pb_arena arena; /* the upstream chunk being applied */
     struct pb_chunk items; /* emitted since the last commit */
     uint64_t applied, applied_journal;
-    uint64_t req_seq, inflight;
+    uint64_t committed; /* applied as of the last commit */
+    uint64_t req_seq, inflight, inflight_from;
     int64_t sent_at, started_ms;
     struct metric *m_applied, *m_bad, *m_commits, *m_journal;
 };
 
-static void stage_send_fetch(struct stage *st);
+static void stage_send_fetch(struct stage *st, uint64_t from);
 
 static void stage_open_dealer(struct stage *st)
 {
@@ -71,6 +76,7 @@ static void stage_commit(struct stage *st)
     if (store_write(st->store, st->batch, true) != 0)
         log_fatal("cannot commit applied state at upstream seq %llu",
                   (unsigned long long)st->applied);
+    st->committed = st->applied;
     store_batch_clear(st->batch);
     if (st->out)
         lstream_commit(st->out, true);
@@ -147,16 +153,29 @@ static void stage_on_dealer(void *arg)
             continue;
         }
         st->inflight = 0;
-        if (rep->error && *rep->error)
+        if (rep->error && *rep->error) {
             log_warn("upstream %s: %s", st->cfg.upstream, rep->error);
-        else if (rep->body_case == LICMON__V1__REPLY__BODY_FETCH)
-            stage_on_fetch_reply(st, rep->fetch);
+        } else if (rep->body_case == LICMON__V1__REPLY__BODY_FETCH) {
+            const Licmon__V1__FetchReply *fr = rep->fetch;
+            uint64_t next = fr->first_seq + fr->n_records;
+            /* the next page, when there is one: a fetch that would wait for
+             * records goes after the commit, acknowledging everything */
+            if (fr->n_records > 0 && fr->first_seq <= st->applied + 1 && next > st->applied + 1 &&
+                fr->head_seq >= next)
+                stage_send_fetch(st, next);
+            stage_on_fetch_reply(st, fr);
+        }
         PB_FREE(reply, rep);
-        stage_send_fetch(st);
+        if (st->inflight && st->inflight_from == st->applied + 1)
+            st->sent_at = time_mono_ms(); /* its wait starts now that we listen */
+        else /* none out, or it asks for the wrong page: this one replaces it */
+            stage_send_fetch(st, st->applied + 1);
     }
 }
 
-static void stage_send_fetch(struct stage *st)
+/* Sends the fetch of the records from `from` on; it acknowledges what is
+ * committed, which is less than from - 1 when fetching ahead. */
+static void stage_send_fetch(struct stage *st, uint64_t from)
 {
     Licmon__V1__Request req = LICMON__V1__REQUEST__INIT;
     Licmon__V1__FetchRequest fr = LICMON__V1__FETCH_REQUEST__INIT;
@@ -164,11 +183,14 @@ static void stage_send_fetch(struct stage *st)
     req.body_case = LICMON__V1__REQUEST__BODY_FETCH;
     req.fetch = &fr;
     fr.consumer = (char *)st->cfg.program;
-    fr.from_seq = st->applied + 1;
+    fr.from_seq = from;
+    fr.acked_seq = st->committed;
+    fr.explicit_ack = true;
     fr.max_records = st->cfg.fetch_max;
     fr.wait_ms = STAGE_WAIT_MS;
     size_t len;
     uint8_t *buf = pb_pack(&req.base, &len);
+    st->inflight_from = from;
     if (zsock_send(st->dealer, NULL, buf, len, ZMQ_DONTWAIT) == 0)
         st->inflight = req.id;
     else
@@ -187,7 +209,7 @@ static void stage_on_timer(void *arg)
         svc_unwatch(st->svc, st->dealer, -1);
         stage_open_dealer(st);
         svc_watch(st->svc, st->dealer, -1, stage_on_dealer, st);
-        stage_send_fetch(st);
+        stage_send_fetch(st, st->applied + 1);
     }
 }
 
@@ -268,7 +290,8 @@ struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *
     svc_every(svc, 200, stage_on_timer, st);
     log_info("resuming after upstream seq %llu (journal seq %llu)", (unsigned long long)st->applied,
              (unsigned long long)st->applied_journal);
-    stage_send_fetch(st);
+    st->committed = st->applied;
+    stage_send_fetch(st, st->applied + 1);
     return st;
 }
 

@@ -71,8 +71,10 @@ static void append_n(struct fixture *f, int n, int base)
     store_batch_free(&b);
 }
 
-/* Sends a fetch from the dealer and lets the router side handle it. */
-static uint64_t fetch(struct fixture *f, uint64_t from, uint32_t max, uint32_t wait_ms)
+/* Sends a fetch from the dealer and lets the router side handle it; acked
+ * >= 0 sets an explicit acknowledgement (fetching ahead of a commit). */
+static uint64_t fetch_acked(struct fixture *f, uint64_t from, uint32_t max, uint32_t wait_ms,
+                            int64_t acked)
 {
     Licmon__V1__Request req = LICMON__V1__REQUEST__INIT;
     Licmon__V1__FetchRequest fr = LICMON__V1__FETCH_REQUEST__INIT;
@@ -83,6 +85,10 @@ static uint64_t fetch(struct fixture *f, uint64_t from, uint32_t max, uint32_t w
     fr.from_seq = from;
     fr.max_records = max;
     fr.wait_ms = wait_ms;
+    if (acked >= 0) {
+        fr.explicit_ack = true;
+        fr.acked_seq = (uint64_t)acked;
+    }
     size_t len;
     uint8_t *buf = pb_pack(&req.base, &len);
     assert_int_equal(zsock_send(f->dealer, NULL, buf, len, 0), 0);
@@ -97,6 +103,11 @@ static uint64_t fetch(struct fixture *f, uint64_t from, uint32_t max, uint32_t w
     lstream_fetch(f->ls, f->router, &env, got->id, got->fetch);
     licmon__v1__request__free_unpacked(got, NULL);
     return req.id;
+}
+
+static uint64_t fetch(struct fixture *f, uint64_t from, uint32_t max, uint32_t wait_ms)
+{
+    return fetch_acked(f, from, max, wait_ms, -1);
 }
 
 /* The next reply on the dealer, or NULL when none comes within ms. */
@@ -260,6 +271,30 @@ static void test_backlog_bytes(void **state)
     assert_int_equal(lstream_backlog_bytes(f->ls), 0);
 }
 
+/* A consumer fetching ahead acknowledges only what it committed: nothing
+ * past acked_seq is trimmed or counted as applied, and an acked_seq beyond
+ * the page asked for counts as from - 1. */
+static void test_fetch_ahead_acknowledges_only_acked(void **state)
+{
+    struct fixture *f = *state;
+    append_n(f, 3000, 1);
+    fetch_acked(f, 2501, 10, 0, 1500);
+    Licmon__V1__Reply *r = reply(f, 1000);
+    assert_int_equal(r->fetch->first_seq, 2501);
+    licmon__v1__reply__free_unpacked(r, NULL);
+    assert_int_equal(lstream_backlog_bytes(f->ls), rec_bytes(1501, 3000));
+    fetch(f, 1501, 10, 0); /* still there */
+    r = reply(f, 1000);
+    assert_string_equal(r->error, "");
+    assert_int_equal(r->fetch->first_seq, 1501);
+    assert_memory_equal(r->fetch->records[0].data, "rec-1501", 8);
+    licmon__v1__reply__free_unpacked(r, NULL);
+    fetch_acked(f, 2001, 10, 0, 2900);
+    r = reply(f, 1000);
+    licmon__v1__reply__free_unpacked(r, NULL);
+    assert_int_equal(lstream_backlog_bytes(f->ls), rec_bytes(2001, 3000));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +304,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_trim_limit_keeps_a_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_forgets_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backlog_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_ahead_acknowledges_only_acked, setup, teardown),
     };
     int rc = cmocka_run_group_tests_name("lstream", tests, NULL, NULL);
     zsock_ctx_term();
