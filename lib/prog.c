@@ -8,6 +8,7 @@
 #include "xmem.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,11 @@ void prog_default_db(char **opt, const char *dir, const char *name)
 void prog_start(const char *program, struct prog_common *c)
 {
     svc_block_signals(); /* before the health and RocksDB threads exist */
+    /* glibc gives each thread that allocates its own arena and keeps what
+     * it freed: RocksDB's flush and compaction threads alone held ~100 MB
+     * of the sessionizer's peak (1M open sessions: peak 405 -> 361 MB,
+     * same throughput). Two arenas are plenty on machines of a few cores. */
+    mallopt(M_ARENA_MAX, 2);
     log_init(program);
     int lvl = log_level_parse(c->log_level);
     if (lvl < 0) {
