@@ -133,6 +133,7 @@ test: $(BINS) $(UNIT_BINS) $(FUZZ_REPLAY) format-check
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz-replay
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory fuzz-short
 
 run: $(BINS)
 	$(BUILD)/bin/licmonctl up --dir $(RUN_DIR) --http $(HTTP) --demo --foreground
