@@ -24,6 +24,7 @@ struct store {
     rocksdb_readoptions_t *ropts;
     rocksdb_writeoptions_t *wopts_sync;
     rocksdb_writeoptions_t *wopts_async;
+    rocksdb_env_t *env; /* store_open_mem's in-memory Env, else NULL */
     char *path;
 };
 
@@ -61,10 +62,14 @@ struct store *store_open(const char *path)
     return store_open_expiring(path, NULL, NULL);
 }
 
-struct store *store_open_expiring(const char *path, store_expired_fn expired, void *arg)
+static struct store *store_open_env(const char *path, store_expired_fn expired, void *arg,
+                                    rocksdb_env_t *env)
 {
     struct store *s = xcalloc(1, sizeof(*s));
     s->opts = rocksdb_options_create();
+    s->env = env;
+    if (env)
+        rocksdb_options_set_env(s->opts, env);
     if (expired) {
         s->expiry = (struct store_expiry){expired, arg};
         s->filter = rocksdb_compactionfilter_create(&s->expiry, store_filter_destroy, store_filter,
@@ -91,6 +96,8 @@ struct store *store_open_expiring(const char *path, store_expired_fn expired, vo
         rocksdb_block_based_options_destroy(s->table);
         if (s->filter)
             rocksdb_compactionfilter_destroy(s->filter);
+        if (s->env)
+            rocksdb_env_destroy(s->env);
         free(s);
         return NULL;
     }
@@ -100,6 +107,16 @@ struct store *store_open_expiring(const char *path, store_expired_fn expired, vo
     s->wopts_async = rocksdb_writeoptions_create();
     s->path = xstrdup(path);
     return s;
+}
+
+struct store *store_open_expiring(const char *path, store_expired_fn expired, void *arg)
+{
+    return store_open_env(path, expired, arg, NULL);
+}
+
+struct store *store_open_mem(const char *name)
+{
+    return store_open_env(name, NULL, NULL, rocksdb_create_mem_env());
 }
 
 void store_close(struct store **sp)
@@ -115,6 +132,8 @@ void store_close(struct store **sp)
     rocksdb_block_based_options_destroy(s->table);
     if (s->filter)
         rocksdb_compactionfilter_destroy(s->filter);
+    if (s->env)
+        rocksdb_env_destroy(s->env);
     free(s->path);
     free(s);
     *sp = NULL;

@@ -20,6 +20,10 @@ struct store *store_open(const char *path);
 typedef bool (*store_expired_fn)(void *arg, const char *key, size_t klen, const char *val,
                                  size_t vlen);
 struct store *store_open_expiring(const char *path, store_expired_fn expired, void *arg);
+/* The same database (same options, no expiry filter) kept in memory only, on
+ * RocksDB's in-memory Env: no file is created, everything goes at
+ * store_close. For the fuzzers, which need a real store and no disk. */
+struct store *store_open_mem(const char *name);
 void store_close(struct store **s);
 
 /* 1 found (*val malloc'd, caller frees), 0 absent, -1 error (logged). */

@@ -17,61 +17,27 @@
  *      for byte (a difference aborts);
  *   2: the rest is raw bytes handed to agg_app_apply as damaged upstream
  *      records (length-prefixed), then commits and queries.
- * Stores are real RocksDB databases on /dev/shm, emptied for each input. */
+ * The stores are real RocksDB databases through lib/store.c, in memory,
+ * emptied for each input (fuzz_store.h says how and why). */
 #include "../../aggregator/agg_app.h"
 #include "../../sessionizer/sess_engine.h"
+#include "fuzz_store.h"
 #include "log.h"
 #include "settings.h"
 #include "store.h"
 
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define NSTORES 2
-static struct store *stores[NSTORES];
-static char paths[NSTORES][64];
-static unsigned long inputs;
+static struct fuzz_store stores[NSTORES];
 
 static void close_stores(void)
 {
-    for (int i = 0; i < NSTORES; i++) {
-        char cmd[200];
-        if (!stores[i])
-            continue;
-        store_close(&stores[i]);
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", paths[i]);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", paths[i]);
-    }
-}
-
-static void open_stores(void)
-{
-    for (int i = 0; i < NSTORES; i++) {
-        snprintf(paths[i], sizeof(paths[i]), "/dev/shm/licmon-fuzz-agg-%d-%d", (int)getpid(), i);
-        stores[i] = store_open(paths[i]);
-        if (!stores[i])
-            abort();
-    }
-}
-
-static void empty_store(struct store *st)
-{
-    struct store_batch *b = store_batch_new();
-    struct store_iter *it = store_iter_new(st);
-    for (store_iter_seek(it, "", 0); store_iter_valid(it); store_iter_next(it)) {
-        size_t kl;
-        const char *k = store_iter_key(it, &kl);
-        store_batch_del(b, k, kl);
-    }
-    store_iter_free(&it);
-    if (store_write(st, b, false) != 0)
-        abort();
-    store_batch_free(&b);
+    for (int i = 0; i < NSTORES; i++)
+        fuzz_store_close(&stores[i]);
 }
 
 /* RocksDB keeps allocations from one input to the next (memtables, caches),
@@ -98,7 +64,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     no_per_input_leak_check(argc, argv);
     log_set_level(LOG_PANIC);
-    open_stores();
+    fuzz_store_open(&stores[0], "/fuzz-agg-0");
+    fuzz_store_open(&stores[1], "/fuzz-agg-1");
     atexit(close_stores);
     return 0;
 }
@@ -191,12 +158,11 @@ static void make_changes(const uint8_t *p, size_t n, struct changes *ch)
 
 /* ---- the aggregator ---- */
 
-static void commit(struct agg_app *a, struct store *st)
+static void commit(struct agg_app *a, struct fuzz_store *fs)
 {
     struct store_batch *b = store_batch_new();
     agg_app_flush(a, b);
-    if (store_write(st, b, true) != 0)
-        abort();
+    fuzz_store_write(fs, b, true);
     store_batch_free(&b);
 }
 
@@ -265,7 +231,7 @@ static void mode_damaged(const uint8_t *p, size_t n)
 {
     static const char ns[] = {'O', 'H', 'P', 'R', 'X', 'Y', 'M', 'L'};
     static const char kinds[] = {'d', 'o', 's', 'u', 'm', 'h'};
-    struct store *st = stores[0];
+    struct fuzz_store *fs = &stores[0];
     struct store_batch *b = store_batch_new();
     /* pairs: selector byte, key length, key, value length, value */
     while (n >= 3) {
@@ -290,10 +256,9 @@ static void mode_damaged(const uint8_t *p, size_t n)
         store_batch_put(b, key, k, p, vl);
         p += vl, n -= vl;
     }
-    if (store_write(st, b, false) != 0)
-        abort();
+    fuzz_store_write(fs, b, false);
     store_batch_free(&b);
-    struct agg_app *a = agg_app_new(st, NULL, NULL, NULL);
+    struct agg_app *a = agg_app_new(fs->st, NULL, NULL, NULL);
     if (agg_app_load(a) >= 0) {
         static const uint8_t script[] = {0x80, 2, 3,    10, 0, 4,   3, 1,    5, 0, 0x83, 0, 4,
                                          1,    1, 0x88, 1,  0, 100, 0, 0x0c, 1, 2, 70,   0};
@@ -301,7 +266,7 @@ static void mode_damaged(const uint8_t *p, size_t n)
         make_changes(script, sizeof(script), &ch);
         for (size_t i = 0; i < ch.n; i++)
             agg_app_apply(a, ch.v[i], ch.len[i]);
-        commit(a, st);
+        commit(a, fs);
         ask_all(a, T0 + 86400000LL, NULL, NULL);
         changes_free(&ch);
     }
@@ -317,36 +282,36 @@ static void mode_restart(const uint8_t *p, size_t n)
     make_changes(p + 1, n - 1, &ch);
     size_t split = ch.n ? split_pick % (ch.n + 1) : 0;
     /* A never stops */
-    struct agg_app *a = agg_app_new(stores[0], NULL, NULL, NULL);
+    struct agg_app *a = agg_app_new(stores[0].st, NULL, NULL, NULL);
     for (size_t i = 0, c = 0; i < ch.n; i++) {
         agg_app_apply(a, ch.v[i], ch.len[i]);
         for (; c < ch.ncommits && ch.commit_after[c] <= i + 1; c++)
-            commit(a, stores[0]);
+            commit(a, &stores[0]);
     }
-    commit(a, stores[0]);
+    commit(a, &stores[0]);
     /* B commits at the commit points up to the split and is killed there:
      * what it applied since its last commit is lost */
-    struct agg_app *b = agg_app_new(stores[1], NULL, NULL, NULL);
+    struct agg_app *b = agg_app_new(stores[1].st, NULL, NULL, NULL);
     size_t committed = 0;
     for (size_t i = 0, c = 0; i < split; i++) {
         agg_app_apply(b, ch.v[i], ch.len[i]);
         for (; c < ch.ncommits && ch.commit_after[c] <= i + 1; c++) {
-            commit(b, stores[1]);
+            commit(b, &stores[1]);
             committed = i + 1;
         }
     }
     agg_app_free(&b);
     /* C reopens B's store and applies everything after B's last commit */
-    b = agg_app_new(stores[1], NULL, NULL, NULL);
+    b = agg_app_new(stores[1].st, NULL, NULL, NULL);
     if (agg_app_load(b) < 0)
         abort(); /* it cannot read what it wrote itself */
     for (size_t i = committed, c = 0; i < ch.n; i++) {
         agg_app_apply(b, ch.v[i], ch.len[i]);
         for (; c < ch.ncommits && ch.commit_after[c] <= i + 1; c++)
             if (ch.commit_after[c] > committed)
-                commit(b, stores[1]);
+                commit(b, &stores[1]);
     }
-    commit(b, stores[1]);
+    commit(b, &stores[1]);
     uint8_t *ra = NULL, *rb = NULL;
     size_t la = 0, lb = 0;
     int64_t t1 = T0 + 86400000LL * 3;
@@ -363,7 +328,7 @@ static void mode_restart(const uint8_t *p, size_t n)
 
 static void mode_raw(const uint8_t *p, size_t n)
 {
-    struct agg_app *a = agg_app_new(stores[0], NULL, NULL, NULL);
+    struct agg_app *a = agg_app_new(stores[0].st, NULL, NULL, NULL);
     while (n >= 2) {
         size_t len = (size_t)p[0] | (size_t)(p[1] & 0x0f) << 8;
         p += 2, n -= 2;
@@ -372,7 +337,7 @@ static void mode_raw(const uint8_t *p, size_t n)
         agg_app_apply(a, p, len);
         p += len, n -= len;
     }
-    commit(a, stores[0]);
+    commit(a, &stores[0]);
     ask_all(a, T0 + 86400000LL, NULL, NULL);
     agg_app_free(&a);
 }
@@ -381,12 +346,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    if (++inputs % 100 == 0) { /* tombstones slow every read: start afresh */
-        close_stores();
-        open_stores();
-    }
     for (int i = 0; i < NSTORES; i++)
-        empty_store(stores[i]);
+        fuzz_store_empty(&stores[i]);
     switch (data[0] % 3) {
     case 0:
         mode_damaged(data + 1, size - 1);

@@ -7,20 +7,19 @@
  * Input: byte 0 drives the fake transport (which deliveries start, how
  * each ends); then entries, each a 2-byte length, a 1-byte key kind ('Q'
  * pending, 'R' finished, else 'Q' with a short key) and the stored value.
- * The store is a real RocksDB on /dev/shm, emptied before every input. */
+ * The store is a real RocksDB database through lib/store.c, in memory,
+ * emptied before every input (fuzz_store.h says how and why). */
 #include "../../alerter/alert_outbox.h"
+#include "fuzz_store.h"
 #include "keys.h"
 #include "log.h"
 #include "store.h"
 
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-static struct store *st;
-static char st_path[64];
+static struct fuzz_store store;
 static uint8_t script;
 static uint64_t started[64];
 static int nstarted;
@@ -49,17 +48,9 @@ static void t_poll(void *arg, alert_done_fn done, void *done_arg)
     nstarted = 0;
 }
 
-static unsigned long inputs;
-
-static void remove_store(void)
+static void close_store(void)
 {
-    char cmd[96];
-    if (!st)
-        return;
-    store_close(&st);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", st_path);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", st_path);
+    fuzz_store_close(&store);
 }
 
 /* RocksDB keeps allocations from one input to the next (memtables, caches),
@@ -86,11 +77,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     no_per_input_leak_check(argc, argv);
     log_set_level(LOG_PANIC);
-    snprintf(st_path, sizeof(st_path), "/dev/shm/licmon-fuzz-outbox-%d", (int)getpid());
-    st = store_open(st_path);
-    if (!st)
-        abort();
-    atexit(remove_store);
+    fuzz_store_open(&store, "/fuzz-outbox");
+    atexit(close_store);
     return 0;
 }
 
@@ -102,21 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     nstarted = 0;
     const uint8_t *p = data + 1;
     size_t n = size - 1;
-    /* a fresh database now and then: tombstones would slow every read */
-    if (++inputs % 500 == 0) {
-        remove_store();
-        st = store_open(st_path);
-        if (!st)
-            abort();
-    }
+    fuzz_store_empty(&store);
     struct store_batch *b = store_batch_new();
-    struct store_iter *it = store_iter_new(st);
-    for (store_iter_seek(it, "", 0); store_iter_valid(it); store_iter_next(it)) {
-        size_t kl;
-        const char *k = store_iter_key(it, &kl);
-        store_batch_del(b, k, kl);
-    }
-    store_iter_free(&it);
     uint64_t seq = 1;
     while (n >= 3) {
         size_t len = (size_t)p[0] | (size_t)p[1] << 8;
@@ -131,8 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         seq += 1 + (kind & 3);
         p += len, n -= len;
     }
-    if (store_write(st, b, false) != 0)
-        abort();
+    fuzz_store_write(&store, b, false);
     store_batch_free(&b);
 
     struct alert_outbox_config cfg = {.smtp_from = "licmon@example.com",
@@ -142,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                       .max_inflight = 4,
                                       .keep_ms = 1000};
     struct alert_transport t = {t_start, t_poll, NULL};
-    struct alert_outbox *ob = alert_outbox_open(st, &cfg, &t);
+    struct alert_outbox *ob = alert_outbox_open(store.st, &cfg, &t);
     int64_t now = 1793000000000LL;
     for (int i = 0; i < 6; i++, now += 700) {
         alert_outbox_tick(ob, now);
