@@ -40,26 +40,6 @@ static void close_stores(void)
         fuzz_store_close(&stores[i]);
 }
 
-/* RocksDB keeps allocations from one input to the next (memtables, caches),
- * so libFuzzer's leak check after each input would scan the whole heap every
- * time (90% of the run time): -detect_leaks=0 is added unless the command
- * line sets it. LeakSanitizer still checks the whole run at exit. */
-static void no_per_input_leak_check(int *argc, char ***argv)
-{
-    for (int i = 1; i < *argc; i++)
-        if (!strncmp((*argv)[i], "-detect_leaks=", 14))
-            return;
-    static char *args[256];
-    static char flag[] = "-detect_leaks=0";
-    int n = 0;
-    for (int i = 0; i < *argc && n < 254; i++)
-        args[n++] = (*argv)[i];
-    args[n++] = flag;
-    args[n] = NULL;
-    *argc = n;
-    *argv = args;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     no_per_input_leak_check(argc, argv);
