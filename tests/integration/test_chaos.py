@@ -21,6 +21,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "soak"))
 
 import chaos_lib  # noqa: E402
+from pbwire import fields, varint  # noqa: E402
 
 
 def test_chaos_kill_9_changes_no_number():
@@ -94,41 +95,6 @@ def test_session_ids_do_not_depend_on_arrival_pauses(stack):
     assert suffixes("paused") == suffixes("steady")
 
 
-def _varint(data, i):
-    v = shift = 0
-    while True:
-        b = data[i]
-        i += 1
-        v |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return v, i
-
-
-def _fields(data):
-    """(field number, value) of a protobuf message, varints and bytes only."""
-    i, out = 0, []
-    while i < len(data):
-        key, i = _varint(data, i)
-        if key & 7 == 0:
-            v, i = _varint(data, i)
-        else:
-            n, i = _varint(data, i)
-            v, i = data[i:i + n], i + n
-        out.append((key >> 3, v))
-    return out
-
-
-def _enc_varint(n):
-    out = bytearray()
-    while True:
-        if n < 0x80:
-            out.append(n)
-            return bytes(out)
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-
-
 def test_send_keeps_event_order_when_ingest_dies(tmp_path):
     """licmonctl send must journal a file's events in the file's order even
     when ingest dies with batches in flight. A backfill's events are hours
@@ -175,10 +141,10 @@ def test_send_keeps_event_order_when_ingest_dies(tmp_path):
             if not s.poll(100):
                 continue
             who, frame = s.recv_multipart()
-            batch = dict(_fields(frame))
-            events = [dict(_fields(v)) for n, v in _fields(frame) if n == 2]
+            batch = dict(fields(frame))
+            events = [dict(fields(v)) for n, v in fields(frame) if n == 2]
             seen.extend(int(e[1].decode()[1:]) for e in events)
-            ack = b"\x08" + _enc_varint(batch.get(1, 0)) + b"\x10" + _enc_varint(len(events))
+            ack = b"\x08" + varint(batch.get(1, 0)) + b"\x10" + varint(len(events))
             s.send_multipart([who, ack])
         s.close()
     try:

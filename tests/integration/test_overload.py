@@ -39,6 +39,7 @@ import requests
 import zmq
 
 from conftest import PROGRAMS
+from pbwire import field_bytes, field_varint, fields
 
 RSS_LIMIT_MB = 768  # any program, any producer: generous (RocksDB memtables alone take 128)
 BIG_FRAMES_INGEST_LIMIT_MB = 400  # ingest while a greedy producer queues 210 MB of big frames
@@ -52,26 +53,6 @@ def asan_factor(pid):
             return ASAN_FACTOR if "libasan" in f.read() else 1
     except OSError:
         return 1
-
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def field_bytes(num, data):
-    return varint(num << 3 | 2) + varint(len(data)) + data
-
-
-def field_varint(num, v):
-    return varint(num << 3) + varint(v)
 
 
 def encode_event(event_id, org, user, ts, kind, license_type=None):
@@ -89,31 +70,13 @@ def encode_batch(batch_id, events):
 def decode_ack(data):
     """{field number: value} of a BatchAck's varint fields (1-4) and its
     error (6)."""
-    out, i = {}, 0
-    while i < len(data):
-        key, i = read_varint(data, i)
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            out[num], i = read_varint(data, i)
-        elif wt == 2:
-            n, i = read_varint(data, i)
-            if num == 6:
-                out[6] = data[i:i + n].decode(errors="replace")
-            i += n
-        else:
-            raise ValueError("unexpected wire type")
+    out = {}
+    for num, v in fields(data):
+        if isinstance(v, int):
+            out[num] = v
+        elif num == 6:
+            out[6] = v.decode(errors="replace")
     return out
-
-
-def read_varint(data, i):
-    shift = v = 0
-    while True:
-        b = data[i]
-        i += 1
-        v |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return v, i
 
 
 def make_batches(org, n_events, batch, users, t0, pad=""):
