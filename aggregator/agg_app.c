@@ -34,24 +34,16 @@ struct agg_app {
 
 /* ------------------------------------------------------------ the store */
 
-static int key_cmp(const void *a, size_t al, const void *b, size_t bl)
-{
-    int c = memcmp(a, b, al < bl ? al : bl);
-    return c ? c : (al > bl) - (al < bl);
-}
-
 /* agg_rollup_store.scan over RocksDB: a fresh iterator sees every write
  * committed so far. */
 static int app_scan(void *arg, const void *from, size_t fl, const void *to, size_t tl,
                     agg_rollup_visit_fn visit, void *varg)
 {
     struct agg_app *a = arg;
-    struct store_iter *it = store_iter_new(a->store);
-    for (store_iter_seek(it, from, fl); store_iter_valid(it); store_iter_next(it)) {
+    struct store_iter *it = store_iter_range(a->store, from, fl, to, tl);
+    for (; store_iter_valid(it); store_iter_next(it)) {
         size_t kl, vl;
         const char *k = store_iter_key(it, &kl);
-        if (key_cmp(k, kl, to, tl) >= 0)
-            break;
         const char *v = store_iter_value(it, &vl);
         if (visit(varg, k, kl, v, vl))
             break;
@@ -136,12 +128,10 @@ long agg_app_load(struct agg_app *a)
     for (int p = 0; agg_rollup_load_prefixes[p]; p++) {
         const char *pre = agg_rollup_load_prefixes[p];
         uint8_t to[2] = {(uint8_t)pre[0], (uint8_t)(pre[1] + 1)};
-        struct store_iter *it = store_iter_new(a->store);
-        for (store_iter_seek(it, pre, 2); store_iter_valid(it); store_iter_next(it)) {
+        struct store_iter *it = store_iter_range(a->store, pre, 2, to, 2);
+        for (; store_iter_valid(it); store_iter_next(it)) {
             size_t kl, vl;
             const char *k = store_iter_key(it, &kl);
-            if (key_cmp(k, kl, to, 2) >= 0)
-                break;
             const char *v = store_iter_value(it, &vl);
             if (agg_rollup_load(a->rollup, k, kl, v, vl) < 0) {
                 log_warn("saved rollup state under '%s' is unreadable", pre);

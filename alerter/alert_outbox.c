@@ -208,13 +208,10 @@ static void ob_load(struct alert_outbox *ob)
     if (store_get_u64(ob->store, OB_NEXT, strlen(OB_NEXT), &next) < 0)
         log_fatal("cannot read the outbox counter");
     ob->next_seq = next ? next : 1;
-    struct store_iter *it = store_iter_new(ob->store);
-    uint8_t start = 'Q';
-    for (store_iter_seek(it, &start, 1); store_iter_valid(it); store_iter_next(it)) {
+    struct store_iter *it = store_iter_ns(ob->store, 'Q');
+    for (; store_iter_valid(it); store_iter_next(it)) {
         size_t kl, vl;
         const char *k = store_iter_key(it, &kl);
-        if (kl < 1 || k[0] != 'Q')
-            break;
         const char *v = store_iter_value(it, &vl);
         json_t *j = kl == OB_KEY_LEN ? json_loadb(v, vl, 0, NULL) : NULL;
         if (!j) {
@@ -514,15 +511,12 @@ int64_t alert_outbox_oldest_ms(const struct alert_outbox *ob)
 
 void alert_outbox_prune(struct alert_outbox *ob, int64_t now_ms, int max)
 {
-    struct store_iter *it = store_iter_new(ob->store);
+    struct store_iter *it = store_iter_ns(ob->store, 'R');
     struct store_batch *b = store_batch_new();
-    uint8_t start = 'R';
     int n = 0;
-    for (store_iter_seek(it, &start, 1); store_iter_valid(it) && n < max; store_iter_next(it)) {
+    for (; store_iter_valid(it) && n < max; store_iter_next(it)) {
         size_t kl, vl;
         const char *k = store_iter_key(it, &kl);
-        if (kl < 1 || k[0] != 'R')
-            break;
         const char *v = store_iter_value(it, &vl);
         json_t *j = json_loadb(v, vl, 0, NULL);
         int64_t done = j ? jint(j, "done_ms") : 0;

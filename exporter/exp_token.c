@@ -239,13 +239,10 @@ json_t *exp_tokens_list(struct exp_tokens *t)
 {
     size_t n = 0, cap = 16;
     struct exp_token_rec *recs = xmalloc(cap * sizeof(*recs));
-    struct store_iter *it = store_iter_new(t->st);
-    uint8_t first = KEY_NS_TOKEN;
-    for (store_iter_seek(it, &first, 1); store_iter_valid(it); store_iter_next(it)) {
+    struct store_iter *it = store_iter_ns(t->st, KEY_NS_TOKEN);
+    for (; store_iter_valid(it); store_iter_next(it)) {
         size_t kl, vl;
-        const char *k = store_iter_key(it, &kl);
-        if (kl < 1 || k[0] != KEY_NS_TOKEN)
-            break;
+        store_iter_key(it, &kl);
         const char *v = store_iter_value(it, &vl);
         if (kl != 1 + EXP_TOKEN_HASH_LEN || token_rec_decode(v, vl, &recs[n]) != 0) {
             log_warn("skipping a damaged token record");

@@ -103,13 +103,12 @@ static void sizes_load(struct lstream *ls)
     uint64_t from = lstream_min_ack(ls) + 1;
     if (ls->nconsumers == 0 || from > ls->head)
         return;
-    uint8_t key[9];
-    struct store_iter *it = store_iter_new(ls->st);
-    for (store_iter_seek(it, key, lstream_key(key, from)); store_iter_valid(it);
-         store_iter_next(it)) {
+    uint8_t key[9], end = KEY_NS_LOG + 1;
+    struct store_iter *it = store_iter_range(ls->st, key, lstream_key(key, from), &end, 1);
+    for (; store_iter_valid(it); store_iter_next(it)) {
         size_t kl, vl;
         const char *k = store_iter_key(it, &kl);
-        if (kl != 9 || k[0] != KEY_NS_LOG)
+        if (kl != 9)
             break;
         store_iter_value(it, &vl);
         sizes_push(&ls->sizes, keys_get_u64((const uint8_t *)k + 1), vl);
@@ -239,13 +238,13 @@ static void lstream_answer(struct lstream *ls, void *router, const struct zsock_
         if (last - from + 1 > max)
             last = from + max - 1;
         recs = xcalloc((size_t)(last - from + 1), sizeof(*recs));
-        struct store_iter *it = store_iter_new(ls->st);
-        uint8_t key[9];
-        store_iter_seek(it, key, lstream_key(key, from));
-        for (uint64_t seq = from; seq <= last && store_iter_valid(it); seq++) {
+        uint8_t key[9], end[9];
+        struct store_iter *it =
+            store_iter_range(ls->st, key, lstream_key(key, from), end, lstream_key(end, last + 1));
+        for (uint64_t seq = from; seq <= last; seq++) {
             size_t kl, vl;
-            const char *k = store_iter_key(it, &kl);
-            if (kl != 9 || k[0] != KEY_NS_LOG || keys_get_u64((const uint8_t *)k + 1) != seq)
+            const char *k = store_iter_valid(it) ? store_iter_key(it, &kl) : NULL;
+            if (!k || kl != 9 || keys_get_u64((const uint8_t *)k + 1) != seq)
                 log_panic("log record %llu is missing", (unsigned long long)seq);
             const char *v = store_iter_value(it, &vl);
             recs[n].data = xmemdup(v, vl);

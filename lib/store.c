@@ -34,6 +34,8 @@ struct store_batch {
 
 struct store_iter {
     rocksdb_iterator_t *it;
+    rocksdb_readoptions_t *ropts; /* holds the bounds, which point into bounds */
+    char *bounds;                 /* lo then hi */
 };
 
 static unsigned char store_filter(void *state, int level, const char *key, size_t klen,
@@ -244,14 +246,12 @@ void store_batch_write(void *batch, const void *key, size_t klen, const void *va
 
 long store_load_namespaces(struct store *s, const char *ns, store_load_fn load, void *arg)
 {
-    struct store_iter *it = store_iter_new(s);
     long n = 0;
     for (; *ns && n >= 0; ns++) {
-        for (store_iter_seek(it, ns, 1); store_iter_valid(it); store_iter_next(it)) {
+        struct store_iter *it = store_iter_ns(s, (uint8_t)*ns);
+        for (; store_iter_valid(it); store_iter_next(it)) {
             size_t kl, vl;
             const char *k = store_iter_key(it, &kl);
-            if (kl < 1 || k[0] != *ns)
-                break;
             const char *v = store_iter_value(it, &vl);
             if (load(arg, k, kl, v, vl) < 0) {
                 log_warn("%s: saved state under key namespace '%c' is unreadable", s->path, *ns);
@@ -260,8 +260,8 @@ long store_load_namespaces(struct store *s, const char *ns, store_load_fn load, 
             }
             n++;
         }
+        store_iter_free(&it);
     }
-    store_iter_free(&it);
     return n;
 }
 
@@ -270,25 +270,39 @@ void store_compact(struct store *s)
     rocksdb_compact_range(s->db, NULL, 0, NULL, 0);
 }
 
-struct store_iter *store_iter_new(struct store *s)
+struct store_iter *store_iter_range(struct store *s, const void *lo, size_t lol, const void *hi,
+                                    size_t hil)
 {
     struct store_iter *it = xcalloc(1, sizeof(*it));
-    it->it = rocksdb_create_iterator(s->db, s->ropts);
+    it->bounds = xmalloc(lol + hil + 1);
+    memcpy(it->bounds, lo, lol);
+    if (hi)
+        memcpy(it->bounds + lol, hi, hil);
+    it->ropts = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_lower_bound(it->ropts, it->bounds, lol);
+    if (hi)
+        rocksdb_readoptions_set_iterate_upper_bound(it->ropts, it->bounds + lol, hil);
+    it->it = rocksdb_create_iterator(s->db, it->ropts);
+    rocksdb_iter_seek(it->it, lo, lol);
     return it;
+}
+
+struct store_iter *store_iter_ns(struct store *s, uint8_t ns)
+{
+    uint8_t hi = (uint8_t)(ns + 1);
+    return store_iter_range(s, &ns, 1, ns == 0xff ? NULL : &hi, 1);
 }
 
 void store_iter_free(struct store_iter **itp)
 {
-    if (!*itp)
+    struct store_iter *it = *itp;
+    if (!it)
         return;
-    rocksdb_iter_destroy((*itp)->it);
-    free(*itp);
+    rocksdb_iter_destroy(it->it);
+    rocksdb_readoptions_destroy(it->ropts);
+    free(it->bounds);
+    free(it);
     *itp = NULL;
-}
-
-void store_iter_seek(struct store_iter *it, const void *key, size_t klen)
-{
-    rocksdb_iter_seek(it->it, key, klen);
 }
 
 bool store_iter_valid(const struct store_iter *it)

@@ -57,9 +57,17 @@ long store_load_namespaces(struct store *s, const char *ns, store_load_fn load, 
  * for tests and maintenance. */
 void store_compact(struct store *s);
 
-struct store_iter *store_iter_new(struct store *s);
+/* An iterator over the keys in [lo, hi) in key order, positioned at the
+ * first (hi NULL: to the end of the key space). The bounds are RocksDB's
+ * own (iterate_lower_bound, iterate_upper_bound): a scan stops at hi
+ * without stepping over what lies past it, live keys or the tombstones of
+ * deleted ones, and skips the files wholly outside the range. It sees every
+ * write committed before it was made. */
+struct store_iter *store_iter_range(struct store *s, const void *lo, size_t lol, const void *hi,
+                                    size_t hil);
+/* store_iter_range over one namespace: the keys whose first byte is ns. */
+struct store_iter *store_iter_ns(struct store *s, uint8_t ns);
 void store_iter_free(struct store_iter **it);
-void store_iter_seek(struct store_iter *it, const void *key, size_t klen);
 bool store_iter_valid(const struct store_iter *it);
 void store_iter_next(struct store_iter *it);
 const char *store_iter_key(const struct store_iter *it, size_t *klen);
