@@ -112,7 +112,25 @@ void time_format_date(int64_t days, char *buf, size_t len)
     int64_t y;
     unsigned m, d;
     time_civil_from_days(days, &y, &m, &d);
-    snprintf(buf, len, "%04lld-%02u-%02u", (long long)y, m, d);
+    if (y < 0 || y > 9999 || len < 11) {
+        snprintf(buf, len, "%04lld-%02u-%02u", (long long)y, m, d);
+        return;
+    }
+    /* by hand: a minute query formats 1,440 dates, and snprintf was about
+     * a tenth of the aggregator's time answering queries */
+    unsigned yy = (unsigned)y;
+    const char t[11] = {(char)('0' + yy / 1000),
+                        (char)('0' + yy / 100 % 10),
+                        (char)('0' + yy / 10 % 10),
+                        (char)('0' + yy % 10),
+                        '-',
+                        (char)('0' + m / 10),
+                        (char)('0' + m % 10),
+                        '-',
+                        (char)('0' + d / 10),
+                        (char)('0' + d % 10),
+                        0};
+    memcpy(buf, t, sizeof(t));
 }
 
 int time_parse_rfc3339(const char *text, int64_t *ms)

@@ -54,6 +54,21 @@ static void test_dates(void **state)
         unsigned m, dd;
         time_civil_from_days(x, &y, &m, &dd);
         assert_int_equal(time_days_from_civil(y, m, dd), x);
+        /* formatted by hand in years 0 to 9999, by snprintf outside */
+        char want[32], got[32];
+        snprintf(want, sizeof(want), "%04lld-%02u-%02u", (long long)y, m, dd);
+        time_format_date(x, got, sizeof(got));
+        assert_string_equal(got, want);
+    }
+    for (int64_t x = -719528 - 3; x < 2932897 + 3; x++) { /* 0000-01-01 to 9999-12-31 and beyond */
+        int64_t y;
+        unsigned m, dd;
+        time_civil_from_days(x, &y, &m, &dd);
+        char want[32], got[32];
+        snprintf(want, sizeof(want), "%04lld-%02u-%02u", (long long)y, m, dd);
+        time_format_date(x, got, sizeof(got));
+        if (strcmp(got, want) != 0)
+            fail_msg("day %lld: %s, not %s", (long long)x, got, want);
     }
 }
 
