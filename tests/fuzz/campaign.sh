@@ -1,6 +1,7 @@
 #!/bin/sh
 # A long fuzzing campaign: runs each harness (built by `make fuzz-build`) to
-# RUNS executions (default ten million) over a working copy of its corpus,
+# RUNS executions (default ten million), or for MAX_SECONDS if that comes
+# first, over a working copy of its corpus,
 # then minimises the corpus (-merge=1) into WORK/min/<name>, ready to
 # replace tests/fuzz/corpus/<name>. Prints one line of numbers per harness.
 #   tests/fuzz/campaign.sh BUILD_FUZZ_DIR WORK [names...]
@@ -15,7 +16,7 @@ for n in $names; do
     mkdir -p "$work/corpus/$n"
     cp -n tests/fuzz/corpus/$n/* "$work/corpus/$n/" 2>/dev/null
     start=$(date +%s)
-    nice -n 19 "$fz/fuzz_$n" -runs="$runs" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+    nice -n 19 "$fz/fuzz_$n" -runs="$runs" -max_total_time="${MAX_SECONDS:-0}" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$work/crashes/$n-" "$work/corpus/$n" >"$work/log/$n.log" 2>&1
     rc=$?
     secs=$(($(date +%s) - start))
