@@ -180,6 +180,27 @@ static int valid_url(const char *s)
            !strchr(s, ' ');
 }
 
+/* The first key of obj not in known (NULL-terminated), or NULL: a misspelt
+ * field is an error, never silently a default. */
+static const char *unknown_key(const json_t *obj, const char *const *known)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)obj, key, val)
+    {
+        int found = 0;
+        for (int i = 0; known[i] && !found; i++)
+            found = !strcmp(known[i], key);
+        if (!found)
+            return key;
+    }
+    return NULL;
+}
+
+static const char *const license_keys[] = {"type",    "model",         "owned",
+                                           "expires", "threshold_pct", NULL};
+static const char *const webhook_keys[] = {"url", "secret", NULL};
+
 static void free_licenses(Licmon__V1__License **l, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -192,6 +213,10 @@ static int parse_license(const json_t *e, size_t i, Licmon__V1__License *l, char
 {
     if (!json_is_object(e))
         FAIL("licenses[%zu]: must be an object", i);
+    const char *unknown = unknown_key(e, license_keys);
+    if (unknown)
+        FAIL("licenses[%zu].%.64s: unknown field (a license has %s)", i, unknown,
+             "type, model, owned, expires, threshold_pct");
     const char *type = json_string_value(json_object_get(e, "type"));
     if (!type || !settings_valid_type(type))
         FAIL("licenses[%zu].type: must match [a-z0-9_]{1,32}", i);
@@ -210,10 +235,11 @@ static int parse_license(const json_t *e, size_t i, Licmon__V1__License *l, char
     }
     int64_t owned = 0, pct = SETTINGS_DEFAULT_THRESHOLD_PCT;
     const json_t *o = json_object_get(e, "owned");
-    if (o &&
-        (!json_is_integer(o) || json_integer_value(o) < 0 || json_integer_value(o) > 100000000))
+    if (!o)
+        FAIL("licenses[%zu].owned: missing (the number of seats owned)", i);
+    if (!json_is_integer(o) || json_integer_value(o) < 0 || json_integer_value(o) > 100000000)
         FAIL("licenses[%zu].owned: must be a whole number of seats, 0 or more", i);
-    owned = o ? json_integer_value(o) : 0;
+    owned = json_integer_value(o);
     const json_t *p = json_object_get(e, "threshold_pct");
     if (p && (!json_is_integer(p) || json_integer_value(p) < 1 || json_integer_value(p) > 100))
         FAIL("licenses[%zu].threshold_pct: must be an integer from 1 to 100", i);
@@ -273,6 +299,13 @@ static int get_webhooks(const json_t *obj, Licmon__V1__OrgSettings *s, char *err
     Licmon__V1__Webhook **v = xcalloc(n ? n : 1, sizeof(*v));
     for (size_t i = 0; i < n; i++) {
         const json_t *e = json_array_get(arr, i);
+        const char *unknown = json_is_object(e) ? unknown_key(e, webhook_keys) : NULL;
+        if (unknown) {
+            for (size_t j = 0; j < i; j++)
+                licmon__v1__webhook__free_unpacked(v[j], NULL);
+            free(v);
+            FAIL("webhooks[%zu].%.64s: unknown field (a webhook has url, secret)", i, unknown);
+        }
         const char *url = json_string_value(json_object_get(e, "url"));
         const char *secret = json_string_value(json_object_get(e, "secret"));
         if (!url || strlen(url) > 2048 || !valid_url(url) ||
@@ -322,16 +355,9 @@ static int merge(Licmon__V1__OrgSettings *s, const json_t *obj, char *err, size_
 {
     if (!json_is_object(obj))
         FAIL("settings: must be a JSON object");
-    const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)obj, key, val)
-    {
-        int known = 0;
-        for (int i = 0; settings_keys[i]; i++)
-            known |= !strcmp(settings_keys[i], key);
-        if (!known)
-            FAIL("%.64s: unknown setting", key);
-    }
+    const char *unknown = unknown_key(obj, settings_keys);
+    if (unknown)
+        FAIL("%.64s: unknown setting", unknown);
     const json_t *org = json_object_get(obj, "org");
     if (org && (!json_is_string(org) || strcmp(json_string_value(org), s->org)))
         FAIL("org: cannot be changed");
