@@ -54,6 +54,19 @@ def test_rejections_name_line_and_field(stack):
     assert in_use(stack, "acme", "creator") == 1
 
 
+def test_rejections_count_leading_blank_lines(stack):
+    t = now_ms()
+    p = stack.send(["", " ", "\t", ev("l1", "login", user="dan", ts=t, license_type="creator"),
+                    '{"event_id": "l2", "org": "acme", "user": "eve", "ts": %d, "kind": "login"}'
+                    % t], check=False)
+    assert p.returncode == 1, p.stderr
+    assert ":5: license_type: missing" in p.stderr, p.stderr
+    # a JSON array file after two blank lines, broken on its second line
+    p = stack.send(["", "", '[{"event_id": "l3",', '"org": acme}]'], check=False)
+    assert p.returncode == 1, p.stderr
+    assert ":4: not a JSON array of events" in p.stderr, p.stderr
+
+
 def test_duplicates_have_no_effect(stack):
     t = now_ms()
     events = [ev("d1", "login", user="dave", ts=t, license_type="reviewer"),

@@ -289,13 +289,14 @@ static int send_event(struct send_run *r, const char *text, size_t len, struct c
 }
 
 /* A file that is one JSON array of event objects. */
-static int send_array(struct send_run *r, FILE *f, uint32_t fi)
+/* line0: the lines before the array's '[' (blank ones) */
+static int send_array(struct send_run *r, FILE *f, uint32_t fi, uint32_t line0)
 {
     char *buf = xmalloc(CTL_ARRAY_FILE_MAX + 1);
     size_t len = fread(buf, 1, CTL_ARRAY_FILE_MAX + 1, f);
     r->bytes_done += len;
     if (len > CTL_ARRAY_FILE_MAX) {
-        struct ctl_src src = {fi, 1, false};
+        struct ctl_src src = {fi, line0 + 1, false};
         send_reject(r, &src, "a JSON array file larger than 256 MiB: send NDJSON instead");
         r->local_rejected++;
         free(buf);
@@ -305,7 +306,7 @@ static int send_array(struct send_run *r, FILE *f, uint32_t fi)
     json_t *arr = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     free(buf);
     if (!json_is_array(arr)) {
-        struct ctl_src src = {fi, (uint32_t)(arr ? 1 : jerr.line), false};
+        struct ctl_src src = {fi, line0 + (uint32_t)(arr ? 1 : jerr.line), false};
         char reason[300];
         snprintf(reason, sizeof(reason), "not a JSON array of events: %s",
                  arr ? "another JSON value" : jerr.text);
@@ -328,15 +329,17 @@ static int send_array(struct send_run *r, FILE *f, uint32_t fi)
 static int send_file(struct send_run *r, FILE *f, uint32_t fi)
 {
     int c;
-    while ((c = getc(f)) == ' ' || c == '\t' || c == '\r' || c == '\n')
+    uint32_t lineno = 0; /* lines read so far: the blank ones skipped count */
+    while ((c = getc(f)) == ' ' || c == '\t' || c == '\r' || c == '\n') {
         r->bytes_done++;
+        lineno += c == '\n';
+    }
     if (c == EOF)
         return 0;
     ungetc(c, f);
     if (c == '[')
-        return send_array(r, f, fi);
+        return send_array(r, f, fi, lineno);
     char *line = xmalloc(CTL_LINE_MAX + 2);
-    uint32_t lineno = 0;
     int rc = 0;
     while (rc == 0 && fgets(line, CTL_LINE_MAX + 2, f)) {
         lineno++;
