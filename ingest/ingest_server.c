@@ -101,6 +101,8 @@ static void on_producer(void *arg)
         Licmon__V1__EventBatch *batch = NULL;
         if ((int64_t)size <= s->cfg.max_frame_bytes)
             batch = licmon__v1__event_batch__unpack(NULL, size, zmq_msg_data(&msg));
+        if (!batch) /* refused whole: name the batch if its id can be read */
+            pb_peek_varint(zmq_msg_data(&msg), size, 1, &pa->ack.batch_id);
         zmq_msg_close(&msg);
         if ((int64_t)size > s->cfg.max_frame_bytes) {
             metric_add(s->m_bad_frames, 1);

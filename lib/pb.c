@@ -13,6 +13,55 @@ uint8_t *pb_pack(const ProtobufCMessage *m, size_t *len)
     return buf;
 }
 
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+int pb_peek_varint(const uint8_t *buf, size_t len, uint32_t field, uint64_t *out)
+{
+    const uint8_t *p = buf, *end = buf + len;
+    int found = -1;
+    uint64_t key, v;
+    while (p < end && read_varint(&p, end, &key) == 0) {
+        size_t skip;
+        switch (key & 7) {
+        case 0: /* varint */
+            if (read_varint(&p, end, &v) != 0)
+                return found;
+            if (key >> 3 == field) {
+                *out = v;
+                found = 0;
+            }
+            continue;
+        case 1: /* 64-bit */
+            skip = 8;
+            break;
+        case 2: /* length-delimited */
+            if (read_varint(&p, end, &v) != 0)
+                return found;
+            skip = v > (uint64_t)(end - p) ? (size_t)(end - p) + 1 : (size_t)v;
+            break;
+        case 5: /* 32-bit */
+            skip = 4;
+            break;
+        default:
+            return found;
+        }
+        if (skip > (size_t)(end - p))
+            return found;
+        p += skip;
+    }
+    return found;
+}
+
 #define PB_CHUNK_KEEP (16u << 20)
 
 void pb_chunk_add(struct pb_chunk *c, const ProtobufCMessage *m)

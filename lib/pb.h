@@ -10,6 +10,13 @@
 /* Packs any message into a new buffer; caller frees. */
 uint8_t *pb_pack(const ProtobufCMessage *m, size_t *len);
 
+/* Reads the varint field `field` of a top-level message without unpacking
+ * it (a frame too large or too damaged to unpack can still name its batch
+ * id): walks the field keys, skipping the others. 0 and *out set (the last
+ * occurrence, as protobuf reads it), or -1 if not found before the end or
+ * the first damaged key. */
+int pb_peek_varint(const uint8_t *buf, size_t len, uint32_t field, uint64_t *out);
+
 /* A Chunk (proto: repeated bytes items = 1) built in place: each item is
  * packed straight after its field key and length, so buf always holds the
  * packed Chunk of the items added since the last clear — no per-item

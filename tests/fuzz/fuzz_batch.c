@@ -1,5 +1,7 @@
 /* libFuzzer harness: a producer's frame as ingest reads it: unpack an
- * EventBatch from any bytes and validate every event in it. */
+ * EventBatch from any bytes and validate every event in it; a frame that
+ * does not unpack has its batch id read without unpacking (pb_peek_varint),
+ * which must agree with the unpacked id whenever both read it. */
 #include "../../ingest/ingest_validate.h"
 #include "pb.h"
 
@@ -8,8 +10,12 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     Licmon__V1__EventBatch *b = licmon__v1__event_batch__unpack(NULL, size, data);
+    uint64_t id = 0;
+    int peeked = pb_peek_varint(data, size, 1, &id);
     if (!b)
         return 0;
+    if (peeked == 0 && id != b->batch_id)
+        abort(); /* the id read without unpacking differs from protobuf-c's */
     char reason[200];
     for (size_t i = 0; i < b->n_events; i++)
         ingest_validate_event(b->events[i], 1800000000000LL, 400, reason, sizeof(reason));

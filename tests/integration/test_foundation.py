@@ -54,6 +54,24 @@ def test_rejections_name_line_and_field(stack):
     assert in_use(stack, "acme", "creator") == 1
 
 
+def test_huge_events_are_rejected_one_by_one_not_the_batch(stack):
+    """20 events of 900 KB each (over ingest's 16 MiB frame limit together):
+    licmonctl cuts its batches by size too, so ingest judges every event and
+    the valid one among them is delivered."""
+    t = now_ms()
+    big = "u" * (900 * 1024)
+    lines = [ev("h0", "login", user="frank", ts=t, license_type="creator")]
+    lines += [ev(f"h{i}", "login", user=big, ts=t, license_type="creator") for i in range(1, 21)]
+    p = stack.send(lines, check=False)
+    assert p.returncode == 1, p.stderr
+    assert "accepted 1, duplicate 0, rejected 20" in p.stdout, (p.stdout, p.stderr[-500:])
+    assert p.stderr.count("user: longer than") == 20
+    assert ":21: user: longer than" in p.stderr
+    stack.wait()
+    cur = stack.get("/v1/orgs/acme/current").json()
+    assert "frank" in [s["user"] for s in cur["sessions"]]
+
+
 def test_rejections_count_leading_blank_lines(stack):
     t = now_ms()
     p = stack.send(["", " ", "\t", ev("l1", "login", user="dan", ts=t, license_type="creator"),

@@ -9,6 +9,7 @@ import time
 import zmq
 
 from conftest import BIN, free_port
+from pbwire import field_bytes, field_varint, fields
 
 
 def start_ingest(folder, extra):
@@ -84,6 +85,11 @@ def test_oversized_and_malformed_frames_never_stall_ingest():
         s.send(b"\x0a" * 1500)  # over the limit, under the hard cap: answered
         assert s.poll(10000)
         assert b"over the limit of 1024" in s.recv()
+        # the answer names the batch when its id can be read without unpacking
+        s.send(field_varint(1, 42) + field_bytes(2, b"x" * 1500))
+        assert s.poll(10000)
+        ack = dict(fields(s.recv()))
+        assert ack[1] == 42 and b"over the limit of 1024" in ack[6], ack
         s.send(b"\x08" + b"\x01")  # batch_id 1, no events: a valid empty batch
         assert s.poll(10000)
         s.recv()

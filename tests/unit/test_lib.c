@@ -314,13 +314,62 @@ static void test_pb_chunk(void **state)
     pb_chunk_free(&c);
 }
 
+/* The batch id of a frame read without unpacking it: wherever the field
+ * sits, the last occurrence, through fields of every wire type; a damaged
+ * frame gives what was read before the damage, or nothing. */
+static void test_pb_peek_varint(void **state)
+{
+    (void)state;
+    Licmon__V1__Event ev = LICMON__V1__EVENT__INIT, *evs[] = {&ev, &ev};
+    ev.user = "alice";
+    ev.org = "acme";
+    ev.ts_ms = 1792800000000LL;
+    Licmon__V1__EventBatch b = LICMON__V1__EVENT_BATCH__INIT;
+    b.batch_id = 0x1234567890abcdefULL;
+    b.events = evs;
+    b.n_events = 2;
+    size_t len;
+    uint8_t *buf = pb_pack(&b.base, &len);
+    uint64_t id = 0;
+    assert_int_equal(pb_peek_varint(buf, len, 1, &id), 0);
+    assert_true(id == b.batch_id);
+    assert_int_equal(pb_peek_varint(buf, len, 3, &id), -1);
+    /* the id after the events, then again (the last one counts), with a
+     * 64-bit and a 32-bit field of an unknown number in between */
+    uint8_t m[600];
+    size_t n = 0;
+    memcpy(m + n, buf + 10, len - 10); /* the events: after key 0x08 and a 9-byte varint */
+    n += len - 10;
+    const uint8_t tail[] = {0x08, 0x05, 0x19, 1, 2, 3, 4,    5,    6,   7,
+                            8,    0x25, 1,    2, 3, 4, 0x08, 0x96, 0x01};
+    memcpy(m + n, tail, sizeof(tail));
+    n += sizeof(tail);
+    Licmon__V1__EventBatch *u = licmon__v1__event_batch__unpack(NULL, n, m);
+    assert_non_null(u);
+    assert_int_equal(pb_peek_varint(m, n, 1, &id), 0);
+    assert_true(id == u->batch_id && id == 150);
+    PB_FREE(event_batch, u);
+    /* cut inside the last id: the one before it */
+    assert_int_equal(pb_peek_varint(m, n - 1, 1, &id), 0);
+    assert_int_equal(id, 5);
+    /* damaged: a length past the end, a group wire type, nothing */
+    const uint8_t past[] = {0x08, 7, 0x12, 0x7f, 1, 2};
+    assert_int_equal(pb_peek_varint(past, sizeof(past), 1, &id), 0);
+    assert_int_equal(id, 7);
+    const uint8_t group[] = {0x0b, 0x08, 9};
+    assert_int_equal(pb_peek_varint(group, sizeof(group), 1, &id), -1);
+    assert_int_equal(pb_peek_varint(buf, 0, 1, &id), -1);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc3339),    cmocka_unit_test(test_dates),
-        cmocka_unit_test(test_time_zones), cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_hmap),       cmocka_unit_test(test_settings),
-        cmocka_unit_test(test_event_json), cmocka_unit_test(test_pb_chunk),
+        cmocka_unit_test(test_rfc3339),        cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_time_zones),     cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_hmap),           cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_event_json),     cmocka_unit_test(test_pb_chunk),
+        cmocka_unit_test(test_pb_peek_varint),
     };
     return cmocka_run_group_tests_name("lib", tests, NULL, NULL);
 }

@@ -68,6 +68,30 @@ static void test_batch_pack(void **state)
     ctl_batch_free(&b);
 }
 
+/* Big events fill a batch by bytes long before its event count: its frame
+ * stays under ingest's limit (CTL_BATCH_BYTES plus one event at most). */
+static void test_batch_full_by_bytes(void **state)
+{
+    (void)state;
+    struct ctl_batch b;
+    ctl_batch_init(&b, 1000);
+    size_t big = 900 * 1024, n = 0;
+    while (!ctl_batch_full(&b)) {
+        Licmon__V1__Event *ev = mk_event("big");
+        free(ev->user);
+        ev->user = xmalloc(big + 1);
+        memset(ev->user, 'u', big);
+        ev->user[big] = 0;
+        ctl_batch_add(&b, ev, (struct ctl_src){0, (uint32_t)++n, false});
+    }
+    assert_int_equal(b.n, (CTL_BATCH_BYTES + big - 1) / big);
+    ctl_batch_pack(&b, 7);
+    assert_true(b.packed_len >= CTL_BATCH_BYTES && b.packed_len < CTL_BATCH_BYTES + big + 100);
+    ctl_batch_reset(&b);
+    assert_false(ctl_batch_full(&b));
+    ctl_batch_free(&b);
+}
+
 struct rej_log {
     char lines[8][256];
     int n;
@@ -291,6 +315,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_batch_pack),
+        cmocka_unit_test(test_batch_full_by_bytes),
         cmocka_unit_test(test_batch_ack_lines),
         cmocka_unit_test(test_line_trim),
         cmocka_unit_test(test_model_deterministic),

@@ -30,6 +30,10 @@ int ctl_keygen_main(int argc, char **argv);
 
 #define CTL_BATCH_DEFAULT 1000
 #define CTL_BATCH_MAX 10000
+/* A batch is also full once its events take this many bytes: with events
+ * of up to 1 MiB (a line's limit) a frame stays far under ingest's default
+ * --max-frame-bytes (16 MiB), whatever the lines hold. */
+#define CTL_BATCH_BYTES (4u << 20)
 
 /* Where an event came from: file (index into the file list) and line, or
  * the element number when the file is one JSON array. */
@@ -42,6 +46,7 @@ struct ctl_src {
 struct ctl_batch {
     uint64_t id;
     size_t n, cap;
+    size_t bytes;           /* the events' packed size, keys and lengths included */
     Licmon__V1__Event **ev; /* owned until ctl_batch_pack frees them */
     struct ctl_src *src;
     uint8_t *packed; /* EventBatch, after ctl_batch_pack */
@@ -57,6 +62,7 @@ void ctl_batch_init(struct ctl_batch *b, size_t cap);
 void ctl_batch_free(struct ctl_batch *b);
 /* Empties the batch for reuse (keeps its arrays). */
 void ctl_batch_reset(struct ctl_batch *b);
+/* cap events, or CTL_BATCH_BYTES of them */
 bool ctl_batch_full(const struct ctl_batch *b);
 /* Takes ev (a malloc'd, filled event) into the batch. */
 void ctl_batch_add(struct ctl_batch *b, Licmon__V1__Event *ev, struct ctl_src src);

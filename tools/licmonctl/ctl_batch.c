@@ -35,6 +35,7 @@ void ctl_batch_reset(struct ctl_batch *b)
     b->packed = NULL;
     b->packed_len = 0;
     b->n = 0;
+    b->bytes = 0;
     b->id = 0;
     b->deadline_ms = 0;
 }
@@ -49,7 +50,7 @@ void ctl_batch_free(struct ctl_batch *b)
 
 bool ctl_batch_full(const struct ctl_batch *b)
 {
-    return b->n >= b->cap;
+    return b->n >= b->cap || b->bytes >= CTL_BATCH_BYTES;
 }
 
 void ctl_batch_add(struct ctl_batch *b, Licmon__V1__Event *ev, struct ctl_src src)
@@ -59,6 +60,7 @@ void ctl_batch_add(struct ctl_batch *b, Licmon__V1__Event *ev, struct ctl_src sr
     b->ev[b->n] = ev;
     b->src[b->n] = src;
     b->n++;
+    b->bytes += 1 + 5 + licmon__v1__event__get_packed_size(ev);
 }
 
 void ctl_batch_pack(struct ctl_batch *b, uint64_t id)
