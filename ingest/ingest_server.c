@@ -32,9 +32,9 @@ struct ingest_server {
     void *producer, *internal;
     struct pending_ack *acks;
     struct svc *svc;
-    int64_t last_record_mono, last_retain_mono;
+    int64_t last_tick_mono, last_retain_mono;
     bool paused; /* over the backlog bound: the producer socket is not read */
-    struct metric *m_bad_frames, *m_batches, *m_backlog, *m_paused;
+    struct metric *m_bad_frames, *m_batches, *m_backlog, *m_paused, *m_ticks;
 };
 
 static void send_ack(void *sock, const struct zsock_env *env, const Licmon__V1__BatchAck *ack)
@@ -51,7 +51,6 @@ static void commit_or_die(struct ingest_server *s)
 {
     if (ingest_journal_commit(s->j) != 0)
         log_fatal("journal write failed; exiting so unacknowledged batches are resent");
-    s->last_record_mono = time_mono_ms();
 }
 
 static void on_producer(void *arg);
@@ -181,8 +180,10 @@ static void on_internal(void *arg)
     }
 }
 
-/* While no record was journaled for a tick period, journal the wall clock so
- * timeouts fire downstream in real time, deterministically on replay. */
+/* Every tick period, journal the wall clock so timeouts fire downstream in
+ * real time, deterministically on replay. Also while events flow: an org's
+ * clock follows its own events and the ticks, so the timeouts of a quiet org
+ * would otherwise wait for a pause in every other org's traffic. */
 static void on_tick(void *arg)
 {
     struct ingest_server *s = arg;
@@ -192,10 +193,12 @@ static void on_tick(void *arg)
         s->last_retain_mono = time_mono_ms();
         ingest_journal_retain(s->j, time_now_ms(), s->cfg.journal_retention_ms);
     }
-    if (time_mono_ms() - s->last_record_mono < s->cfg.tick_ms)
+    if (time_mono_ms() - s->last_tick_mono < s->cfg.tick_ms)
         return;
+    s->last_tick_mono = time_mono_ms();
     ingest_journal_add_tick(s->j, time_now_ms());
     commit_or_die(s);
+    metric_add(s->m_ticks, 1);
 }
 
 static int setup_curve(struct ingest_server *s)
@@ -225,6 +228,7 @@ struct ingest_server *ingest_server_new(const struct ingest_server_config *cfg, 
                                 "journal bytes the sessionizer has not applied yet");
     s->m_paused = metric_gauge("licmon_ingest_producers_paused",
                                "1 while producers wait because the backlog is over its bound");
+    s->m_ticks = metric_counter("licmon_ingest_ticks_total", "clock ticks journaled");
     struct zsock_opts po = ZSOCK_OPTS_DEFAULT;
     /* frames a little over the limit are answered with an error; far larger
      * ones make libzmq drop the connection before they take memory */
@@ -244,7 +248,7 @@ struct ingest_server *ingest_server_new(const struct ingest_server_config *cfg, 
         return NULL;
     }
     s->svc = svc;
-    s->last_record_mono = time_mono_ms();
+    s->last_tick_mono = time_mono_ms();
     svc_watch(svc, s->producer, -1, on_producer, s);
     svc_watch(svc, s->internal, -1, on_internal, s);
     svc_every(svc, cfg->tick_ms < 200 ? cfg->tick_ms : 200, on_tick, s);

@@ -41,7 +41,7 @@ int main(int argc, char **argv)
         CONF_INT("max-batch-events", "LICMON_INGEST_MAX_BATCH_EVENTS", 10000, 1, 100000,
                  "most events in one batch", &max_events),
         CONF_INT("tick-ms", "LICMON_INGEST_TICK_MS", 1000, 50, 60000,
-                 "journal a clock tick after this long without a record", &tick_ms),
+                 "journal a clock tick this often (ms)", &tick_ms),
         CONF_INT("retention-days", "LICMON_RETENTION_DAYS", 400, 1, 3660,
                  "oldest event time accepted, in days (minute-bucket retention)", &retention_days),
         CONF_INT("journal-retention-hours", "LICMON_INGEST_JOURNAL_RETENTION_HOURS", 24, 0, 8760,

@@ -1,7 +1,9 @@
 """The walking skeleton end to end: one login sent with licmonctl shows as
 in_use 1 in the exporter's answer, a logout brings it back to 0; bad input
 gets clear reasons; a killed program is restarted and the numbers carry on."""
+import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -123,6 +125,25 @@ def test_health_and_metrics_of_every_program(stack):
         assert m.status_code == 200 and "# TYPE" in m.text
     assert requests.get(stack.url + "/healthz", timeout=5).status_code == 200
     assert requests.get(stack.url + "/v1/orgs/acme/licenses", timeout=5).status_code == 401
+
+
+def test_clock_ticks_flow_while_events_do(stack):
+    """An org's clock follows its own events and ingest's clock ticks: the
+    ticks must keep coming while another org's events flow, or a quiet
+    org's timeouts would wait for a pause in everybody's traffic."""
+    with open(os.path.join(stack.dir, "stack.json")) as f:
+        hp = json.load(f)["health"]["ingest"]
+
+    def ticks():
+        m = requests.get(f"http://{hp}/metrics", timeout=5).text
+        return int(re.search(r"^licmon_ingest_ticks_total (\d+)", m, re.M).group(1))
+
+    before, t0, n = ticks(), time.monotonic(), 0
+    while time.monotonic() - t0 < 4:  # an event every ~100 ms: never a quiet second
+        stack.send([ev(f"busy{n}", "activity", org="busy", ts=now_ms())])
+        n += 1
+        time.sleep(0.05)
+    assert ticks() - before >= 3
 
 
 @pytest.mark.parametrize("program", PROGRAMS)
