@@ -66,6 +66,8 @@ static int request(void *arg, struct stage *st, const Licmon__V1__Request *req,
     Licmon__V1__Reply rep = LICMON__V1__REPLY__INIT;
     rep.id = req->id;
     agg_app_query(a->app, req->query, &rep);
+    if (rep.body_case == LICMON__V1__REPLY__BODY_QUERY && rep.query)
+        rep.query->applied_journal_seq = stage_applied_journal_seq(st);
     stage_reply(st, env, &rep);
     agg_app_query_clear(&rep);
     return 0;

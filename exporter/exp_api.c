@@ -7,8 +7,10 @@
 #include "exp_api_int.h"
 #include "exp_view.h"
 #include "health.h"
+#include "keys.h"
 #include "log.h"
 #include "settings.h"
+#include "store.h"
 #include "timeutil.h"
 #include "xmem.h"
 
@@ -41,6 +43,7 @@ struct exp_api *exp_api_new(const struct exp_api_config *cfg)
                                         "streamed answers cut short by an upstream failure");
     atomic_init(&a->exports_running, 0);
     pthread_mutex_init(&a->zone_lock, NULL);
+    pthread_mutex_init(&a->settings_lock, NULL);
     json_object_seed(0); /* once, before the HTTP threads build JSON */
     return a;
 }
@@ -50,6 +53,7 @@ void exp_api_free(struct exp_api **a)
     if (*a) {
         explicit_bzero((*a)->auth.admin_hash, sizeof((*a)->auth.admin_hash));
         pthread_mutex_destroy(&(*a)->zone_lock);
+        pthread_mutex_destroy(&(*a)->settings_lock);
     }
     free(*a);
     *a = NULL;
@@ -391,19 +395,113 @@ static void api_orgs(struct exp_api *a, const struct exp_principal *p, struct ex
 
 /* The settings in force, asked of the aggregator; NULL with resp filled. */
 static Licmon__V1__OrgSettings *api_get_settings(struct exp_api *a, const char *org,
-                                                 int64_t timeout_ms, struct exp_resp *resp)
+                                                 int64_t timeout_ms, struct exp_resp *resp,
+                                                 uint64_t *applied_seq)
 {
     Licmon__V1__Reply *rep;
     if (api_query(a, LICMON__V1__QUERY_KIND__SETTINGS, org, time_now_ms(), timeout_ms, &rep, resp))
         return NULL;
     Licmon__V1__OrgSettings *s = api_settings_in_force(rep->query, org);
+    if (applied_seq)
+        *applied_seq = rep->query->applied_journal_seq;
     PB_FREE(reply, rep);
     return s;
 }
 
+/* ---- settings journaled but not applied yet ----
+ * The exporter is the only writer of settings, and a PUT merges into the
+ * settings as they stand. The aggregator shows a change only once the
+ * pipeline has carried it there: a PUT merging into its answer while the
+ * pipeline is behind (a backfill, a restart) would journal a whole set
+ * without the change before it. So the last set journaled for an org is
+ * kept, with its journal seq, in the exporter's store (an exporter restart
+ * keeps it too) until an answer of the aggregator reflects that seq; reads
+ * and merges start from it meanwhile. Key: KEY_NS_ORG, the org; value: the
+ * seq (8 bytes, big-endian), then the packed OrgSettings. */
+
+static size_t pending_key(uint8_t *k, size_t cap, const char *org)
+{
+    size_t n = strlen(org); /* the route's org: at most 64 bytes */
+    if (n > cap - 1)
+        n = cap - 1;
+    k[0] = KEY_NS_ORG;
+    memcpy(k + 1, org, n);
+    return n + 1;
+}
+
+static Licmon__V1__OrgSettings *pending_get(struct exp_api *a, const char *org, uint64_t *seq)
+{
+    uint8_t k[128];
+    size_t kl = pending_key(k, sizeof(k), org);
+    char *v;
+    size_t vl;
+    if (!a->cfg.store || store_get(a->cfg.store, k, kl, &v, &vl) != 1)
+        return NULL;
+    Licmon__V1__OrgSettings *s =
+        vl > 8 ? licmon__v1__org_settings__unpack(NULL, vl - 8, (const uint8_t *)v + 8) : NULL;
+    if (s)
+        *seq = keys_get_u64((const uint8_t *)v);
+    else
+        log_warn_ctx("org", org, "unreadable pending settings in the exporter's store; ignored");
+    free(v);
+    return s;
+}
+
+static void pending_put(struct exp_api *a, const char *org, uint64_t seq,
+                        const Licmon__V1__OrgSettings *s)
+{
+    if (!a->cfg.store)
+        return;
+    uint8_t k[128];
+    size_t kl = pending_key(k, sizeof(k), org);
+    size_t n = licmon__v1__org_settings__get_packed_size(s);
+    uint8_t *v = xmalloc(8 + n);
+    keys_put_u64(v, seq);
+    licmon__v1__org_settings__pack(s, v + 8);
+    struct store_batch *b = store_batch_new();
+    store_batch_put(b, k, kl, v, 8 + n);
+    if (store_write(a->cfg.store, b, true) != 0)
+        log_warn_ctx("org", org, "settings journaled at %llu not kept as pending",
+                     (unsigned long long)seq);
+    store_batch_free(&b);
+    free(v);
+}
+
+static void pending_del(struct exp_api *a, const char *org)
+{
+    uint8_t k[128];
+    size_t kl = pending_key(k, sizeof(k), org);
+    struct store_batch *b = store_batch_new();
+    store_batch_del(b, k, kl);
+    store_write(a->cfg.store, b, false); /* if lost: deleted again at the next read */
+    store_batch_free(&b);
+}
+
+/* The org's settings as the next change must start from: those journaled
+ * last when the aggregator does not reflect them yet, else the
+ * aggregator's. NULL with resp filled when the aggregator cannot answer. */
+static Licmon__V1__OrgSettings *api_settings_latest(struct exp_api *a, const char *org,
+                                                    struct exp_resp *resp)
+{
+    uint64_t applied = 0, seq = 0;
+    Licmon__V1__OrgSettings *s = api_get_settings(a, org, 0, resp, &applied);
+    if (!s)
+        return NULL;
+    Licmon__V1__OrgSettings *p = pending_get(a, org, &seq);
+    if (!p)
+        return s;
+    if (applied >= seq) {
+        pending_del(a, org);
+        settings_free(&p);
+        return s;
+    }
+    settings_free(&s);
+    return p;
+}
+
 static void api_settings_get(struct exp_api *a, const char *org, struct exp_resp *resp)
 {
-    Licmon__V1__OrgSettings *s = api_get_settings(a, org, 0, resp);
+    Licmon__V1__OrgSettings *s = api_settings_latest(a, org, resp);
     if (!s)
         return;
     api_ok(resp, 200, settings_to_json(s));
@@ -463,7 +561,7 @@ static bool api_wait_applied(struct exp_api *a, const Licmon__V1__OrgSettings *w
         if (left <= 0)
             return false;
         struct exp_resp ignored = {0};
-        Licmon__V1__OrgSettings *now = api_get_settings(a, want->org, left, &ignored);
+        Licmon__V1__OrgSettings *now = api_get_settings(a, want->org, left, &ignored, NULL);
         exp_resp_clear(&ignored);
         if (!now)
             return false;
@@ -481,8 +579,10 @@ static void api_settings_put(struct exp_api *a, const struct exp_principal *p, c
     json_t *obj = api_body_json(req, resp);
     if (!obj)
         return;
-    Licmon__V1__OrgSettings *base = api_get_settings(a, org, 0, resp);
+    pthread_mutex_lock(&a->settings_lock); /* two PUTs must not merge into the same base */
+    Licmon__V1__OrgSettings *base = api_settings_latest(a, org, resp);
     if (!base) {
+        pthread_mutex_unlock(&a->settings_lock);
         json_decref(obj);
         return;
     }
@@ -491,6 +591,7 @@ static void api_settings_put(struct exp_api *a, const struct exp_principal *p, c
     json_decref(obj);
     settings_free(&base);
     if (!next) {
+        pthread_mutex_unlock(&a->settings_lock);
         exp_resp_error(resp, 400, "invalid setting", err);
         return;
     }
@@ -502,6 +603,7 @@ static void api_settings_put(struct exp_api *a, const struct exp_principal *p, c
     enum exp_upstream_result res = exp_upstream_call(a->cfg.ingest, &r, 0, &rep);
     if (res != EXP_UP_OK || rep->error[0] ||
         rep->body_case != LICMON__V1__REPLY__BODY_JOURNALED_SEQ) {
+        pthread_mutex_unlock(&a->settings_lock);
         exp_api_upstream_failed(a->cfg.ingest, res, rep, resp);
         PB_FREE(reply, rep);
         settings_free(&next);
@@ -509,6 +611,8 @@ static void api_settings_put(struct exp_api *a, const struct exp_principal *p, c
     }
     uint64_t seq = rep->journaled_seq;
     PB_FREE(reply, rep);
+    pending_put(a, org, seq, next);
+    pthread_mutex_unlock(&a->settings_lock);
     metric_add(a->m_settings, 1);
     log_info_ctx("org", org, "settings changed by token %s, journaled at seq %llu", p->id,
                  (unsigned long long)seq);

@@ -24,6 +24,7 @@
 struct exp_api_config {
     const char *admin_token;         /* the administrator's secret */
     struct exp_tokens *tokens;       /* borrowed */
+    struct store *store;             /* borrowed: settings journaled, not yet applied */
     struct exp_upstream *aggregator; /* borrowed */
     struct exp_upstream *ingest;     /* borrowed */
     int64_t query_timeout_ms;

@@ -30,6 +30,7 @@ struct exp_api {
     struct metric *m_exports, *m_export_rows, *m_stream_failed;
     atomic_uint exports_running;
     pthread_mutex_t zone_lock;
+    pthread_mutex_t settings_lock; /* one settings change at a time: read, merge, journal */
     struct exp_zone_entry zones[EXP_ZONE_CACHE];
 };
 

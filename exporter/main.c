@@ -79,7 +79,7 @@ int main(int argc, char **argv)
     struct svc *svc = svc_new(); /* blocks signals before any thread starts */
     struct store *store = store_open(db);
     if (!store)
-        log_fatal("cannot open the token database %s", db);
+        log_fatal("cannot open the exporter's database %s", db);
     char *admin = exp_auth_admin_token(token_file);
     if (!admin)
         log_fatal("no administrator token: see the warning above");
@@ -91,6 +91,7 @@ int main(int argc, char **argv)
         exp_upstream_new_pool("ingest", ingest, query_timeout_ms, (unsigned)http_threads);
     struct exp_api_config cfg = {.admin_token = admin,
                                  .tokens = tokens,
+                                 .store = store,
                                  .aggregator = up_agg,
                                  .ingest = up_ingest,
                                  .query_timeout_ms = query_timeout_ms,

@@ -672,9 +672,10 @@ struct fake {
     atomic_bool stop;
     _Atomic int mode;
     pthread_mutex_t lock;
-    Licmon__V1__OrgSettings *applied;   /* what the aggregator shows */
-    Licmon__V1__OrgSettings *journaled; /* what ingest took */
-    int lag;                            /* SETTINGS answers before journaled shows */
+    Licmon__V1__OrgSettings *applied;    /* what the aggregator shows */
+    Licmon__V1__OrgSettings *journaled;  /* what ingest took */
+    int lag;                             /* SETTINGS answers before journaled shows */
+    uint64_t journaled_seq, applied_seq; /* the journal seq of each */
     int settings_queries;
     int orgs_queries;
     uint64_t seq;
@@ -831,7 +832,9 @@ static void fake_on_agg(struct fake *f)
             settings_free(&f->applied);
             f->applied = f->journaled;
             f->journaled = NULL;
+            f->applied_seq = f->journaled_seq;
         }
+        qr.applied_journal_seq = f->applied_seq;
         if (req->query->kind == LICMON__V1__QUERY_KIND__SETTINGS)
             f->settings_queries++;
         static char *const fake_orgs[] = {"acme", "bad name!", "other", "zed"};
@@ -960,7 +963,7 @@ static void fake_on_ingest(struct fake *f)
             settings_free(&f->journaled);
             f->journaled = settings_copy(req->put_settings);
             rep.body_case = LICMON__V1__REPLY__BODY_JOURNALED_SEQ;
-            rep.journaled_seq = ++f->seq;
+            rep.journaled_seq = f->journaled_seq = ++f->seq;
             pthread_mutex_unlock(&f->lock);
         } else {
             rep.error = "not served";
@@ -1167,6 +1170,7 @@ static void api_rebuild(struct api_fixture *fx, uint32_t xlsx_max_rows, uint32_t
     exp_api_free(&fx->api);
     struct exp_api_config cfg = {.admin_token = "the-admin-token-for-tests",
                                  .tokens = fx->tokens,
+                                 .store = fx->st,
                                  .aggregator = fx->agg,
                                  .ingest = fx->ingest,
                                  .query_timeout_ms = 400,
@@ -1437,6 +1441,50 @@ static void test_api_reads(void **state)
     assert_string_equal(jstr(b, "timezone"), "UTC");
     assert_int_equal(json_integer_value(json_object_get(b, "user_inactivity_timeout_s")),
                      SETTINGS_DEFAULT_TIMEOUT_S);
+    json_decref(b);
+}
+
+/* A pipeline far behind (the aggregator shows no change for longer than a
+ * PUT waits): a second partial change keeps the first, and GET shows both,
+ * also from an exporter restarted meanwhile; once the aggregator has caught
+ * up, its settings are read again. */
+static void test_api_settings_put_while_behind(void **state)
+{
+    struct api_fixture *fx = *state;
+    json_t *b;
+    pthread_mutex_lock(&fx->fake->lock);
+    fx->fake->lag = 1000000;
+    pthread_mutex_unlock(&fx->fake->lock);
+    assert_int_equal(
+        call(fx, "PUT", "/v1/orgs/acme/settings", fx->oa_hdr, "{\"minor_margin_pct\":20}", &b),
+        200);
+    json_decref(b);
+    api_rebuild(fx, 0, 0); /* an exporter restart: what it journaled is in its store */
+    assert_int_equal(
+        call(fx, "PUT", "/v1/orgs/acme/settings", fx->oa_hdr, "{\"clear_margin_pct\":7}", &b), 200);
+    assert_int_equal(json_integer_value(json_object_get(b, "minor_margin_pct")), 20);
+    json_decref(b);
+    pthread_mutex_lock(&fx->fake->lock);
+    assert_null(fx->fake->applied);
+    assert_int_equal(fx->fake->journaled->minor_margin_pct, 20);
+    assert_int_equal(fx->fake->journaled->clear_margin_pct, 7);
+    pthread_mutex_unlock(&fx->fake->lock);
+    assert_int_equal(call(fx, "GET", "/v1/orgs/acme/settings", fx->svc_hdr, NULL, &b), 200);
+    assert_int_equal(json_integer_value(json_object_get(b, "minor_margin_pct")), 20);
+    assert_int_equal(json_integer_value(json_object_get(b, "clear_margin_pct")), 7);
+    json_decref(b);
+    /* caught up: the aggregator's answer is used (and the kept copy dropped) */
+    pthread_mutex_lock(&fx->fake->lock);
+    fx->fake->lag = 0;
+    pthread_mutex_unlock(&fx->fake->lock);
+    assert_int_equal(call(fx, "GET", "/v1/orgs/acme/settings", fx->svc_hdr, NULL, &b), 200);
+    json_decref(b);
+    pthread_mutex_lock(&fx->fake->lock);
+    assert_int_equal(fx->fake->applied->clear_margin_pct, 7);
+    fx->fake->applied->clear_margin_pct = 9; /* as if changed since, by the pipeline */
+    pthread_mutex_unlock(&fx->fake->lock);
+    assert_int_equal(call(fx, "GET", "/v1/orgs/acme/settings", fx->svc_hdr, NULL, &b), 200);
+    assert_int_equal(json_integer_value(json_object_get(b, "clear_margin_pct")), 9);
     json_decref(b);
 }
 
@@ -2224,6 +2272,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_auth, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_reads, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_settings_put, api_setup, api_teardown),
+        cmocka_unit_test_setup_teardown(test_api_settings_put_while_behind, api_setup,
+                                        api_teardown),
         cmocka_unit_test_setup_teardown(test_api_unavailable, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_tokens, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_orgs, api_setup, api_teardown),
