@@ -193,12 +193,15 @@ int agg_app_apply(struct agg_app *a, const uint8_t *data, size_t len)
     return 0;
 }
 
-/* How long a quiet user's counting state is kept: the org's minute
- * retention, so distinct users over any period inside it stay exact. */
+/* How long a quiet user's counting state is kept: the org's day retention,
+ * the longest period a stats query may ask about, so distinct denied and
+ * downgraded users stay exact over any of them (kept only for the minute
+ * retention, a user denied again after 400 quiet days counted twice in a
+ * two-year period). */
 static int64_t keep_ms(void *arg, const char *org)
 {
     struct agg_app *a = arg;
-    return agg_retention_minutes_days(agg_state_settings(a->state, org)) * AGG_RET_DAY_MS;
+    return agg_retention_days_days(agg_state_settings(a->state, org)) * AGG_RET_DAY_MS;
 }
 
 void agg_app_flush(struct agg_app *a, struct store_batch *b)

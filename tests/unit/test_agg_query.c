@@ -790,8 +790,36 @@ static void test_retention_swaps(void **state)
     agg_retention_free(&h.ret);
 }
 
-/* Counting state of users quiet for longer than the minute retention is
- * collected, behind the org's own change time (not the wall clock). */
+/* A user denied again after more than the minute retention of quiet is
+ * still one denied user over a period holding both denials. */
+static void test_distinct_users_over_years(void **state)
+{
+    struct fx *f = *state;
+    settings(f, "acme", "UTC");
+    counted(f, "acme", "x", "creator", ms_of("2024-01-01T10:00:00Z"),
+            LICMON__V1__COUNTED__WHAT__DENIAL);
+    commit(f);
+    /* 500 days on: the org's clock moves, collection runs */
+    counted(f, "acme", "y", "creator", ms_of("2025-05-14T10:00:00Z"),
+            LICMON__V1__COUNTED__WHAT__DENIAL);
+    for (int i = 0; i < AGG_APP_GC_EVERY; i++)
+        commit(f);
+    counted(f, "acme", "x", "creator", ms_of("2025-05-15T10:00:00Z"),
+            LICMON__V1__COUNTED__WHAT__DENIAL);
+    commit(f);
+    Licmon__V1__Query q =
+        query(LICMON__V1__QUERY_KIND__STATS, "acme", "creator", ms_of("2025-06-01T12:00:00Z"));
+    q.from_date = "2024-01-01";
+    q.to_date = "2025-06-01";
+    Licmon__V1__Reply rep = ask(f, &q);
+    assert_int_equal(rep.query->stats->denials, 3);
+    assert_int_equal(rep.query->stats->denied_users, 2);
+    agg_app_query_clear(&rep);
+}
+
+/* Counting state of users quiet for longer than the day retention (the
+ * longest stats period) is collected, behind the org's own change time (not
+ * the wall clock). */
 static void test_gc_behind_org_clock(void **state)
 {
     struct fx *f = *state;
@@ -799,7 +827,7 @@ static void test_gc_behind_org_clock(void **state)
     int64_t t0 = ms_of("2025-01-01T10:00:00Z");
     counted(f, "acme", "quiet", "creator", t0, LICMON__V1__COUNTED__WHAT__DENIAL);
     hold(f, "acme", "holder", "creator", t0, true); /* holds: never collected */
-    counted(f, "acme", "recent", "creator", t0 + 390 * DAY_MS, LICMON__V1__COUNTED__WHAT__DENIAL);
+    counted(f, "acme", "recent", "creator", t0 + 1820 * DAY_MS, LICMON__V1__COUNTED__WHAT__DENIAL);
     commit(f);
     struct agg_app_stats st;
     agg_app_stats(f->app, &st);
@@ -807,8 +835,8 @@ static void test_gc_behind_org_clock(void **state)
     for (int i = 0; i < AGG_APP_GC_EVERY; i++)
         commit(f);
     agg_app_stats(f->app, &st);
-    assert_int_equal(st.users, before); /* 390 days: everyone kept */
-    counted(f, "acme", "recent", "creator", t0 + 401 * DAY_MS, LICMON__V1__COUNTED__WHAT__DENIAL);
+    assert_int_equal(st.users, before); /* 1,820 days: everyone kept (day retention 1,830) */
+    counted(f, "acme", "recent", "creator", t0 + 1831 * DAY_MS, LICMON__V1__COUNTED__WHAT__DENIAL);
     for (int i = 0; i < AGG_APP_GC_EVERY; i++)
         commit(f);
     agg_app_stats(f->app, &st);
@@ -881,6 +909,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention_filter, setup, teardown),
         cmocka_unit_test(test_retention_swaps),
         cmocka_unit_test_setup_teardown(test_gc_behind_org_clock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_distinct_users_over_years, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orgs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
