@@ -49,7 +49,7 @@ int ctl_wait_main(int argc, char **argv)
     char *dir;
     int64_t timeout_s;
     struct conf_opt opts[] = {CONF_STR("dir", "LICMON_DIR", "./licmon-run", "stack folder", &dir),
-                              CONF_INT("timeout", NULL, 60, 1, 86400,
+                              CONF_INT("timeout", "LICMON_WAIT_TIMEOUT", 60, 1, 86400,
                                        "give up after this many seconds (exit 1)", &timeout_s),
                               CONF_END};
     conf_parse("licmonctl wait",
