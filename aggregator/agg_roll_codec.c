@@ -475,6 +475,38 @@ static void r_useries(struct rbuf *b, struct agg_roll_useries *us)
         b->bad = true;
 }
 
+static void w_den_recent(struct wbuf *b, const struct agg_roll_useries *us)
+{
+    w_s(b, us->den_floor);
+    w_u(b, us->nden_min);
+    for (int i = 0; i < us->nden_min; i++)
+        w_s(b, us->den_min[i]);
+}
+
+/* present: the row has the trailer; else the state of a row saved before */
+static void r_den_recent(struct rbuf *b, struct agg_roll_useries *us, bool present)
+{
+    if (!present) {
+        us->den_floor = agg_roll_den_floor_of(us->last_den);
+        us->nden_min = 0;
+        return;
+    }
+    us->den_floor = r_s(b);
+    uint64_t n = r_u(b);
+    if (n > AGG_ROLL_DEN_RECENT) {
+        b->bad = true;
+        return;
+    }
+    us->nden_min = (uint8_t)n;
+    int64_t prev = us->den_floor;
+    for (uint64_t i = 0; i < n; i++) {
+        us->den_min[i] = r_s(b);
+        if (us->den_min[i] <= prev) /* sorted, distinct, after the floor */
+            b->bad = true;
+        prev = us->den_min[i];
+    }
+}
+
 uint8_t *agg_roll_enc_user(const struct agg_roll_user *u, size_t *len)
 {
     struct wbuf b = {0};
@@ -490,6 +522,9 @@ uint8_t *agg_roll_enc_user(const struct agg_roll_user *u, size_t *len)
         w_str(&b, u->ser[i].s->type);
         w_useries(&b, &u->ser[i]);
     }
+    /* a trailer, so rows saved before it existed still read */
+    for (uint32_t i = 0; i <= u->nser; i++)
+        w_den_recent(&b, i < u->nser ? &u->ser[i] : &u->all);
     *len = b.n;
     return b.p;
 }
@@ -522,6 +557,9 @@ int agg_roll_dec_user(struct agg_roll_org *o, struct agg_roll_user *u, const uin
         free(type);
         r_useries(&b, &ser[i]);
     }
+    bool trailer = b.i < b.n;
+    for (uint32_t i = 0; i <= nser && !b.bad; i++)
+        r_den_recent(&b, i < nser ? &ser[i] : &t.all, trailer);
     if (b.bad || b.i != b.n) {
         free(ser);
         return -1;

@@ -395,6 +395,12 @@ static void useries_init(struct agg_roll_useries *us, struct agg_roll_series *s)
     us->s = s;
     us->acq_t = us->prev_rel = us->last_rel = AGG_ROLL_NEVER_MS;
     us->last_den = us->last_dng = AGG_ROLL_NEVER_MS;
+    us->den_floor = AGG_ROLL_NEVER_MIN;
+}
+
+int64_t agg_roll_den_floor_of(int64_t last_den_ms)
+{
+    return last_den_ms == AGG_ROLL_NEVER_MS ? AGG_ROLL_NEVER_MIN : floor_min(last_den_ms);
 }
 
 struct agg_roll_series *agg_roll_series_get(struct agg_roll_org *o, const char *type, bool create)
@@ -721,6 +727,64 @@ void agg_rollup_session(struct agg_rollup *r, const Licmon__V1__SessionRecord *r
     note_time(o, rec->end_ms);
 }
 
+/* The open minute m of s, or NULL. */
+static struct agg_roll_omin *omin_find(struct agg_roll_series *s, int64_t m)
+{
+    size_t lo = 0, hi = s->nopen;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->open[mid].minute < m)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->nopen && s->open[lo].minute == m ? &s->open[lo] : NULL;
+}
+
+/* A denial of the user series us at minute m (open) of s. Its entry is the
+ * minute of the user's previous denial, in time, whatever order denials
+ * arrive in: the sessionizer emits each at its own time, so one can arrive
+ * after a later one of the same user. Within a minute the entries of a
+ * user are {its previous denial minute, m, m, ...} whichever denial holds
+ * which, so a repeat in a known minute is just m. A denial in a new minute
+ * before a known one also relinks that one: in the next known minute, the
+ * entry that pointed to m's predecessor now points to m (that minute is
+ * open too: it is later than m). Older than everything remembered (more
+ * than AGG_ROLL_DEN_RECENT minutes of denials back, inside the lateness):
+ * linked to den_floor, never counted as a new user. */
+static void den_link(struct agg_roll_series *s, struct agg_roll_useries *us, int64_t m)
+{
+    struct agg_roll_omin *om = omin_get(s, m);
+    int64_t pred = us->den_floor;
+    size_t i = 0;
+    while (i < us->nden_min && us->den_min[i] < m)
+        pred = us->den_min[i++];
+    if (pred >= m || (i < us->nden_min && us->den_min[i] == m)) {
+        push_i64(&om->den, &om->nden, &om->cap_den, pred > m ? pred : m);
+        return;
+    }
+    push_i64(&om->den, &om->nden, &om->cap_den, pred);
+    struct agg_roll_omin *next = i < us->nden_min ? omin_find(s, us->den_min[i]) : NULL;
+    for (uint32_t j = 0; next && j < next->nden; j++)
+        if (next->den[j] == pred) {
+            next->den[j] = m;
+            break;
+        }
+    if (us->nden_min == AGG_ROLL_DEN_RECENT) { /* forget the oldest */
+        if (i == 0) {
+            us->den_floor = m;
+            return;
+        }
+        us->den_floor = us->den_min[0];
+        us->nden_min--;
+        memmove(us->den_min, us->den_min + 1, us->nden_min * sizeof(us->den_min[0]));
+        i--;
+    }
+    memmove(us->den_min + i + 1, us->den_min + i, (us->nden_min - i) * sizeof(us->den_min[0]));
+    us->den_min[i] = m;
+    us->nden_min++;
+}
+
 void agg_rollup_counted(struct agg_rollup *r, const Licmon__V1__Counted *c)
 {
     if (!c || !valid_name(c->org) || !valid_name(c->user))
@@ -743,10 +807,9 @@ void agg_rollup_counted(struct agg_rollup *r, const Licmon__V1__Counted *c)
             om->logins++;
         } else if (what == LICMON__V1__COUNTED__WHAT__DENIAL) {
             om->denials++;
-            int64_t prev =
-                us->last_den == AGG_ROLL_NEVER_MS ? AGG_ROLL_NEVER_MIN : floor_min(us->last_den);
-            push_i64(&om->den, &om->nden, &om->cap_den, prev);
-            us->last_den = t;
+            den_link(both[i], us, floor_min(t));
+            if (t > us->last_den)
+                us->last_den = t;
         } else {
             om->downgrades++;
             int64_t prev =

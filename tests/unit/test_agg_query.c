@@ -100,9 +100,12 @@ static void apply_change(struct fx *f, Licmon__V1__Change *c)
     free(buf);
 }
 
-static void settings(struct fx *f, const char *org, const char *tz)
+/* late_s < 0: the default allowed lateness */
+static void settings_late(struct fx *f, const char *org, const char *tz, int64_t late_s)
 {
     Licmon__V1__OrgSettings *s = settings_default(org);
+    if (late_s >= 0)
+        s->allowed_lateness_s = late_s;
     free(s->timezone);
     s->timezone = xstrdup(tz);
     Licmon__V1__License l1 = LICMON__V1__LICENSE__INIT, l2 = LICMON__V1__LICENSE__INIT;
@@ -123,6 +126,11 @@ static void settings(struct fx *f, const char *org, const char *tz)
     s->licenses = NULL;
     s->n_licenses = 0;
     settings_free(&s);
+}
+
+static void settings(struct fx *f, const char *org, const char *tz)
+{
+    settings_late(f, org, tz, -1);
 }
 
 static void hold(struct fx *f, const char *org, const char *user, const char *type, int64_t at,
@@ -790,6 +798,88 @@ static void test_retention_swaps(void **state)
     agg_retention_free(&h.ret);
 }
 
+/* Denials of one user arriving out of order (the sessionizer emits each at
+ * its own time): every minute, hour and day with a denial of the user has
+ * the user as one denied user, also across midnight. */
+static void test_denials_out_of_order(void **state)
+{
+    struct fx *f = *state;
+    settings(f, "acme", "UTC");
+    const Licmon__V1__Counted__What den = LICMON__V1__COUNTED__WHAT__DENIAL;
+    counted(f, "acme", "alice", "creator", ms_of("2026-11-10T10:01:02Z"), den);
+    counted(f, "acme", "alice", "creator", ms_of("2026-11-10T10:00:59Z"), den);
+    counted(f, "acme", "alice", "creator", ms_of("2026-11-10T10:01:30Z"), den);
+    counted(f, "acme", "bob", "creator", ms_of("2026-11-11T00:00:02Z"), den);
+    counted(f, "acme", "bob", "creator", ms_of("2026-11-10T23:59:59Z"), den);
+    hold(f, "acme", "zed", "creator", ms_of("2026-11-11T01:00:00Z"), true); /* seals them */
+    commit(f);
+    int64_t now = ms_of("2026-11-11T12:00:00Z");
+    Licmon__V1__Query q = query(LICMON__V1__QUERY_KIND__USAGE, "acme", "creator", now);
+    q.granularity = LICMON__V1__GRANULARITY__MINUTE;
+    q.date = "2026-11-10";
+    q.hour = 10;
+    Licmon__V1__Reply rep = ask(f, &q);
+    assert_int_equal(rep.query->rows[0]->denials, 1);
+    assert_int_equal(rep.query->rows[0]->denied_users, 1);
+    assert_int_equal(rep.query->rows[1]->denials, 2);
+    assert_int_equal(rep.query->rows[1]->denied_users, 1);
+    agg_app_query_clear(&rep);
+    q.granularity = LICMON__V1__GRANULARITY__DAY;
+    q.from_date = "2026-11-10";
+    q.to_date = "2026-11-11";
+    rep = ask(f, &q);
+    assert_int_equal(rep.query->n_rows, 2);
+    assert_int_equal(rep.query->rows[0]->denials, 4);
+    assert_int_equal(rep.query->rows[0]->denied_users, 2);
+    assert_int_equal(rep.query->rows[1]->denials, 1);
+    assert_int_equal(rep.query->rows[1]->denied_users, 1);
+    agg_app_query_clear(&rep);
+    q = query(LICMON__V1__QUERY_KIND__STATS, "acme", "creator", now);
+    q.from_date = "2026-11-11";
+    q.to_date = "2026-11-11";
+    rep = ask(f, &q);
+    assert_int_equal(rep.query->stats->denied_users, 1);
+    agg_app_query_clear(&rep);
+    q.from_date = "2026-11-10";
+    rep = ask(f, &q);
+    assert_int_equal(rep.query->stats->denials, 5);
+    assert_int_equal(rep.query->stats->denied_users, 2);
+    agg_app_query_clear(&rep);
+}
+
+/* With an hour of lateness, more minutes of a user's denials than it
+ * remembers: a denial older than all of them is never a new user, and every
+ * minute still has the user once. */
+static void test_denials_out_of_order_beyond_memory(void **state)
+{
+    struct fx *f = *state;
+    settings_late(f, "acme", "UTC", 3600);
+    const Licmon__V1__Counted__What den = LICMON__V1__COUNTED__WHAT__DENIAL;
+    int64_t t0 = ms_of("2026-11-10T10:00:10Z");
+    for (int i = 0; i < 6; i++)
+        counted(f, "acme", "alice", "creator", t0 + i * MIN_MS, den);
+    for (int i = 0; i < 3; i++) /* 10:00:40, 10:01:40, 10:02:40 */
+        counted(f, "acme", "alice", "creator", t0 + i * MIN_MS + 30000, den);
+    hold(f, "acme", "zed", "creator", ms_of("2026-11-10T12:00:00Z"), true); /* seals them */
+    commit(f);
+    Licmon__V1__Query q =
+        query(LICMON__V1__QUERY_KIND__USAGE, "acme", "creator", ms_of("2026-11-10T13:00:00Z"));
+    q.granularity = LICMON__V1__GRANULARITY__MINUTE;
+    q.date = "2026-11-10";
+    q.hour = 10;
+    Licmon__V1__Reply rep = ask(f, &q);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(rep.query->rows[i]->denials, i < 3 ? 2 : 1);
+        assert_int_equal(rep.query->rows[i]->denied_users, 1);
+    }
+    agg_app_query_clear(&rep);
+    q.granularity = LICMON__V1__GRANULARITY__HOUR;
+    rep = ask(f, &q);
+    assert_int_equal(rep.query->rows[10]->denials, 9);
+    assert_int_equal(rep.query->rows[10]->denied_users, 1);
+    agg_app_query_clear(&rep);
+}
+
 /* A user denied again after more than the minute retention of quiet is
  * still one denied user over a period holding both denials. */
 static void test_distinct_users_over_years(void **state)
@@ -910,6 +1000,8 @@ int main(void)
         cmocka_unit_test(test_retention_swaps),
         cmocka_unit_test_setup_teardown(test_gc_behind_org_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_distinct_users_over_years, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_denials_out_of_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_denials_out_of_order_beyond_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orgs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

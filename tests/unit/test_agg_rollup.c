@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../../aggregator/agg_roll_int.h"
 #include "../../aggregator/agg_rollup.h"
 #include "timeutil.h"
 #include "xmem.h"
@@ -399,7 +400,9 @@ static int arrive_cmp(const void *a, const void *b)
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-/* Each user's events keep their order; users interleave within 5 s. */
+/* Each user's events keep their order, but for denials, which the
+ * sessionizer emits at their own time whenever they arrive (so one can come
+ * after a later one of the same user); users interleave within 5 s. */
 static void gen_stream(struct stream *s, int nusers, int64_t from, int64_t until)
 {
     memset(s, 0, sizeof(*s));
@@ -413,8 +416,8 @@ static void gen_stream(struct stream *s, int nusers, int64_t from, int64_t until
             int64_t a = e->t + rnd_in(0, 5000);
             if (e->kind == EV_END && i > first && e->sid == s->ev[i - 1].sid)
                 a = e->t + rnd_in(0, 30000); /* a later copy of the record */
-            e->arrive = a > last ? a : last;
-            if (e->kind != EV_END)
+            e->arrive = a > last || e->kind == EV_DENIAL ? a : last;
+            if (e->kind != EV_END && e->kind != EV_DENIAL)
                 last = e->arrive;
         }
     }
@@ -1225,6 +1228,54 @@ static void test_restart(void **state)
     run(&b);
 }
 
+static size_t zigzag_len(int64_t v)
+{
+    uint64_t u = ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0);
+    size_t n = 1;
+    for (; u >= 0x80; u >>= 7)
+        n++;
+    return n;
+}
+
+/* A user row saved before rows had the denial-minutes trailer still reads:
+ * its series link the next denial to their last one. */
+static void test_user_row_without_trailer(void **state)
+{
+    (void)state;
+    struct agg_rollup *r = new_rollup(NULL);
+    counted(r, "alice", LICMON__V1__COUNTED__WHAT__DENIAL, "2025-01-01T10:00:30Z");
+    struct agg_roll_org *o = agg_roll_org_get(r, "o", false);
+    struct agg_roll_user *u = agg_roll_user_get(o, "alice", false);
+    assert_non_null(u);
+    /* as an old row: nothing remembered but the last denial */
+    for (uint32_t i = 0; i <= u->nser; i++) {
+        struct agg_roll_useries *us = i < u->nser ? &u->ser[i] : &u->all;
+        us->nden_min = 0;
+        us->den_floor = AGG_ROLL_NEVER_MIN;
+    }
+    size_t len;
+    uint8_t *row = agg_roll_enc_user(u, &len);
+    size_t trailer = (u->nser + 1) * (zigzag_len(AGG_ROLL_NEVER_MIN) + 1);
+    struct agg_roll_user back = {0};
+    assert_int_equal(agg_roll_dec_user(o, &back, row, len - trailer), 0);
+    assert_int_equal(back.all.nden_min, 0);
+    assert_int_equal(back.all.den_floor, agg_roll_den_floor_of(u->all.last_den));
+    assert_int_equal(back.nser, u->nser);
+    assert_int_equal(back.ser[0].den_floor, agg_roll_den_floor_of(u->ser[0].last_den));
+    /* and the whole row, trailer included, reads back as written */
+    struct agg_roll_user whole = {0};
+    assert_int_equal(agg_roll_dec_user(o, &whole, row, len), 0);
+    assert_int_equal(whole.all.den_floor, AGG_ROLL_NEVER_MIN);
+    /* a damaged trailer is refused: a count over the limit */
+    row[len - 1] = AGG_ROLL_DEN_RECENT + 1;
+    struct agg_roll_user bad = {0};
+    assert_int_equal(agg_roll_dec_user(o, &bad, row, len), -1);
+    free(back.ser);
+    free(whole.ser);
+    free(row);
+    agg_rollup_free(&r);
+}
+
 static void test_gc(void **state)
 {
     (void)state;
@@ -1302,6 +1353,7 @@ int main(void)
         cmocka_unit_test(test_zone_change),
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_gc),
+        cmocka_unit_test(test_user_row_without_trailer),
         cmocka_unit_test(test_many_seeds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
