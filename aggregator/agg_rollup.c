@@ -545,14 +545,12 @@ void agg_rollup_free(struct agg_rollup **rp)
 
 /* ------------------------------------------------------------ applying */
 
-static struct agg_roll_omin *omin_get(struct agg_roll_series *s, int64_t m)
+/* The index of the first open minute of s at or after m. */
+static size_t omin_lower(const struct agg_roll_series *s, int64_t m)
 {
-    s->dirty = s->touched = true;
-    if (s->nopen && s->open[s->nopen - 1].minute == m)
-        return &s->open[s->nopen - 1];
     size_t lo = 0, hi = s->nopen;
     if (s->nopen && s->open[s->nopen - 1].minute < m)
-        lo = s->nopen;
+        return s->nopen;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (s->open[mid].minute < m)
@@ -560,6 +558,22 @@ static struct agg_roll_omin *omin_get(struct agg_roll_series *s, int64_t m)
         else
             hi = mid;
     }
+    return lo;
+}
+
+/* The open minute m of s, or NULL. */
+static struct agg_roll_omin *omin_find(struct agg_roll_series *s, int64_t m)
+{
+    size_t i = omin_lower(s, m);
+    return i < s->nopen && s->open[i].minute == m ? &s->open[i] : NULL;
+}
+
+static struct agg_roll_omin *omin_get(struct agg_roll_series *s, int64_t m)
+{
+    s->dirty = s->touched = true;
+    if (s->nopen && s->open[s->nopen - 1].minute == m)
+        return &s->open[s->nopen - 1];
+    size_t lo = omin_lower(s, m);
     if (lo < s->nopen && s->open[lo].minute == m)
         return &s->open[lo];
     GROW(s->open, s->nopen, s->cap_open);
@@ -725,20 +739,6 @@ void agg_rollup_session(struct agg_rollup *r, const Licmon__V1__SessionRecord *r
     }
     user_touch(o, u);
     note_time(o, rec->end_ms);
-}
-
-/* The open minute m of s, or NULL. */
-static struct agg_roll_omin *omin_find(struct agg_roll_series *s, int64_t m)
-{
-    size_t lo = 0, hi = s->nopen;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->open[mid].minute < m)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < s->nopen && s->open[lo].minute == m ? &s->open[lo] : NULL;
 }
 
 /* A denial of the user series us at minute m (open) of s. Its entry is the
