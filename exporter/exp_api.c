@@ -43,7 +43,9 @@ struct exp_api *exp_api_new(const struct exp_api_config *cfg)
                                         "streamed answers cut short by an upstream failure");
     atomic_init(&a->exports_running, 0);
     pthread_mutex_init(&a->zone_lock, NULL);
-    pthread_mutex_init(&a->settings_lock, NULL);
+    for (int i = 0; i < EXP_SETTINGS_LOCKS; i++)
+        pthread_mutex_init(&a->settings_locks[i], NULL);
+    pthread_mutex_init(&a->pending_lock, NULL);
     json_object_seed(0); /* once, before the HTTP threads build JSON */
     return a;
 }
@@ -53,7 +55,9 @@ void exp_api_free(struct exp_api **a)
     if (*a) {
         explicit_bzero((*a)->auth.admin_hash, sizeof((*a)->auth.admin_hash));
         pthread_mutex_destroy(&(*a)->zone_lock);
-        pthread_mutex_destroy(&(*a)->settings_lock);
+        for (int i = 0; i < EXP_SETTINGS_LOCKS; i++)
+            pthread_mutex_destroy(&(*a)->settings_locks[i]);
+        pthread_mutex_destroy(&(*a)->pending_lock);
     }
     free(*a);
     *a = NULL;
@@ -213,12 +217,17 @@ static Licmon__V1__OrgSettings *api_settings_in_force(const Licmon__V1__QueryRep
     return s;
 }
 
-static struct exp_zone_entry *zone_slot(struct exp_api *a, const char *org)
+static uint32_t org_hash(const char *org)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
     for (const char *p = org; *p; p++)
         h = (h ^ (uint8_t)*p) * 16777619u;
-    return &a->zones[h % EXP_ZONE_CACHE];
+    return h;
+}
+
+static struct exp_zone_entry *zone_slot(struct exp_api *a, const char *org)
+{
+    return &a->zones[org_hash(org) % EXP_ZONE_CACHE];
 }
 
 static void zone_remember(struct exp_api *a, const char *org, const char *tz,
@@ -429,6 +438,9 @@ static size_t pending_key(uint8_t *k, size_t cap, const char *org)
     return n + 1;
 }
 
+static void pending_del(struct exp_api *a, const char *org);
+
+/* Call with pending_lock held. */
 static Licmon__V1__OrgSettings *pending_get(struct exp_api *a, const char *org, uint64_t *seq)
 {
     uint8_t k[128];
@@ -439,10 +451,12 @@ static Licmon__V1__OrgSettings *pending_get(struct exp_api *a, const char *org, 
         return NULL;
     Licmon__V1__OrgSettings *s =
         vl > 8 ? licmon__v1__org_settings__unpack(NULL, vl - 8, (const uint8_t *)v + 8) : NULL;
-    if (s)
+    if (s) {
         *seq = keys_get_u64((const uint8_t *)v);
-    else
-        log_warn_ctx("org", org, "unreadable pending settings in the exporter's store; ignored");
+    } else {
+        log_warn_ctx("org", org, "unreadable pending settings in the exporter's store; dropped");
+        pending_del(a, org);
+    }
     free(v);
     return s;
 }
@@ -460,13 +474,17 @@ static void pending_put(struct exp_api *a, const char *org, uint64_t seq,
     licmon__v1__org_settings__pack(s, v + 8);
     struct store_batch *b = store_batch_new();
     store_batch_put(b, k, kl, v, 8 + n);
-    if (store_write(a->cfg.store, b, true) != 0)
+    pthread_mutex_lock(&a->pending_lock);
+    int rc = store_write(a->cfg.store, b, true);
+    pthread_mutex_unlock(&a->pending_lock);
+    if (rc != 0)
         log_warn_ctx("org", org, "settings journaled at %llu not kept as pending",
                      (unsigned long long)seq);
     store_batch_free(&b);
     free(v);
 }
 
+/* Call with pending_lock held. */
 static void pending_del(struct exp_api *a, const char *org)
 {
     uint8_t k[128];
@@ -487,14 +505,16 @@ static Licmon__V1__OrgSettings *api_settings_latest(struct exp_api *a, const cha
     Licmon__V1__OrgSettings *s = api_get_settings(a, org, 0, resp, &applied);
     if (!s)
         return NULL;
+    /* read and drop in one step: a PUT may keep a newer copy meanwhile */
+    pthread_mutex_lock(&a->pending_lock);
     Licmon__V1__OrgSettings *p = pending_get(a, org, &seq);
-    if (!p)
-        return s;
-    if (applied >= seq) {
+    if (p && applied >= seq) {
         pending_del(a, org);
         settings_free(&p);
-        return s;
     }
+    pthread_mutex_unlock(&a->pending_lock);
+    if (!p)
+        return s;
     settings_free(&s);
     return p;
 }
@@ -579,10 +599,12 @@ static void api_settings_put(struct exp_api *a, const struct exp_principal *p, c
     json_t *obj = api_body_json(req, resp);
     if (!obj)
         return;
-    pthread_mutex_lock(&a->settings_lock); /* two PUTs must not merge into the same base */
+    /* two PUTs of an org must not merge into the same base */
+    pthread_mutex_t *lock = &a->settings_locks[org_hash(org) % EXP_SETTINGS_LOCKS];
+    pthread_mutex_lock(lock);
     Licmon__V1__OrgSettings *base = api_settings_latest(a, org, resp);
     if (!base) {
-        pthread_mutex_unlock(&a->settings_lock);
+        pthread_mutex_unlock(lock);
         json_decref(obj);
         return;
     }
@@ -591,7 +613,7 @@ static void api_settings_put(struct exp_api *a, const struct exp_principal *p, c
     json_decref(obj);
     settings_free(&base);
     if (!next) {
-        pthread_mutex_unlock(&a->settings_lock);
+        pthread_mutex_unlock(lock);
         exp_resp_error(resp, 400, "invalid setting", err);
         return;
     }
@@ -603,7 +625,7 @@ static void api_settings_put(struct exp_api *a, const struct exp_principal *p, c
     enum exp_upstream_result res = exp_upstream_call(a->cfg.ingest, &r, 0, &rep);
     if (res != EXP_UP_OK || rep->error[0] ||
         rep->body_case != LICMON__V1__REPLY__BODY_JOURNALED_SEQ) {
-        pthread_mutex_unlock(&a->settings_lock);
+        pthread_mutex_unlock(lock);
         exp_api_upstream_failed(a->cfg.ingest, res, rep, resp);
         PB_FREE(reply, rep);
         settings_free(&next);
@@ -612,7 +634,7 @@ static void api_settings_put(struct exp_api *a, const struct exp_principal *p, c
     uint64_t seq = rep->journaled_seq;
     PB_FREE(reply, rep);
     pending_put(a, org, seq, next);
-    pthread_mutex_unlock(&a->settings_lock);
+    pthread_mutex_unlock(lock);
     metric_add(a->m_settings, 1);
     log_info_ctx("org", org, "settings changed by token %s, journaled at seq %llu", p->id,
                  (unsigned long long)seq);

@@ -11,7 +11,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define EXP_ZONE_CACHE 256 /* orgs whose zone and retention are remembered */
+#define EXP_ZONE_CACHE 256    /* orgs whose zone and retention are remembered */
+#define EXP_SETTINGS_LOCKS 16 /* settings changes of orgs hashing alike wait for each other */
 
 /* What the read endpoints need to know of an org before asking for data:
  * its zone and retention. Remembered from every answer, so a usage or
@@ -30,7 +31,10 @@ struct exp_api {
     struct metric *m_exports, *m_export_rows, *m_stream_failed;
     atomic_uint exports_running;
     pthread_mutex_t zone_lock;
-    pthread_mutex_t settings_lock; /* one settings change at a time: read, merge, journal */
+    /* one settings change of an org at a time (read, merge, journal), by
+     * org hash; pending_lock guards the kept copies (no network inside) */
+    pthread_mutex_t settings_locks[EXP_SETTINGS_LOCKS];
+    pthread_mutex_t pending_lock;
     struct exp_zone_entry zones[EXP_ZONE_CACHE];
 };
 
