@@ -479,7 +479,7 @@ static void w_den_recent(struct wbuf *b, const struct agg_roll_useries *us)
 {
     w_s(b, us->den_floor);
     w_u(b, us->nden_min);
-    for (int i = 0; i < us->nden_min; i++)
+    for (uint32_t i = 0; i < us->nden_min; i++)
         w_s(b, us->den_min[i]);
 }
 
@@ -493,11 +493,12 @@ static void r_den_recent(struct rbuf *b, struct agg_roll_useries *us, bool prese
     }
     us->den_floor = r_s(b);
     uint64_t n = r_u(b);
-    if (n > AGG_ROLL_DEN_RECENT) {
+    if (n > AGG_ROLL_DEN_MAX || n > b->n - b->i) { /* a value takes a byte at least */
         b->bad = true;
         return;
     }
-    us->nden_min = (uint8_t)n;
+    us->nden_min = us->cap_den_min = (uint32_t)n;
+    us->den_min = n ? xmalloc(n * sizeof(*us->den_min)) : NULL;
     int64_t prev = us->den_floor;
     for (uint64_t i = 0; i < n; i++) {
         us->den_min[i] = r_s(b);
@@ -561,9 +562,15 @@ int agg_roll_dec_user(struct agg_roll_org *o, struct agg_roll_user *u, const uin
     for (uint32_t i = 0; i <= nser && !b.bad; i++)
         r_den_recent(&b, i < nser ? &ser[i] : &t.all, trailer);
     if (b.bad || b.i != b.n) {
+        for (uint32_t i = 0; i < nser; i++)
+            agg_roll_useries_free(&ser[i]);
+        agg_roll_useries_free(&t.all);
         free(ser);
         return -1;
     }
+    agg_roll_useries_free(&u->all);
+    for (uint32_t i = 0; i < u->nser; i++)
+        agg_roll_useries_free(&u->ser[i]);
     free(u->ser);
     u->ser = ser;
     u->nser = nser;

@@ -13,7 +13,7 @@
 #define AGG_ROLL_NEVER_MS (INT64_MIN / 4)        /* "never happened", in ms */
 #define AGG_ROLL_NEVER_MIN (-(INT64_C(1) << 50)) /* the same, in minutes */
 #define AGG_ROLL_RING 8                          /* ended sessions remembered per user */
-#define AGG_ROLL_DEN_RECENT 4                    /* denial minutes remembered per user series */
+#define AGG_ROLL_DEN_MAX 1024 /* denial minutes a saved user series may hold (sanity bound) */
 
 /* Row states: CLEAN is in the store; DIRTY must be saved; SAVED was handed
  * to the sink by the last save and is dropped (or CLEAN) at the next. */
@@ -121,16 +121,18 @@ struct agg_roll_useries {
     int64_t acq_ent;  /* its acq entry */
     int64_t prev_rel; /* last_rel before the current hold */
     int64_t last_rel, last_den, last_dng;
-    /* the minutes of the latest denials, sorted, distinct, and the latest
-     * denial minute before them (AGG_ROLL_NEVER_MIN: none): a denial that
-     * arrives before one already counted is linked from these */
-    int64_t den_min[AGG_ROLL_DEN_RECENT];
+    /* the minutes of the denials in the org's open minutes, sorted,
+     * distinct (malloc'd, NULL when none), and the latest denial minute
+     * before them (AGG_ROLL_NEVER_MIN: none): a denial that arrives before
+     * one already counted is linked from these */
+    int64_t *den_min;
+    uint32_t nden_min, cap_den_min;
     int64_t den_floor;
-    uint8_t nden_min;
     uint8_t holding;
 };
 /* den_floor for a user row saved before den_min existed: its last denial */
 int64_t agg_roll_den_floor_of(int64_t last_den_ms);
+void agg_roll_useries_free(struct agg_roll_useries *us);
 
 struct agg_roll_user {
     char *name;

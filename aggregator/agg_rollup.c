@@ -403,6 +403,13 @@ int64_t agg_roll_den_floor_of(int64_t last_den_ms)
     return last_den_ms == AGG_ROLL_NEVER_MS ? AGG_ROLL_NEVER_MIN : floor_min(last_den_ms);
 }
 
+void agg_roll_useries_free(struct agg_roll_useries *us)
+{
+    free(us->den_min);
+    us->den_min = NULL;
+    us->nden_min = us->cap_den_min = 0;
+}
+
 struct agg_roll_series *agg_roll_series_get(struct agg_roll_org *o, const char *type, bool create)
 {
     struct agg_roll_series *s = agg_roll_map_get(&o->series_by_type, type);
@@ -483,6 +490,9 @@ static void user_touch(struct agg_roll_org *o, struct agg_roll_user *u)
 static void user_free(struct agg_roll_user *u)
 {
     free(u->name);
+    agg_roll_useries_free(&u->all);
+    for (uint32_t i = 0; i < u->nser; i++)
+        agg_roll_useries_free(&u->ser[i]);
     free(u->ser);
     free(u);
 }
@@ -749,14 +759,24 @@ void agg_rollup_session(struct agg_rollup *r, const Licmon__V1__SessionRecord *r
  * which, so a repeat in a known minute is just m. A denial in a new minute
  * before a known one also relinks that one: in the next known minute, the
  * entry that pointed to m's predecessor now points to m (that minute is
- * open too: it is later than m). Older than everything remembered (more
- * than AGG_ROLL_DEN_RECENT minutes of denials back, inside the lateness):
- * linked to den_floor, never counted as a new user. */
+ * open too: it is later than m). No denial can land before the first open
+ * minute (change_time), so of the minutes before it only the latest, as a
+ * predecessor, is kept (den_floor): den_min holds at most the open minutes.
+ * (A row saved before den_min existed starts with its last denial as
+ * den_floor, possibly open: a denial before it is linked to it, never
+ * counted as a new user, for that one lateness window.) */
 static void den_link(struct agg_roll_series *s, struct agg_roll_useries *us, int64_t m)
 {
+    uint32_t drop = 0;
+    while (drop < us->nden_min && us->den_min[drop] < s->org->open_from)
+        us->den_floor = us->den_min[drop++];
+    if (drop) {
+        us->nden_min -= drop;
+        memmove(us->den_min, us->den_min + drop, us->nden_min * sizeof(us->den_min[0]));
+    }
     struct agg_roll_omin *om = omin_get(s, m);
     int64_t pred = us->den_floor;
-    size_t i = 0;
+    uint32_t i = 0;
     while (i < us->nden_min && us->den_min[i] < m)
         pred = us->den_min[i++];
     if (pred >= m || (i < us->nden_min && us->den_min[i] == m)) {
@@ -770,16 +790,7 @@ static void den_link(struct agg_roll_series *s, struct agg_roll_useries *us, int
             next->den[j] = m;
             break;
         }
-    if (us->nden_min == AGG_ROLL_DEN_RECENT) { /* forget the oldest */
-        if (i == 0) {
-            us->den_floor = m;
-            return;
-        }
-        us->den_floor = us->den_min[0];
-        us->nden_min--;
-        memmove(us->den_min, us->den_min + 1, us->nden_min * sizeof(us->den_min[0]));
-        i--;
-    }
+    GROW(us->den_min, us->nden_min, us->cap_den_min);
     memmove(us->den_min + i + 1, us->den_min + i, (us->nden_min - i) * sizeof(us->den_min[0]));
     us->den_min[i] = m;
     us->nden_min++;

@@ -847,10 +847,10 @@ static void test_denials_out_of_order(void **state)
     agg_app_query_clear(&rep);
 }
 
-/* With an hour of lateness, more minutes of a user's denials than it
- * remembers: a denial older than all of them is never a new user, and every
- * minute still has the user once. */
-static void test_denials_out_of_order_beyond_memory(void **state)
+/* With an hour of lateness, denials of one user in many open minutes, then
+ * late ones into known minutes and into a new minute before all of them:
+ * every minute, hour has the user once. */
+static void test_denials_out_of_order_many_minutes(void **state)
 {
     struct fx *f = *state;
     settings_late(f, "acme", "UTC", 3600);
@@ -860,6 +860,7 @@ static void test_denials_out_of_order_beyond_memory(void **state)
         counted(f, "acme", "alice", "creator", t0 + i * MIN_MS, den);
     for (int i = 0; i < 3; i++) /* 10:00:40, 10:01:40, 10:02:40 */
         counted(f, "acme", "alice", "creator", t0 + i * MIN_MS + 30000, den);
+    counted(f, "acme", "alice", "creator", ms_of("2026-11-10T09:59:00Z"), den);
     hold(f, "acme", "zed", "creator", ms_of("2026-11-10T12:00:00Z"), true); /* seals them */
     commit(f);
     Licmon__V1__Query q =
@@ -873,8 +874,15 @@ static void test_denials_out_of_order_beyond_memory(void **state)
         assert_int_equal(rep.query->rows[i]->denied_users, 1);
     }
     agg_app_query_clear(&rep);
+    q.hour = 9;
+    rep = ask(f, &q);
+    assert_int_equal(rep.query->rows[59]->denials, 1);
+    assert_int_equal(rep.query->rows[59]->denied_users, 1);
+    agg_app_query_clear(&rep);
     q.granularity = LICMON__V1__GRANULARITY__HOUR;
     rep = ask(f, &q);
+    assert_int_equal(rep.query->rows[9]->denials, 1);
+    assert_int_equal(rep.query->rows[9]->denied_users, 1);
     assert_int_equal(rep.query->rows[10]->denials, 9);
     assert_int_equal(rep.query->rows[10]->denied_users, 1);
     agg_app_query_clear(&rep);
@@ -1001,7 +1009,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gc_behind_org_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_distinct_users_over_years, setup, teardown),
         cmocka_unit_test_setup_teardown(test_denials_out_of_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_denials_out_of_order_beyond_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_denials_out_of_order_many_minutes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orgs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

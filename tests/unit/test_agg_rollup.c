@@ -1237,8 +1237,9 @@ static size_t zigzag_len(int64_t v)
     return n;
 }
 
-/* A user row saved before rows had the denial-minutes trailer still reads:
- * its series link the next denial to their last one. */
+/* A user row saved before rows had the denial-minutes trailer still reads,
+ * its series' last denial taken as what the next one links to; a row with
+ * the trailer reads back as written; a damaged trailer is refused. */
 static void test_user_row_without_trailer(void **state)
 {
     (void)state;
@@ -1250,7 +1251,7 @@ static void test_user_row_without_trailer(void **state)
     /* as an old row: nothing remembered but the last denial */
     for (uint32_t i = 0; i <= u->nser; i++) {
         struct agg_roll_useries *us = i < u->nser ? &u->ser[i] : &u->all;
-        us->nden_min = 0;
+        agg_roll_useries_free(us);
         us->den_floor = AGG_ROLL_NEVER_MIN;
     }
     size_t len;
@@ -1266,12 +1267,17 @@ static void test_user_row_without_trailer(void **state)
     struct agg_roll_user whole = {0};
     assert_int_equal(agg_roll_dec_user(o, &whole, row, len), 0);
     assert_int_equal(whole.all.den_floor, AGG_ROLL_NEVER_MIN);
-    /* a damaged trailer is refused: a count over the limit */
-    row[len - 1] = AGG_ROLL_DEN_RECENT + 1;
+    /* a damaged trailer is refused: more minutes than bytes left */
+    row[len - 1] = 5;
     struct agg_roll_user bad = {0};
     assert_int_equal(agg_roll_dec_user(o, &bad, row, len), -1);
-    free(back.ser);
-    free(whole.ser);
+    struct agg_roll_user *decoded[] = {&back, &whole};
+    for (int d = 0; d < 2; d++) {
+        agg_roll_useries_free(&decoded[d]->all);
+        for (uint32_t i = 0; i < decoded[d]->nser; i++)
+            agg_roll_useries_free(&decoded[d]->ser[i]);
+        free(decoded[d]->ser);
+    }
     free(row);
     agg_rollup_free(&r);
 }
