@@ -16,12 +16,13 @@
  *    what 3 to 10 inputs cost;
  *  - by one range deletion, not key by key: deleting each key needs a scan
  *    to find them and leaves a tombstone per key in the memtable, over
- *    which every later seek steps one by one (the product's iterators have
- *    no upper bound: a seek into an empty namespace walks every tombstone
- *    behind it). With a fresh database every 100 inputs that was most of
- *    the run time. The range deletion is one write; the keys it covers
- *    still sit in the memtable, where seeks step over them too and every
- *    insertion is slower, so
+ *    which every later seek steps one by one (the product's iterators had
+ *    no upper bound then: a seek into an empty namespace walked every
+ *    tombstone behind it; store_iter_range has since bounded them, but a
+ *    seek still steps over those inside its range). With a fresh database
+ *    every 100 inputs that was most of the run time. The range deletion is
+ *    one write; the keys it covers still sit in the memtable, where seeks
+ *    step over them too and every insertion is slower, so
  *  - a full compaction (store_compact: flush, then compaction to the last
  *    level) drops them and the tombstones once the inputs since the last
  *    one wrote FUZZ_STORE_COMPACT_ENTRIES entries, or after
