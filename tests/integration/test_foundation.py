@@ -114,6 +114,27 @@ def test_settings_round_trip_and_validation(stack):
     assert row["owned"] == 5 and row["free"] == 5
 
 
+def test_settings_changes_while_the_pipeline_is_behind_both_stay(stack):
+    """Two partial PUTs while the sessionizer is stopped (the aggregator
+    cannot show either): the second must not undo the first, before and
+    after the pipeline catches up."""
+    pid = stack.pid("sessionizer")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        first = stack.put("/v1/orgs/acme/settings", {"minor_margin_pct": 20})
+        assert first.status_code == 200, first.text
+        second = stack.put("/v1/orgs/acme/settings", {"clear_margin_pct": 7})
+        assert second.status_code == 200, second.text
+        assert second.json()["minor_margin_pct"] == 20
+        got = stack.get("/v1/orgs/acme/settings").json()
+        assert (got["minor_margin_pct"], got["clear_margin_pct"]) == (20, 7)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    stack.wait()
+    got = stack.get("/v1/orgs/acme/settings").json()
+    assert (got["minor_margin_pct"], got["clear_margin_pct"]) == (20, 7)
+
+
 def test_health_and_metrics_of_every_program(stack):
     import json
     with open(os.path.join(stack.dir, "stack.json")) as f:
