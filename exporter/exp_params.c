@@ -311,7 +311,7 @@ int exp_params_query_hour(const char *tz, int64_t date, int hour, bool want_offs
     int32_t cand[5] = {tz_offset_s(z, local - 86400000), tz_offset_s(z, local - 43200000),
                        tz_offset_s(z, local), tz_offset_s(z, local + 43200000),
                        tz_offset_s(z, local + 86400000)};
-    int64_t inst[5];
+    int64_t inst[5] = {0};
     int n = 0;
     for (int i = 0; i < 5; i++) {
         int64_t u = local - (int64_t)cand[i] * 1000;

@@ -47,7 +47,7 @@ int log_level_parse(const char *name)
 static size_t log_escape(char *out, size_t pos, size_t cap, const char *s, size_t max)
 {
     size_t n = 0;
-    for (; s[n] && n < max && pos + 8 < cap; n++) {
+    for (; n < max && s[n] && pos + 8 < cap; n++) {
         unsigned char c = (unsigned char)s[n];
         if (c == '"' || c == '\\') {
             out[pos++] = '\\';

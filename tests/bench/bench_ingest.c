@@ -50,7 +50,8 @@ static void start_ingest(void)
     }
     ingest_pid = fork();
     if (ingest_pid == 0) {
-        freopen("/dev/null", "w", stderr);
+        if (!freopen("/dev/null", "w", stderr))
+            _exit(127);
         execl(bin, bin, "--dir", dir, (char *)NULL);
         _exit(127);
     }

@@ -5,6 +5,8 @@
  * committed corpora and crash inputs: a regression test of every input that
  * ever found something new, with no clang and no randomness. When an input
  * crashes, its path is printed before the process dies. */
+#include "xmem.h"
+
 #include <dirent.h>
 #include <signal.h>
 #include <stdint.h>
@@ -88,12 +90,9 @@ static long run_path(const char *path)
             continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 64;
-            names = realloc(names, cap * sizeof(*names));
+            names = xrealloc(names, cap * sizeof(*names));
         }
-        size_t len = strlen(path) + strlen(e->d_name) + 2;
-        names[n] = malloc(len);
-        snprintf(names[n], len, "%s/%s", path, e->d_name);
-        n++;
+        names[n++] = xasprintf("%s/%s", path, e->d_name);
     }
     closedir(d);
     if (n)

@@ -577,6 +577,7 @@ static void test_equal_timestamps(void **state)
             else if (strcmp(h.v[i].id, a->id))
                 b = &h.v[i];
         }
+    assert_non_null(a);
     assert_non_null(b);
     assert_int_equal(a->start, b->start);
     h_free(&h);
@@ -1534,7 +1535,7 @@ static void p_feed(struct h *h, const struct p_ev *jr, int n, const struct p_set
 
 static void p_one(unsigned seed)
 {
-    struct p_ev evs[P_MAX_EV], jr[P_MAX_EV];
+    struct p_ev evs[P_MAX_EV] = {0}, jr[P_MAX_EV] = {0};
     struct p_set st[2];
     unsigned r = seed;
     int norgs = 1 + rand_r(&r) % 2, nusers = 1 + rand_r(&r) % P_USERS;
@@ -1652,7 +1653,7 @@ static void p_one(unsigned seed)
  * with their instants, and a restart changes no byte. */
 static void p_chaos(unsigned seed)
 {
-    struct p_ev jr[P_MAX_EV];
+    struct p_ev jr[P_MAX_EV] = {0};
     struct p_set st[2];
     unsigned r = seed;
     int n = 4 + rand_r(&r) % (P_MAX_EV - 4);
