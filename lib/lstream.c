@@ -1,13 +1,15 @@
 /* lstream: durable output log served by fetch (see lstream.h). Keys:
- * 'L' + be64(seq) -> record; 'M' "head", "jseq", "ack:<consumer>". */
+ * 'L' + be64(seq) -> record; 'M' "head", "jseq", "ack:<consumer>", "log_id". */
 #include "lstream.h"
 #include "keys.h"
 #include "log.h"
 #include "timeutil.h"
 #include "xmem.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define LSTREAM_PARK_MAX 16
 #define LSTREAM_REPLY_MAX_RECORDS 4096
@@ -44,9 +46,11 @@ struct lstream {
     int nconsumers;
     struct lstream_parked parked[LSTREAM_PARK_MAX];
     int nparked;
+    uint8_t id[LSTREAM_ID_LEN];
 };
 
-static const char LS_HEAD[] = "Mhead", LS_JSEQ[] = "Mjseq", LS_TRIM[] = "Mtrimmed";
+static const char LS_HEAD[] = "Mhead", LS_JSEQ[] = "Mjseq", LS_TRIM[] = "Mtrimmed",
+                  LS_ID[] = "Mlog_id";
 
 static size_t lstream_key(uint8_t key[9], uint64_t seq)
 {
@@ -117,10 +121,39 @@ static void sizes_load(struct lstream *ls)
     store_iter_free(&it);
 }
 
+/* The log's identity: read back, or drawn and stored when the database has
+ * none (a new one, or one written before logs had identities). */
+static void lstream_load_id(struct lstream *ls)
+{
+    char *v = NULL;
+    size_t vl = 0;
+    int rc = store_get(ls->st, LS_ID, strlen(LS_ID), &v, &vl);
+    if (rc < 0)
+        log_fatal("cannot read %s from the store", LS_ID);
+    if (rc == 1 && vl == LSTREAM_ID_LEN) {
+        memcpy(ls->id, v, vl);
+        free(v);
+        return;
+    }
+    free(v);
+    for (size_t got = 0; got < sizeof(ls->id);) {
+        ssize_t r = getrandom(ls->id + got, sizeof(ls->id) - got, 0);
+        if (r < 0 && errno != EINTR)
+            log_fatal("getrandom: %s", strerror(errno));
+        got += r > 0 ? (size_t)r : 0;
+    }
+    struct store_batch *b = store_batch_new();
+    store_batch_put(b, LS_ID, strlen(LS_ID), ls->id, sizeof(ls->id));
+    if (store_write(ls->st, b, true) != 0)
+        log_fatal("cannot store the log's identity");
+    store_batch_free(&b);
+}
+
 struct lstream *lstream_open(struct store *st, const char *const *consumers)
 {
     struct lstream *ls = xcalloc(1, sizeof(*ls));
     ls->st = st;
+    lstream_load_id(ls);
     ls->head = ls->pending_head = lstream_meta(st, LS_HEAD);
     ls->jseq = ls->pending_jseq = lstream_meta(st, LS_JSEQ);
     ls->trimmed = lstream_meta(st, LS_TRIM);
@@ -180,6 +213,11 @@ uint64_t lstream_journal_seq(const struct lstream *ls)
     return ls->jseq;
 }
 
+const uint8_t *lstream_id(const struct lstream *ls)
+{
+    return ls->id;
+}
+
 void lstream_send_reply(void *router, const struct zsock_env *env, const Licmon__V1__Reply *rep)
 {
     size_t len;
@@ -228,6 +266,8 @@ static void lstream_answer(struct lstream *ls, void *router, const struct zsock_
     rep.fetch = &fr;
     fr.head_seq = ls->head;
     fr.journal_seq = ls->jseq;
+    fr.log_id.data = ls->id;
+    fr.log_id.len = sizeof(ls->id);
     fr.first_seq = from;
     if (max == 0 || max > LSTREAM_REPLY_MAX_RECORDS)
         max = LSTREAM_REPLY_MAX_RECORDS;
@@ -330,8 +370,13 @@ void lstream_fetch(struct lstream *ls, void *router, const struct zsock_env *env
                    const Licmon__V1__FetchRequest *req)
 {
     uint64_t from = req->from_seq ? req->from_seq : 1;
-    lstream_ack(ls, req->consumer ? req->consumer : "",
-                req->explicit_ack ? (req->acked_seq < from ? req->acked_seq : from - 1) : from - 1);
+    /* what a consumer applied from another log acknowledges nothing here */
+    bool ours = !req->log_id.len || (req->log_id.len == sizeof(ls->id) &&
+                                     !memcmp(req->log_id.data, ls->id, sizeof(ls->id)));
+    if (ours)
+        lstream_ack(ls, req->consumer ? req->consumer : "",
+                    req->explicit_ack ? (req->acked_seq < from ? req->acked_seq : from - 1)
+                                      : from - 1);
     if (from <= ls->head || req->wait_ms == 0 || ls->nparked >= LSTREAM_PARK_MAX) {
         lstream_answer(ls, router, env, req_id, from, req->max_records);
         return;

@@ -4,7 +4,10 @@
  * state, input position and output commit together. A consumer asking from
  * seq N acknowledges that it durably applied everything before N (or only
  * up to acked_seq when it sets explicit_ack: it fetches ahead of its
- * commit); records every named consumer has acknowledged are trimmed. */
+ * commit); records every named consumer has acknowledged are trimmed.
+ * Every log has an identity drawn at random when its database is created
+ * (LSTREAM_ID_LEN bytes, in every FetchReply): a consumer tells a replaced
+ * or wiped log from the one it applied, whose seqs meant other records. */
 #ifndef LICMON_LSTREAM_H
 #define LICMON_LSTREAM_H
 #include "pb.h"
@@ -14,6 +17,8 @@
 #include <stdint.h>
 
 struct lstream;
+
+#define LSTREAM_ID_LEN 16
 
 /* consumers: NULL-terminated names whose acknowledgements gate trimming. */
 struct lstream *lstream_open(struct store *st, const char *const *consumers);
@@ -39,6 +44,8 @@ int lstream_get(struct lstream *ls, uint64_t seq, char **val, size_t *len);
  * them (a retention window for replays); UINT64_MAX lifts the limit. */
 void lstream_set_trim_limit(struct lstream *ls, uint64_t keep_from);
 uint64_t lstream_journal_seq(const struct lstream *ls);
+/* The log's identity: LSTREAM_ID_LEN bytes. */
+const uint8_t *lstream_id(const struct lstream *ls);
 
 /* Serves a fetch that arrived on router: answers now, or parks it until
  * records arrive or its wait passes. */

@@ -5,7 +5,12 @@
  * Fetching ahead: as soon as a page of records arrives that is not the
  * last, the fetch of the next page goes out (acknowledging only what is
  * committed, explicit_ack), so upstream reads it while this stage applies
- * and syncs the last one. */
+ * and syncs the last one.
+ * The stage keeps the identity of the upstream log it applies (lstream.h)
+ * and refuses another one: a replaced or wiped upstream database numbers
+ * other records with the seqs it already applied, so going on would skip
+ * as many new records without a word. It applies and acknowledges nothing
+ * until its own log is back, and says why (log, metric, status). */
 #include "stage.h"
 #include "health.h"
 #include "keys.h"
@@ -23,8 +28,11 @@
  * the memory a commit holds (the chunk, its copy in the WriteBatch, the
  * memtable's) and the size of the records our consumers fetch. */
 #define STAGE_COMMIT_BYTES (4u << 20)
+/* how often a refused upstream is logged again */
+#define STAGE_PROBLEM_LOG_MS 60000
 
-static const char ST_APPLIED[] = "Mapplied", ST_JOURNAL[] = "Mapplied_journal";
+static const char ST_APPLIED[] = "Mapplied", ST_JOURNAL[] = "Mapplied_journal",
+                  ST_UPSTREAM[] = "Mupstream_log_id";
 
 struct stage {
     struct stage_config cfg;
@@ -40,7 +48,11 @@ struct stage {
     uint64_t committed; /* applied as of the last commit */
     uint64_t req_seq, inflight, inflight_from;
     int64_t sent_at, started_ms;
-    struct metric *m_applied, *m_bad, *m_commits, *m_journal;
+    uint8_t up_id[LSTREAM_ID_LEN]; /* the upstream log applied from */
+    bool up_known;
+    char *problem; /* why the upstream is refused; NULL: it is not */
+    int64_t problem_logged;
+    struct metric *m_applied, *m_bad, *m_commits, *m_journal, *m_refused;
 };
 
 static void stage_send_fetch(struct stage *st, uint64_t from);
@@ -106,6 +118,52 @@ static void stage_apply_record(struct stage *st, uint64_t seq, const ProtobufCBi
             metric_add(st->m_bad, 1);
 }
 
+/* Whether fr comes from the upstream log this stage applies. A log it has
+ * applied no record of is taken as its own (a new stage; a database written
+ * before logs had identities; an upstream without them); another one is
+ * refused. */
+static bool stage_upstream_ok(struct stage *st, const Licmon__V1__FetchReply *fr)
+{
+    bool id_ok = fr->log_id.len == LSTREAM_ID_LEN;
+    if (fr->log_id.len == 0 ||
+        (st->up_known && id_ok && !memcmp(fr->log_id.data, st->up_id, LSTREAM_ID_LEN))) {
+        if (st->problem) {
+            log_warn("upstream %s serves the log this program applied from again; going on",
+                     st->cfg.upstream);
+            free(st->problem);
+            st->problem = NULL;
+            metric_set(st->m_refused, 0);
+        }
+        return true;
+    }
+    if (id_ok && (!st->up_known || st->applied == 0)) {
+        memcpy(st->up_id, fr->log_id.data, LSTREAM_ID_LEN);
+        st->up_known = true;
+        struct store_batch *b = store_batch_new();
+        store_batch_put(b, ST_UPSTREAM, strlen(ST_UPSTREAM), st->up_id, LSTREAM_ID_LEN);
+        if (store_write(st->store, b, true) != 0)
+            log_fatal("cannot store the identity of the upstream log");
+        store_batch_free(&b);
+        return true;
+    }
+    int64_t now = time_mono_ms();
+    if (!st->problem) {
+        st->problem = xasprintf(
+            "upstream %s serves another log than the one this program applied records 1-%llu "
+            "from: its database was replaced or wiped, and its seqs now number other records. "
+            "Nothing is applied from it (or acknowledged to it) until the original database is "
+            "back; see the README, \"A database lost or replaced\"",
+            st->cfg.upstream, (unsigned long long)st->applied);
+        st->problem_logged = now - STAGE_PROBLEM_LOG_MS;
+        metric_set(st->m_refused, 1);
+    }
+    if (now - st->problem_logged >= STAGE_PROBLEM_LOG_MS) {
+        log_warn("%s", st->problem);
+        st->problem_logged = now;
+    }
+    return false;
+}
+
 static void stage_on_fetch_reply(struct stage *st, const Licmon__V1__FetchReply *fr)
 {
     uint64_t seq = fr->first_seq;
@@ -155,6 +213,10 @@ static void stage_on_dealer(void *arg)
         st->inflight = 0;
         if (rep->error && *rep->error) {
             log_warn("upstream %s: %s", st->cfg.upstream, rep->error);
+        } else if (rep->body_case == LICMON__V1__REPLY__BODY_FETCH &&
+                   !stage_upstream_ok(st, rep->fetch)) {
+            PB_FREE(reply, rep);
+            continue; /* the timer asks again (stage_on_timer) */
         } else if (rep->body_case == LICMON__V1__REPLY__BODY_FETCH) {
             const Licmon__V1__FetchReply *fr = rep->fetch;
             uint64_t next = fr->first_seq + fr->n_records;
@@ -186,7 +248,11 @@ static void stage_send_fetch(struct stage *st, uint64_t from)
     fr.from_seq = from;
     fr.acked_seq = st->committed;
     fr.explicit_ack = true;
-    fr.max_records = st->cfg.fetch_max;
+    if (st->up_known) {
+        fr.log_id.data = st->up_id;
+        fr.log_id.len = LSTREAM_ID_LEN;
+    }
+    fr.max_records = st->problem ? 1 : st->cfg.fetch_max;
     fr.wait_ms = STAGE_WAIT_MS;
     size_t len;
     uint8_t *buf = pb_pack(&req.base, &len);
@@ -204,6 +270,8 @@ static void stage_on_timer(void *arg)
     struct stage *st = arg;
     if (st->out)
         lstream_expire(st->out);
+    if (!st->inflight && st->problem && time_mono_ms() - st->sent_at > STAGE_RETRY_MS)
+        stage_send_fetch(st, st->applied + 1); /* is the upstream's own log back? */
     if (st->inflight && time_mono_ms() - st->sent_at > STAGE_WAIT_MS + STAGE_RETRY_MS) {
         log_info("no answer from upstream %s; reconnecting", st->cfg.upstream);
         svc_unwatch(st->svc, st->dealer, -1);
@@ -241,6 +309,7 @@ static void stage_on_router(void *arg)
             sr.applied_journal_seq = st->applied_journal;
             sr.head_seq = st->out ? lstream_head(st->out) : 0;
             sr.started_ms = st->started_ms;
+            sr.problem = st->problem ? st->problem : "";
             rep.body_case = LICMON__V1__REPLY__BODY_STATUS;
             rep.status = &sr;
             stage_reply(st, &env, &rep);
@@ -270,6 +339,16 @@ struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *
     if (store_get_u64(store, ST_APPLIED, strlen(ST_APPLIED), &st->applied) < 0 ||
         store_get_u64(store, ST_JOURNAL, strlen(ST_JOURNAL), &st->applied_journal) < 0)
         log_fatal("cannot read the applied position");
+    char *up = NULL;
+    size_t upl = 0;
+    int rc = store_get(store, ST_UPSTREAM, strlen(ST_UPSTREAM), &up, &upl);
+    if (rc < 0)
+        log_fatal("cannot read the identity of the upstream log");
+    if (rc == 1 && upl == LSTREAM_ID_LEN) {
+        memcpy(st->up_id, up, LSTREAM_ID_LEN);
+        st->up_known = true;
+    }
+    free(up);
     if (cfg->consumers)
         st->out = lstream_open(store, cfg->consumers);
     st->m_applied =
@@ -280,6 +359,9 @@ struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *
     st->m_journal = metric_gauge("licmon_stage_applied_journal_seq",
                                  "journal sequence fully reflected in this program");
     metric_set(st->m_journal, (int64_t)st->applied_journal);
+    st->m_refused = metric_gauge("licmon_stage_upstream_refused",
+                                 "1 while the upstream serves another log than the one applied "
+                                 "from (its database was replaced or wiped)");
     struct zsock_opts o = ZSOCK_OPTS_DEFAULT;
     st->router = zsock_open(ZMQ_ROUTER, cfg->listen, true, &o);
     if (!st->router)
@@ -306,6 +388,7 @@ void stage_free(struct stage **stp)
     store_batch_free(&st->batch);
     pb_arena_free(&st->arena);
     pb_chunk_free(&st->items);
+    free(st->problem);
     free(st);
     *stp = NULL;
 }

@@ -21,6 +21,7 @@ struct fixture {
     struct lstream *ls;
     void *router, *dealer;
     uint64_t next_id;
+    ProtobufCBinaryData log_id; /* the log the fetches name (empty: none) */
 };
 
 static const char *const consumers[] = {"c1", NULL};
@@ -85,6 +86,7 @@ static uint64_t fetch_acked(struct fixture *f, uint64_t from, uint32_t max, uint
     fr.from_seq = from;
     fr.max_records = max;
     fr.wait_ms = wait_ms;
+    fr.log_id = f->log_id;
     if (acked >= 0) {
         fr.explicit_ack = true;
         fr.acked_seq = (uint64_t)acked;
@@ -295,6 +297,52 @@ static void test_fetch_ahead_acknowledges_only_acked(void **state)
     assert_int_equal(lstream_backlog_bytes(f->ls), rec_bytes(2001, 3000));
 }
 
+/* Every reply names the log; the name survives a reopen, a new database
+ * gets another, and a fetch naming another log acknowledges nothing (what a
+ * consumer applied from a replaced log must not trim this one). */
+static void test_log_identity(void **state)
+{
+    struct fixture *f = *state;
+    append_n(f, 3000, 1);
+    fetch(f, 1, 1, 0);
+    Licmon__V1__Reply *r = reply(f, 1000);
+    assert_int_equal(r->fetch->log_id.len, LSTREAM_ID_LEN);
+    uint8_t id[LSTREAM_ID_LEN];
+    memcpy(id, r->fetch->log_id.data, sizeof(id));
+    assert_memory_equal(lstream_id(f->ls), id, sizeof(id));
+    licmon__v1__reply__free_unpacked(r, NULL);
+
+    uint8_t other[LSTREAM_ID_LEN] = {0};
+    f->log_id = (ProtobufCBinaryData){sizeof(other), other};
+    fetch(f, 2001, 10, 0);
+    r = reply(f, 1000);
+    assert_int_equal(r->fetch->first_seq, 2001); /* served all the same */
+    licmon__v1__reply__free_unpacked(r, NULL);
+    assert_int_equal(lstream_backlog_bytes(f->ls), rec_bytes(1, 3000));
+    f->log_id = (ProtobufCBinaryData){sizeof(id), id};
+    fetch(f, 2001, 10, 0);
+    r = reply(f, 1000);
+    licmon__v1__reply__free_unpacked(r, NULL);
+    assert_int_equal(lstream_backlog_bytes(f->ls), rec_bytes(2001, 3000));
+
+    lstream_free(&f->ls);
+    store_close(&f->st);
+    f->st = store_open(f->dir);
+    f->ls = lstream_open(f->st, consumers);
+    assert_memory_equal(lstream_id(f->ls), id, sizeof(id));
+
+    char dir[64] = "/tmp/lm-lstream-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct store *st2 = store_open(dir);
+    struct lstream *ls2 = lstream_open(st2, consumers);
+    assert_memory_not_equal(lstream_id(ls2), id, sizeof(id));
+    lstream_free(&ls2);
+    store_close(&st2);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +353,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_commit_forgets_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backlog_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_ahead_acknowledges_only_acked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_identity, setup, teardown),
     };
     int rc = cmocka_run_group_tests_name("lstream", tests, NULL, NULL);
     zsock_ctx_term();

@@ -19,7 +19,7 @@
 static const char *const wait_stages[] = {"sessionizer", "aggregator", "alerter"};
 
 /* One status request to a program; 1 with *out, 0 when no answer came, -1
- * when it answered with an error (in err). */
+ * when it answered with an error or a problem that stops it (in err). */
 static int wait_status(struct ctl_req *r, int timeout_ms, Licmon__V1__StatusReply *out, char *err,
                        size_t errlen)
 {
@@ -35,6 +35,9 @@ static int wait_status(struct ctl_req *r, int timeout_ms, Licmon__V1__StatusRepl
         rc = -1;
     } else if (rep->body_case != LICMON__V1__REPLY__BODY_STATUS || !rep->status) {
         snprintf(err, errlen, "the answer carries no status");
+        rc = -1;
+    } else if (rep->status->problem && *rep->status->problem) {
+        snprintf(err, errlen, "%s", rep->status->problem);
         rc = -1;
     } else {
         out->applied_journal_seq = rep->status->applied_journal_seq;
@@ -56,12 +59,12 @@ int ctl_wait_main(int argc, char **argv)
                "licmonctl wait [--dir DIR] [--timeout S]\n"
                "Returns once everything ingest has journaled so far has been applied by the\n"
                "sessionizer, the aggregator and the alerter. Exit status: 0 done, 1 timeout\n"
-               "(names the stage that lags), 2 usage.",
+               "(names the stage that lags) or a stage that cannot go on (says why), 2 usage.",
                opts, argc, argv, 2, NULL, NULL);
     char *abs = ctl_abspath(dir);
     int64_t deadline = time_mono_ms() + timeout_s * 1000;
     int status = CTL_EXIT_OK;
-    char err[512] = "";
+    char err[1024] = "";
     Licmon__V1__StatusReply st = LICMON__V1__STATUS_REPLY__INIT;
     struct ctl_progress prog;
     ctl_progress_init(&prog, "waiting", 0);

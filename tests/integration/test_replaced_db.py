@@ -1,0 +1,59 @@
+"""A program's database wiped or replaced under a stack that goes on: the
+program after it must not take the new log's records for the ones it applied
+(the same seqs now number other records, so it would skip as many new ones
+without a word), nor acknowledge them (which would let the new log be
+trimmed). It applies nothing, says why (licmonctl wait, its log, a metric),
+and goes on by itself once the original database is back."""
+import json
+import os
+import shutil
+
+import requests
+
+from conftest import ctl, ev, now_ms
+
+
+def in_use_all(stack):
+    r = stack.get("/v1/orgs/acme/licenses")
+    assert r.status_code == 200, r.text
+    return r.json()["in_use_all"]
+
+
+def metric(stack, program, name):
+    with open(os.path.join(stack.dir, "stack.json")) as f:
+        hp = json.load(f)["health"][program]
+    for line in requests.get(f"http://{hp}/metrics", timeout=5).text.splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[1])
+    raise AssertionError(f"{program} has no metric {name}")
+
+
+def test_a_replaced_ingest_database_is_refused_until_it_is_back(stack):
+    t = now_ms() - 60000
+    stack.send([ev("r1", "login", user="u1", ts=t, license_type="creator")])
+    stack.wait()
+    assert in_use_all(stack) == 1
+    assert metric(stack, "sessionizer", "licmon_stage_upstream_refused") == 0
+
+    stack.down()
+    data = os.path.join(stack.dir, "data", "ingest")
+    shutil.move(data, data + ".orig")
+    stack.up()  # ingest starts a new, empty journal
+    stack.send([ev(f"n{i}", "login", user=f"n{i}", ts=t + i, license_type="creator")
+                for i in range(3)])
+    p = ctl("wait", "--dir", stack.dir, "--timeout", "30", check=False, timeout=60)
+    assert p.returncode == 1
+    assert "sessionizer" in p.stderr and "replaced or wiped" in p.stderr, p.stderr
+    assert metric(stack, "sessionizer", "licmon_stage_upstream_refused") == 1
+    assert in_use_all(stack) == 1  # nothing of the new journal was applied
+    with open(os.path.join(stack.dir, "logs", "sessionizer.log")) as f:
+        assert "replaced or wiped" in f.read()
+
+    stack.down()
+    shutil.rmtree(data)
+    shutil.move(data + ".orig", data)
+    stack.up()
+    stack.send([ev("r2", "login", user="u2", ts=t + 10, license_type="creator")])
+    stack.wait()
+    assert in_use_all(stack) == 2
+    assert metric(stack, "sessionizer", "licmon_stage_upstream_refused") == 0
