@@ -10,7 +10,9 @@
  * and refuses another one: a replaced or wiped upstream database numbers
  * other records with the seqs it already applied, so going on would skip
  * as many new records without a word. It applies and acknowledges nothing
- * until its own log is back, and says why (log, metric, status). */
+ * until its own log is back, and says why (log, metric, status), as it does
+ * when upstream refuses a fetch (the records it needs were trimmed): it
+ * asks again every few seconds, not at once. */
 #include "stage.h"
 #include "health.h"
 #include "keys.h"
@@ -50,9 +52,9 @@ struct stage {
     int64_t sent_at, started_ms;
     uint8_t up_id[LSTREAM_ID_LEN]; /* the upstream log applied from */
     bool up_known;
-    char *problem; /* why the upstream is refused; NULL: it is not */
+    char *problem; /* why the upstream cannot be applied; NULL: it can */
     int64_t problem_logged;
-    struct metric *m_applied, *m_bad, *m_commits, *m_journal, *m_refused;
+    struct metric *m_applied, *m_bad, *m_commits, *m_journal, *m_blocked;
 };
 
 static void stage_send_fetch(struct stage *st, uint64_t from);
@@ -118,6 +120,34 @@ static void stage_apply_record(struct stage *st, uint64_t seq, const ProtobufCBi
             metric_add(st->m_bad, 1);
 }
 
+/* Records why the upstream cannot be applied (why, which it takes; NULL:
+ * it can again): for the status (licmonctl wait) and the metric, logged
+ * when it starts and then every minute. The timer asks upstream again. */
+static void stage_set_problem(struct stage *st, char *why)
+{
+    int64_t now = time_mono_ms();
+    if (!why) {
+        if (st->problem)
+            log_warn("upstream %s: applying again", st->cfg.upstream);
+        free(st->problem);
+        st->problem = NULL;
+        metric_set(st->m_blocked, 0);
+        return;
+    }
+    if (st->problem && !strcmp(st->problem, why)) {
+        free(why);
+    } else {
+        free(st->problem);
+        st->problem = why;
+        st->problem_logged = now - STAGE_PROBLEM_LOG_MS;
+    }
+    metric_set(st->m_blocked, 1);
+    if (now - st->problem_logged >= STAGE_PROBLEM_LOG_MS) {
+        log_warn("%s", st->problem);
+        st->problem_logged = now;
+    }
+}
+
 /* Whether fr comes from the upstream log this stage applies. A log it has
  * applied no record of is taken as its own (a new stage; a database written
  * before logs had identities; an upstream without them); another one is
@@ -126,16 +156,8 @@ static bool stage_upstream_ok(struct stage *st, const Licmon__V1__FetchReply *fr
 {
     bool id_ok = fr->log_id.len == LSTREAM_ID_LEN;
     if (fr->log_id.len == 0 ||
-        (st->up_known && id_ok && !memcmp(fr->log_id.data, st->up_id, LSTREAM_ID_LEN))) {
-        if (st->problem) {
-            log_warn("upstream %s serves the log this program applied from again; going on",
-                     st->cfg.upstream);
-            free(st->problem);
-            st->problem = NULL;
-            metric_set(st->m_refused, 0);
-        }
+        (st->up_known && id_ok && !memcmp(fr->log_id.data, st->up_id, LSTREAM_ID_LEN)))
         return true;
-    }
     if (id_ok && (!st->up_known || st->applied == 0)) {
         memcpy(st->up_id, fr->log_id.data, LSTREAM_ID_LEN);
         st->up_known = true;
@@ -146,21 +168,13 @@ static bool stage_upstream_ok(struct stage *st, const Licmon__V1__FetchReply *fr
         store_batch_free(&b);
         return true;
     }
-    int64_t now = time_mono_ms();
-    if (!st->problem) {
-        st->problem = xasprintf(
-            "upstream %s serves another log than the one this program applied records 1-%llu "
-            "from: its database was replaced or wiped, and its seqs now number other records. "
-            "Nothing is applied from it (or acknowledged to it) until the original database is "
-            "back; see the README, \"A database lost or replaced\"",
-            st->cfg.upstream, (unsigned long long)st->applied);
-        st->problem_logged = now - STAGE_PROBLEM_LOG_MS;
-        metric_set(st->m_refused, 1);
-    }
-    if (now - st->problem_logged >= STAGE_PROBLEM_LOG_MS) {
-        log_warn("%s", st->problem);
-        st->problem_logged = now;
-    }
+    stage_set_problem(
+        st, xasprintf("upstream %s serves another log than the one this program applied records "
+                      "1-%llu from: its database was replaced or wiped, and its seqs now number "
+                      "other records. Nothing is applied from it (or acknowledged to it) until "
+                      "the original database is back; see the README, \"A database lost or "
+                      "replaced\"",
+                      st->cfg.upstream, (unsigned long long)st->applied));
     return false;
 }
 
@@ -211,22 +225,30 @@ static void stage_on_dealer(void *arg)
             continue;
         }
         st->inflight = 0;
-        if (rep->error && *rep->error) {
-            log_warn("upstream %s: %s", st->cfg.upstream, rep->error);
-        } else if (rep->body_case == LICMON__V1__REPLY__BODY_FETCH &&
-                   !stage_upstream_ok(st, rep->fetch)) {
+        if ((rep->error && *rep->error) || rep->body_case != LICMON__V1__REPLY__BODY_FETCH) {
+            /* asking again at once would only get the same answer, at once */
+            stage_set_problem(st, xasprintf("upstream %s answered the fetch of records from "
+                                            "%llu on: %s",
+                                            st->cfg.upstream, (unsigned long long)st->inflight_from,
+                                            rep->error && *rep->error
+                                                ? rep->error
+                                                : "an answer that is no fetch reply"));
             PB_FREE(reply, rep);
-            continue; /* the timer asks again (stage_on_timer) */
-        } else if (rep->body_case == LICMON__V1__REPLY__BODY_FETCH) {
-            const Licmon__V1__FetchReply *fr = rep->fetch;
-            uint64_t next = fr->first_seq + fr->n_records;
-            /* the next page, when there is one: a fetch that would wait for
-             * records goes after the commit, acknowledging everything */
-            if (fr->n_records > 0 && fr->first_seq <= st->applied + 1 && next > st->applied + 1 &&
-                fr->head_seq >= next)
-                stage_send_fetch(st, next);
-            stage_on_fetch_reply(st, fr);
+            continue;
         }
+        if (!stage_upstream_ok(st, rep->fetch)) {
+            PB_FREE(reply, rep);
+            continue;
+        }
+        stage_set_problem(st, NULL);
+        const Licmon__V1__FetchReply *fr = rep->fetch;
+        uint64_t next = fr->first_seq + fr->n_records;
+        /* the next page, when there is one: a fetch that would wait for
+         * records goes after the commit, acknowledging everything */
+        if (fr->n_records > 0 && fr->first_seq <= st->applied + 1 && next > st->applied + 1 &&
+            fr->head_seq >= next)
+            stage_send_fetch(st, next);
+        stage_on_fetch_reply(st, fr);
         PB_FREE(reply, rep);
         if (st->inflight && st->inflight_from == st->applied + 1)
             st->sent_at = time_mono_ms(); /* its wait starts now that we listen */
@@ -359,9 +381,10 @@ struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *
     st->m_journal = metric_gauge("licmon_stage_applied_journal_seq",
                                  "journal sequence fully reflected in this program");
     metric_set(st->m_journal, (int64_t)st->applied_journal);
-    st->m_refused = metric_gauge("licmon_stage_upstream_refused",
-                                 "1 while the upstream serves another log than the one applied "
-                                 "from (its database was replaced or wiped)");
+    st->m_blocked = metric_gauge("licmon_stage_blocked",
+                                 "1 while the upstream cannot be applied (it serves another log "
+                                 "than the one applied from, or refuses the fetch); the reason "
+                                 "is logged and in licmonctl wait");
     struct zsock_opts o = ZSOCK_OPTS_DEFAULT;
     st->router = zsock_open(ZMQ_ROUTER, cfg->listen, true, &o);
     if (!st->router)

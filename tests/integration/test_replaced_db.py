@@ -3,14 +3,18 @@ program after it must not take the new log's records for the ones it applied
 (the same seqs now number other records, so it would skip as many new ones
 without a word), nor acknowledge them (which would let the new log be
 trimmed). It applies nothing, says why (licmonctl wait, its log, a metric),
-and goes on by itself once the original database is back."""
+and goes on by itself once the original database is back. And a stage whose
+upstream no longer holds the records it needs says so, once a minute, instead
+of asking again in a loop."""
 import json
 import os
 import shutil
+import tempfile
+import time
 
 import requests
 
-from conftest import ctl, ev, now_ms
+from conftest import Stack, ctl, ev, free_port, now_ms, sanitizer_reports
 
 
 def in_use_all(stack):
@@ -33,7 +37,7 @@ def test_a_replaced_ingest_database_is_refused_until_it_is_back(stack):
     stack.send([ev("r1", "login", user="u1", ts=t, license_type="creator")])
     stack.wait()
     assert in_use_all(stack) == 1
-    assert metric(stack, "sessionizer", "licmon_stage_upstream_refused") == 0
+    assert metric(stack, "sessionizer", "licmon_stage_blocked") == 0
 
     stack.down()
     data = os.path.join(stack.dir, "data", "ingest")
@@ -44,7 +48,7 @@ def test_a_replaced_ingest_database_is_refused_until_it_is_back(stack):
     p = ctl("wait", "--dir", stack.dir, "--timeout", "30", check=False, timeout=60)
     assert p.returncode == 1
     assert "sessionizer" in p.stderr and "replaced or wiped" in p.stderr, p.stderr
-    assert metric(stack, "sessionizer", "licmon_stage_upstream_refused") == 1
+    assert metric(stack, "sessionizer", "licmon_stage_blocked") == 1
     assert in_use_all(stack) == 1  # nothing of the new journal was applied
     with open(os.path.join(stack.dir, "logs", "sessionizer.log")) as f:
         assert "replaced or wiped" in f.read()
@@ -56,4 +60,33 @@ def test_a_replaced_ingest_database_is_refused_until_it_is_back(stack):
     stack.send([ev("r2", "login", user="u2", ts=t + 10, license_type="creator")])
     stack.wait()
     assert in_use_all(stack) == 2
-    assert metric(stack, "sessionizer", "licmon_stage_upstream_refused") == 0
+    assert metric(stack, "sessionizer", "licmon_stage_blocked") == 0
+
+
+def test_a_stage_whose_upstream_trimmed_what_it_needs_says_so_without_looping():
+    folder = tempfile.mkdtemp(prefix="lm-trim-", dir="/tmp")
+    stack = Stack(folder, free_port(),
+                  env=dict(os.environ, LICMON_INGEST_JOURNAL_RETENTION_HOURS="0"))
+    stack.up()
+    try:
+        t = now_ms() - 60000
+        stack.send([ev(f"t{i}", "login", user=f"u{i}", ts=t + i, license_type="creator")
+                    for i in range(5)])
+        stack.wait()
+        stack.down()
+        shutil.rmtree(os.path.join(folder, "data", "sessionizer"))
+        stack.up()  # a new sessionizer must start at journal record 1: trimmed
+        p = ctl("wait", "--dir", folder, "--timeout", "30", check=False, timeout=60)
+        assert p.returncode == 1
+        assert "sessionizer" in p.stderr and "trimmed" in p.stderr, p.stderr
+        assert metric(stack, "sessionizer", "licmon_stage_blocked") == 1
+        time.sleep(4)
+        with open(os.path.join(folder, "logs", "sessionizer.log")) as f:
+            said = [line for line in f if "trimmed" in line]
+        assert 1 <= len(said) <= 2, said  # once a minute, not at every retry
+    finally:
+        stack.down()
+        reports = sanitizer_reports(folder)
+        if os.environ.get("LICMON_KEEP_TMP") is None:
+            shutil.rmtree(folder, ignore_errors=True)
+        assert not reports, "sanitizer reports:\n" + "\n".join(reports[:20])
