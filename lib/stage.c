@@ -30,7 +30,7 @@
  * the memory a commit holds (the chunk, its copy in the WriteBatch, the
  * memtable's) and the size of the records our consumers fetch. */
 #define STAGE_COMMIT_BYTES (4u << 20)
-/* how often a refused upstream is logged again */
+/* how often the reason a stage is blocked is logged again */
 #define STAGE_PROBLEM_LOG_MS 60000
 
 static const char ST_APPLIED[] = "Mapplied", ST_JOURNAL[] = "Mapplied_journal",
