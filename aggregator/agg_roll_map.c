@@ -2,6 +2,7 @@
  * addressing with linear probing and backward-shift deletion, keys borrowed
  * from the values they name. */
 #include "agg_roll_int.h"
+#include "hash.h"
 #include "xmem.h"
 
 #include <stdlib.h>
@@ -9,9 +10,7 @@
 
 uint64_t agg_roll_map_hash(const char *k)
 {
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)k; *p; p++)
-        h = (h ^ *p) * 0x100000001b3ULL;
+    uint64_t h = hash_fnv1a(HASH_FNV_SEED, k, strlen(k));
     return h ^ (h >> 29);
 }
 

@@ -11,6 +11,7 @@
  * entries are written for the latest end each time; a stale one is
  * harmless, as its reader checks the record itself. */
 #include "agg_state.h"
+#include "hash.h"
 #include "hmap.h"
 #include "keys.h"
 #include "log.h"
@@ -177,9 +178,7 @@ static void agg_write_del(struct agg_state *st, const uint8_t *key, size_t klen)
 
 static uint64_t key_hash(const uint8_t *k, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ k[i]) * 0x100000001b3ULL;
+    uint64_t h = hash_fnv1a(HASH_FNV_SEED, k, n);
     return h ^ (h >> 31);
 }
 

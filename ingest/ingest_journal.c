@@ -2,6 +2,7 @@
  * ingest_journal.h). Keys: 'D' org 0 event_id -> event ts (8 bytes); the
  * journal itself is an lstream ('L' + seq). */
 #include "ingest_journal.h"
+#include "hash.h"
 #include "health.h"
 #include "ingest_validate.h"
 #include "keys.h"
@@ -32,14 +33,6 @@ struct ingest_journal {
     struct metric *m_accepted, *m_duplicate, *m_rejected, *m_commits, *m_head;
 };
 
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-    return h;
-}
-
 /* 1 when key was already in the set; otherwise adds it */
 static int group_set_add(struct group_set *gs, const char *key, size_t len)
 {
@@ -49,7 +42,7 @@ static int group_set_add(struct group_set *gs, const char *key, size_t len)
         grown.lens = xcalloc(grown.cap, sizeof(size_t));
         for (size_t i = 0; i < gs->cap; i++)
             if (gs->keys[i]) {
-                size_t h = hash_bytes(gs->keys[i], gs->lens[i]) & (grown.cap - 1);
+                size_t h = hash_fnv1a(HASH_FNV_SEED, gs->keys[i], gs->lens[i]) & (grown.cap - 1);
                 while (grown.keys[h])
                     h = (h + 1) & (grown.cap - 1);
                 grown.keys[h] = gs->keys[i];
@@ -60,7 +53,7 @@ static int group_set_add(struct group_set *gs, const char *key, size_t len)
         free(gs->lens);
         *gs = grown;
     }
-    size_t h = hash_bytes(key, len) & (gs->cap - 1);
+    size_t h = hash_fnv1a(HASH_FNV_SEED, key, len) & (gs->cap - 1);
     for (; gs->keys[h]; h = (h + 1) & (gs->cap - 1))
         if (gs->lens[h] == len && !memcmp(gs->keys[h], key, len))
             return 1;

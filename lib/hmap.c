@@ -1,6 +1,7 @@
 /* hmap: open-addressing hash map (see hmap.h). The table keeps at most
  * half of its slots full; keys are stored with their length in front. */
 #include "hmap.h"
+#include "hash.h"
 #include "xmem.h"
 
 #include <stdint.h>
@@ -21,10 +22,7 @@ struct hmap {
 
 static uint64_t hmap_hash(const void *key, size_t len)
 {
-    const unsigned char *p = key;
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 1099511628211ULL;
+    uint64_t h = hash_fnv1a(HASH_FNV_SEED, key, len);
     return h ^ (h >> 29);
 }
 

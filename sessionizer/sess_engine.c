@@ -78,6 +78,7 @@
  * checked field by field and for length on load.
  */
 #include "sess_engine.h"
+#include "hash.h"
 #include "keys.h"
 #include "log.h"
 #include "sess_codec.h"
@@ -178,18 +179,6 @@ static int time_ok(int64_t t)
     return t >= -SESS_TIME_MAX && t <= SESS_TIME_MAX;
 }
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-#define FNV_SEED 0xcbf29ce484222325ULL
-
 static const char *str_or_empty(const char *s)
 {
     return s ? s : "";
@@ -205,7 +194,7 @@ static uint32_t type_intern(struct sess_engine *e, const char *s)
         size_t n = e->nslots ? e->nslots * 2 : 64;
         uint32_t *slots = xcalloc(n, sizeof(*slots));
         for (size_t i = 1; i < e->ntypes; i++) {
-            size_t j = fnv1a(FNV_SEED, e->types[i], strlen(e->types[i])) & (n - 1);
+            size_t j = hash_fnv1a(HASH_FNV_SEED, e->types[i], strlen(e->types[i])) & (n - 1);
             while (slots[j])
                 j = (j + 1) & (n - 1);
             slots[j] = (uint32_t)i;
@@ -214,7 +203,7 @@ static uint32_t type_intern(struct sess_engine *e, const char *s)
         e->type_slots = slots;
         e->nslots = n;
     }
-    size_t j = fnv1a(FNV_SEED, s, strlen(s)) & (e->nslots - 1);
+    size_t j = hash_fnv1a(HASH_FNV_SEED, s, strlen(s)) & (e->nslots - 1);
     for (; e->type_slots[j]; j = (j + 1) & (e->nslots - 1))
         if (strcmp(e->types[e->type_slots[j]], s) == 0)
             return e->type_slots[j];
@@ -300,7 +289,7 @@ static void org_clock_wall(struct sess_org *o, int64_t wall)
 
 static struct sess_user *user_find(struct sess_org *o, const char *user, size_t ulen)
 {
-    size_t b = fnv1a(FNV_SEED, user, ulen) & (o->nbuckets - 1);
+    size_t b = hash_fnv1a(HASH_FNV_SEED, user, ulen) & (o->nbuckets - 1);
     for (struct sess_user *u = o->buckets[b]; u; u = u->next)
         if (u->ulen == ulen && memcmp(u->user, user, ulen) == 0)
             return u;
@@ -316,7 +305,7 @@ static void user_link(struct sess_org *o, struct sess_user *u)
             struct sess_user *x = o->buckets[i], *next;
             for (; x; x = next) {
                 next = x->next;
-                size_t b = fnv1a(FNV_SEED, x->user, x->ulen) & (n - 1);
+                size_t b = hash_fnv1a(HASH_FNV_SEED, x->user, x->ulen) & (n - 1);
                 x->next = nb[b];
                 nb[b] = x;
             }
@@ -325,7 +314,7 @@ static void user_link(struct sess_org *o, struct sess_user *u)
         o->buckets = nb;
         o->nbuckets = n;
     }
-    size_t b = fnv1a(FNV_SEED, u->user, u->ulen) & (o->nbuckets - 1);
+    size_t b = hash_fnv1a(HASH_FNV_SEED, u->user, u->ulen) & (o->nbuckets - 1);
     u->next = o->buckets[b];
     o->buckets[b] = u;
     o->nusers++;
@@ -333,7 +322,7 @@ static void user_link(struct sess_org *o, struct sess_user *u)
 
 static void user_unlink(struct sess_org *o, struct sess_user *u)
 {
-    size_t b = fnv1a(FNV_SEED, u->user, u->ulen) & (o->nbuckets - 1);
+    size_t b = hash_fnv1a(HASH_FNV_SEED, u->user, u->ulen) & (o->nbuckets - 1);
     for (struct sess_user **pp = &o->buckets[b]; *pp; pp = &(*pp)->next)
         if (*pp == u) {
             *pp = u->next;
@@ -513,8 +502,8 @@ static void emit_record(struct sess_engine *e, struct sess_user *u)
     Licmon__V1__Change c = LICMON__V1__CHANGE__INIT;
     Licmon__V1__SessionRecord r = LICMON__V1__SESSION_RECORD__INIT;
     char id[SESS_ID_MAX];
-    uint64_t h = fnv1a(FNV_SEED, u->org->name, strlen(u->org->name) + 1);
-    h = fnv1a(h, u->user, u->ulen);
+    uint64_t h = hash_fnv1a(HASH_FNV_SEED, u->org->name, strlen(u->org->name) + 1);
+    h = hash_fnv1a(h, u->user, u->ulen);
     session_id(id, h, u->start, u->nsess);
     r.session_id = id;
     r.org = u->org->name;
