@@ -8,6 +8,7 @@
 /* Namespaces (the first byte of every key). */
 #define KEY_NS_META 'M'  /* program metadata: applied seqs, consumer acks */
 #define KEY_NS_LOG 'L'   /* the program's own output log, by seq */
+#define KEY_NS_CHAIN 'K' /* the chain hash of each record of that log, by seq */
 #define KEY_NS_DEDUP 'D' /* ingest: (org, event_id) seen */
 #define KEY_NS_STATE 'S' /* program state */
 #define KEY_NS_ORG 'O'   /* per-org settings */

@@ -1,6 +1,9 @@
 /* lstream: durable output log served by fetch (see lstream.h). Keys:
- * 'L' + be64(seq) -> record; 'M' "head", "jseq", "ack:<consumer>", "log_id". */
+ * 'L' + be64(seq) -> record; 'K' + be64(seq) -> the chain hash up to it;
+ * 'M' "head", "head_hash", "jseq", "ack:<consumer>", "log_id", "trimmed",
+ * "trimmed_hash". */
 #include "lstream.h"
+#include "hash.h"
 #include "keys.h"
 #include "log.h"
 #include "timeutil.h"
@@ -39,8 +42,10 @@ struct lstream {
     struct lstream_sizes sizes;
     uint64_t head, pending_head; /* committed / appended */
     uint64_t jseq, pending_jseq;
-    uint64_t trimmed;    /* records <= trimmed are gone */
-    uint64_t trim_limit; /* records >= trim_limit are kept regardless */
+    uint64_t hash, pending_hash; /* the chain hash at head / pending_head */
+    uint64_t trimmed;            /* records <= trimmed are gone */
+    uint64_t trimmed_hash;       /* the chain hash at trimmed (0: unknown) */
+    uint64_t trim_limit;         /* records >= trim_limit are kept regardless */
     char *consumers[LSTREAM_CONSUMERS_MAX];
     uint64_t acks[LSTREAM_CONSUMERS_MAX];
     int nconsumers;
@@ -49,14 +54,45 @@ struct lstream {
     uint8_t id[LSTREAM_ID_LEN];
 };
 
-static const char LS_HEAD[] = "Mhead", LS_JSEQ[] = "Mjseq", LS_TRIM[] = "Mtrimmed",
-                  LS_ID[] = "Mlog_id";
+static const char LS_HEAD[] = "Mhead", LS_HASH[] = "Mhead_hash", LS_JSEQ[] = "Mjseq",
+                  LS_TRIM[] = "Mtrimmed", LS_TRIM_HASH[] = "Mtrimmed_hash", LS_ID[] = "Mlog_id";
+
+static size_t lstream_key_ns(uint8_t key[9], uint8_t ns, uint64_t seq)
+{
+    key[0] = ns;
+    keys_put_u64(key + 1, seq);
+    return 9;
+}
 
 static size_t lstream_key(uint8_t key[9], uint64_t seq)
 {
-    key[0] = KEY_NS_LOG;
-    keys_put_u64(key + 1, seq);
-    return 9;
+    return lstream_key_ns(key, KEY_NS_LOG, seq);
+}
+
+/* The chain hash of record seq follows from the one before it and the
+ * record's bytes: equal hashes at a seq mean the same records up to it. 0
+ * stands for "unknown" (records written before logs had chains). */
+static uint64_t lstream_chain(uint64_t prev, const void *rec, size_t len)
+{
+    uint8_t p[8];
+    keys_put_u64(p, prev);
+    uint64_t h = hash_fnv1a(hash_fnv1a(HASH_FNV_SEED, p, sizeof(p)), rec, len);
+    return h ? h : 1;
+}
+
+/* The chain hash of record seq: 0 when unknown (never written, or gone). */
+static uint64_t lstream_hash_at(struct lstream *ls, uint64_t seq)
+{
+    if (seq == ls->head)
+        return ls->hash;
+    if (seq == ls->trimmed)
+        return ls->trimmed_hash;
+    uint8_t key[9];
+    uint64_t h = 0;
+    if (seq < ls->trimmed || seq > ls->head ||
+        store_get_u64(ls->st, key, lstream_key_ns(key, KEY_NS_CHAIN, seq), &h) < 0)
+        return 0;
+    return h;
 }
 
 static uint64_t lstream_meta(struct store *st, const char *k)
@@ -155,8 +191,10 @@ struct lstream *lstream_open(struct store *st, const char *const *consumers)
     ls->st = st;
     lstream_load_id(ls);
     ls->head = ls->pending_head = lstream_meta(st, LS_HEAD);
+    ls->hash = ls->pending_hash = lstream_meta(st, LS_HASH);
     ls->jseq = ls->pending_jseq = lstream_meta(st, LS_JSEQ);
     ls->trimmed = lstream_meta(st, LS_TRIM);
+    ls->trimmed_hash = lstream_meta(st, LS_TRIM_HASH);
     ls->trim_limit = UINT64_MAX;
     for (int i = 0; consumers && consumers[i] && i < LSTREAM_CONSUMERS_MAX; i++) {
         ls->consumers[i] = xasprintf("Mack:%s", consumers[i]);
@@ -184,6 +222,9 @@ uint64_t lstream_append(struct lstream *ls, struct store_batch *b, const void *r
     uint8_t key[9];
     uint64_t seq = ++ls->pending_head;
     store_batch_put(b, key, lstream_key(key, seq), rec, len);
+    ls->pending_hash = lstream_chain(ls->pending_hash, rec, len);
+    store_batch_put_u64(b, key, lstream_key_ns(key, KEY_NS_CHAIN, seq), ls->pending_hash);
+    store_batch_put_u64(b, LS_HASH, strlen(LS_HASH), ls->pending_hash);
     if (ls->nconsumers > 0) {
         sizes_push(&ls->sizes, seq, len);
         ls->sizes.pending++;
@@ -272,15 +313,20 @@ static void lstream_answer(struct lstream *ls, void *router, const struct zsock_
     if (max == 0 || max > LSTREAM_REPLY_MAX_RECORDS)
         max = LSTREAM_REPLY_MAX_RECORDS;
     ProtobufCBinaryData *recs = NULL;
+    uint64_t *hashes = NULL;
     size_t n = 0, bytes = 0;
     if (from <= ls->head) {
         uint64_t last = ls->head;
         if (last - from + 1 > max)
             last = from + max - 1;
         recs = xcalloc((size_t)(last - from + 1), sizeof(*recs));
+        hashes = xcalloc((size_t)(last - from + 1), sizeof(*hashes));
         uint8_t key[9], end[9];
         struct store_iter *it =
             store_iter_range(ls->st, key, lstream_key(key, from), end, lstream_key(end, last + 1));
+        struct store_iter *hit =
+            store_iter_range(ls->st, key, lstream_key_ns(key, KEY_NS_CHAIN, from), end,
+                             lstream_key_ns(end, KEY_NS_CHAIN, last + 1));
         for (uint64_t seq = from; seq <= last; seq++) {
             size_t kl, vl;
             const char *k = store_iter_valid(it) ? store_iter_key(it, &kl) : NULL;
@@ -289,22 +335,34 @@ static void lstream_answer(struct lstream *ls, void *router, const struct zsock_
             const char *v = store_iter_value(it, &vl);
             recs[n].data = xmemdup(v, vl);
             recs[n].len = vl;
+            /* records from before logs had chains have no hash: 0 */
+            const char *hk = store_iter_valid(hit) ? store_iter_key(hit, &kl) : NULL;
+            if (hk && kl == 9 && keys_get_u64((const uint8_t *)hk + 1) == seq) {
+                const char *hv = store_iter_value(hit, &vl);
+                if (vl == 8)
+                    hashes[n] = keys_get_u64((const uint8_t *)hv);
+                store_iter_next(hit);
+            }
             n++;
-            bytes += vl;
+            bytes += recs[n - 1].len;
             if (bytes > LSTREAM_REPLY_MAX_BYTES)
                 break;
             store_iter_next(it);
         }
+        store_iter_free(&hit);
         store_iter_free(&it);
         if (n > 0 && from + n - 1 < ls->head)
             fr.journal_seq = 0; /* not caught up: no watermark */
     }
     fr.records = recs;
     fr.n_records = n;
+    fr.hashes = hashes;
+    fr.n_hashes = n;
     lstream_send_reply(router, env, &rep);
     for (size_t i = 0; i < n; i++)
         free(recs[i].data);
     free(recs);
+    free(hashes);
 }
 
 static void lstream_trim(struct lstream *ls)
@@ -320,12 +378,18 @@ static void lstream_trim(struct lstream *ls)
     /* trim in steps so one delete-range covers many records */
     if (upto <= ls->trimmed + 1024 && !(upto > ls->trimmed && upto == ls->head))
         return;
+    uint64_t upto_hash = lstream_hash_at(ls, upto);
     struct store_batch *b = store_batch_new();
     uint8_t from[9], to[9];
     store_batch_del_range(b, from, lstream_key(from, 0), to, lstream_key(to, upto + 1));
+    store_batch_del_range(b, from, lstream_key_ns(from, KEY_NS_CHAIN, 0), to,
+                          lstream_key_ns(to, KEY_NS_CHAIN, upto + 1));
     store_batch_put_u64(b, LS_TRIM, strlen(LS_TRIM), upto);
-    if (store_write(ls->st, b, false) == 0)
+    store_batch_put_u64(b, LS_TRIM_HASH, strlen(LS_TRIM_HASH), upto_hash);
+    if (store_write(ls->st, b, false) == 0) {
         ls->trimmed = upto;
+        ls->trimmed_hash = upto_hash;
+    }
     store_batch_free(&b);
 }
 
@@ -366,6 +430,25 @@ int lstream_get(struct lstream *ls, uint64_t seq, char **val, size_t *len)
     return store_get(ls->st, key, lstream_key(key, seq), val, len);
 }
 
+/* Why the records a consumer of this log applied (up to from - 1) are not
+ * the ones it holds, or NULL. Only a consumer that names this log is asked
+ * (one that applied another log sees the identity differ). */
+static char *lstream_check_applied(struct lstream *ls, const Licmon__V1__FetchRequest *req,
+                                   uint64_t from)
+{
+    uint64_t last = from - 1;
+    if (last > ls->head)
+        return xasprintf("this log ends at record %llu, but the consumer applied records up to "
+                         "%llu from it: its database was restored from an older copy",
+                         (unsigned long long)ls->head, (unsigned long long)last);
+    uint64_t h = last > 0 && req->after_hash ? lstream_hash_at(ls, last) : 0;
+    if (h && h != req->after_hash)
+        return xasprintf("record %llu of this log is not the one the consumer applied: its "
+                         "database was restored from an older copy and has grown since",
+                         (unsigned long long)last);
+    return NULL;
+}
+
 void lstream_fetch(struct lstream *ls, void *router, const struct zsock_env *env, uint64_t req_id,
                    const Licmon__V1__FetchRequest *req)
 {
@@ -373,6 +456,15 @@ void lstream_fetch(struct lstream *ls, void *router, const struct zsock_env *env
     /* what a consumer applied from another log acknowledges nothing here */
     bool ours = !req->log_id.len || (req->log_id.len == sizeof(ls->id) &&
                                      !memcmp(req->log_id.data, ls->id, sizeof(ls->id)));
+    char *why = ours && req->log_id.len ? lstream_check_applied(ls, req, from) : NULL;
+    if (why) { /* nor does one whose records differ from this log's */
+        Licmon__V1__Reply rep = LICMON__V1__REPLY__INIT;
+        rep.id = req_id;
+        rep.error = why;
+        lstream_send_reply(router, env, &rep);
+        free(why);
+        return;
+    }
     if (ours)
         lstream_ack(ls, req->consumer ? req->consumer : "",
                     req->explicit_ack ? (req->acked_seq < from ? req->acked_seq : from - 1)
@@ -412,6 +504,7 @@ void lstream_commit(struct lstream *ls, bool ok)
     struct lstream_sizes *z = &ls->sizes;
     if (!ok) {
         ls->pending_head = ls->head;
+        ls->pending_hash = ls->hash;
         ls->pending_jseq = ls->jseq;
         z->n -= z->pending;
         z->pending = 0;
@@ -422,6 +515,7 @@ void lstream_commit(struct lstream *ls, bool ok)
     z->pending = 0;
     bool moved = ls->jseq != ls->pending_jseq;
     ls->head = ls->pending_head;
+    ls->hash = ls->pending_hash;
     ls->jseq = ls->pending_jseq;
     lstream_wake(ls, moved, false);
 }

@@ -34,7 +34,7 @@
 #define STAGE_PROBLEM_LOG_MS 60000
 
 static const char ST_APPLIED[] = "Mapplied", ST_JOURNAL[] = "Mapplied_journal",
-                  ST_UPSTREAM[] = "Mupstream_log_id";
+                  ST_UPSTREAM[] = "Mupstream_log_id", ST_HASH[] = "Mapplied_hash";
 
 struct stage {
     struct stage_config cfg;
@@ -47,7 +47,8 @@ struct stage {
     struct pb_arena arena; /* the upstream chunk being applied */
     struct pb_chunk items; /* emitted since the last commit */
     uint64_t applied, applied_journal;
-    uint64_t committed; /* applied as of the last commit */
+    uint64_t applied_hash; /* upstream's chain hash at applied (0: unknown) */
+    uint64_t committed;    /* applied as of the last commit */
     uint64_t req_seq, inflight, inflight_from;
     int64_t sent_at, started_ms;
     uint8_t up_id[LSTREAM_ID_LEN]; /* the upstream log applied from */
@@ -57,7 +58,7 @@ struct stage {
     struct metric *m_applied, *m_bad, *m_commits, *m_journal, *m_blocked;
 };
 
-static void stage_send_fetch(struct stage *st, uint64_t from);
+static void stage_send_fetch(struct stage *st, uint64_t from, uint64_t after_hash);
 
 static void stage_open_dealer(struct stage *st)
 {
@@ -82,6 +83,7 @@ static void stage_commit(struct stage *st)
     if (st->out)
         stage_flush_items(st);
     store_batch_put_u64(st->batch, ST_APPLIED, strlen(ST_APPLIED), st->applied);
+    store_batch_put_u64(st->batch, ST_HASH, strlen(ST_HASH), st->applied_hash);
     store_batch_put_u64(st->batch, ST_JOURNAL, strlen(ST_JOURNAL), st->applied_journal);
     if (st->out)
         lstream_set_journal_seq(st->out, st->batch, st->applied_journal);
@@ -192,6 +194,7 @@ static void stage_on_fetch_reply(struct stage *st, const Licmon__V1__FetchReply 
         }
         stage_apply_record(st, seq, &fr->records[i]);
         st->applied = seq;
+        st->applied_hash = i < fr->n_hashes ? fr->hashes[i] : 0;
         metric_add(st->m_applied, 1);
         changed = true;
         if (st->items.len >= STAGE_COMMIT_BYTES) {
@@ -200,7 +203,7 @@ static void stage_on_fetch_reply(struct stage *st, const Licmon__V1__FetchReply 
         }
     }
     /* caught up with the upstream head: everything it reflects, we reflect */
-    if (fr->journal_seq && st->applied >= fr->head_seq && fr->journal_seq != st->applied_journal) {
+    if (fr->journal_seq && st->applied >= fr->head_seq && fr->journal_seq > st->applied_journal) {
         st->applied_journal = fr->journal_seq;
         changed = true;
     }
@@ -247,19 +250,22 @@ static void stage_on_dealer(void *arg)
          * records goes after the commit, acknowledging everything */
         if (fr->n_records > 0 && fr->first_seq <= st->applied + 1 && next > st->applied + 1 &&
             fr->head_seq >= next)
-            stage_send_fetch(st, next);
+            stage_send_fetch(st, next,
+                             fr->n_hashes == fr->n_records ? fr->hashes[fr->n_records - 1] : 0);
         stage_on_fetch_reply(st, fr);
         PB_FREE(reply, rep);
         if (st->inflight && st->inflight_from == st->applied + 1)
             st->sent_at = time_mono_ms(); /* its wait starts now that we listen */
         else /* none out, or it asks for the wrong page: this one replaces it */
-            stage_send_fetch(st, st->applied + 1);
+            stage_send_fetch(st, st->applied + 1, st->applied_hash);
     }
 }
 
 /* Sends the fetch of the records from `from` on; it acknowledges what is
- * committed, which is less than from - 1 when fetching ahead. */
-static void stage_send_fetch(struct stage *st, uint64_t from)
+ * committed, which is less than from - 1 when fetching ahead. after_hash is
+ * the upstream's chain hash of record from - 1 (0: unknown): upstream checks
+ * that it holds the records this stage applied. */
+static void stage_send_fetch(struct stage *st, uint64_t from, uint64_t after_hash)
 {
     Licmon__V1__Request req = LICMON__V1__REQUEST__INIT;
     Licmon__V1__FetchRequest fr = LICMON__V1__FETCH_REQUEST__INIT;
@@ -274,6 +280,7 @@ static void stage_send_fetch(struct stage *st, uint64_t from)
         fr.log_id.data = st->up_id;
         fr.log_id.len = LSTREAM_ID_LEN;
     }
+    fr.after_hash = after_hash;
     fr.max_records = st->problem ? 1 : st->cfg.fetch_max;
     fr.wait_ms = STAGE_WAIT_MS;
     size_t len;
@@ -293,13 +300,14 @@ static void stage_on_timer(void *arg)
     if (st->out)
         lstream_expire(st->out);
     if (!st->inflight && st->problem && time_mono_ms() - st->sent_at > STAGE_RETRY_MS)
-        stage_send_fetch(st, st->applied + 1); /* is the upstream's own log back? */
+        stage_send_fetch(st, st->applied + 1,
+                         st->applied_hash); /* is the upstream's own log back? */
     if (st->inflight && time_mono_ms() - st->sent_at > STAGE_WAIT_MS + STAGE_RETRY_MS) {
         log_info("no answer from upstream %s; reconnecting", st->cfg.upstream);
         svc_unwatch(st->svc, st->dealer, -1);
         stage_open_dealer(st);
         svc_watch(st->svc, st->dealer, -1, stage_on_dealer, st);
-        stage_send_fetch(st, st->applied + 1);
+        stage_send_fetch(st, st->applied + 1, st->applied_hash);
     }
 }
 
@@ -359,7 +367,8 @@ struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *
     pb_arena_init(&st->arena, 64 * 1024);
     st->started_ms = time_now_ms();
     if (store_get_u64(store, ST_APPLIED, strlen(ST_APPLIED), &st->applied) < 0 ||
-        store_get_u64(store, ST_JOURNAL, strlen(ST_JOURNAL), &st->applied_journal) < 0)
+        store_get_u64(store, ST_JOURNAL, strlen(ST_JOURNAL), &st->applied_journal) < 0 ||
+        store_get_u64(store, ST_HASH, strlen(ST_HASH), &st->applied_hash) < 0)
         log_fatal("cannot read the applied position");
     char *up = NULL;
     size_t upl = 0;
@@ -396,7 +405,7 @@ struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *
     log_info("resuming after upstream seq %llu (journal seq %llu)", (unsigned long long)st->applied,
              (unsigned long long)st->applied_journal);
     st->committed = st->applied;
-    stage_send_fetch(st, st->applied + 1);
+    stage_send_fetch(st, st->applied + 1, st->applied_hash);
     return st;
 }
 

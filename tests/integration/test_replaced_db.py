@@ -3,7 +3,9 @@ program after it must not take the new log's records for the ones it applied
 (the same seqs now number other records, so it would skip as many new ones
 without a word), nor acknowledge them (which would let the new log be
 trimmed). It applies nothing, says why (licmonctl wait, its log, a metric),
-and goes on by itself once the original database is back. And a stage whose
+and goes on by itself once the original database is back. The same when the
+database is an older copy of the same log (a backup restored): it holds fewer
+records, or other ones at the seqs applied since. And a stage whose
 upstream no longer holds the records it needs says so, once a minute, instead
 of asking again in a loop."""
 import json
@@ -62,6 +64,40 @@ def test_a_replaced_ingest_database_is_refused_until_it_is_back(stack):
     assert in_use_all(stack) == 2
     assert metric(stack, "sessionizer", "licmon_stage_blocked") == 0
 
+
+def test_an_older_copy_of_the_ingest_database_is_refused_until_the_newer_is_back(stack):
+    t = now_ms() - 60000
+    stack.send([ev("o1", "login", user="o1", ts=t, license_type="creator")])
+    stack.wait()
+    stack.down()
+    data = os.path.join(stack.dir, "data", "ingest")
+    shutil.copytree(data, data + ".backup")
+    stack.up()
+    stack.send([ev(f"o{i}", "login", user=f"o{i}", ts=t + i, license_type="creator")
+                for i in (2, 3)])
+    stack.wait()
+    assert in_use_all(stack) == 3
+
+    stack.down()
+    shutil.move(data, data + ".newer")
+    shutil.copytree(data + ".backup", data)  # the backup restored: same log, fewer records
+    stack.up()
+    time.sleep(3)  # its clock ticks grow it again, with other records
+    stack.send([ev("o4", "login", user="o4", ts=t + 4, license_type="creator")])
+    p = ctl("wait", "--dir", stack.dir, "--timeout", "30", check=False, timeout=60)
+    assert p.returncode == 1
+    assert "sessionizer" in p.stderr and "older copy" in p.stderr, p.stderr
+    assert metric(stack, "sessionizer", "licmon_stage_blocked") == 1
+    assert in_use_all(stack) == 3
+
+    stack.down()
+    shutil.rmtree(data)
+    shutil.move(data + ".newer", data)
+    stack.up()
+    stack.send([ev("o5", "login", user="o5", ts=t + 5, license_type="creator")])
+    stack.wait()
+    assert in_use_all(stack) == 4
+    assert metric(stack, "sessionizer", "licmon_stage_blocked") == 0
 
 def test_a_stage_whose_upstream_trimmed_what_it_needs_says_so_without_looping():
     folder = tempfile.mkdtemp(prefix="lm-trim-", dir="/tmp")

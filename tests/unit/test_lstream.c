@@ -22,6 +22,7 @@ struct fixture {
     void *router, *dealer;
     uint64_t next_id;
     ProtobufCBinaryData log_id; /* the log the fetches name (empty: none) */
+    uint64_t after_hash;        /* what they say record from - 1 hashed to */
 };
 
 static const char *const consumers[] = {"c1", NULL};
@@ -87,6 +88,7 @@ static uint64_t fetch_acked(struct fixture *f, uint64_t from, uint32_t max, uint
     fr.max_records = max;
     fr.wait_ms = wait_ms;
     fr.log_id = f->log_id;
+    fr.after_hash = f->after_hash;
     if (acked >= 0) {
         fr.explicit_ack = true;
         fr.acked_seq = (uint64_t)acked;
@@ -343,6 +345,105 @@ static void test_log_identity(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static void reopen(struct fixture *f, const char *dir)
+{
+    lstream_free(&f->ls);
+    store_close(&f->st);
+    f->st = store_open(dir);
+    assert_non_null(f->st);
+    f->ls = lstream_open(f->st, consumers);
+}
+
+/* The chain hashes of records from..from+n-1 (asserted non-zero). */
+static void hashes_of(struct fixture *f, uint64_t from, size_t n, uint64_t *out)
+{
+    fetch(f, from, (uint32_t)n, 0);
+    Licmon__V1__Reply *r = reply(f, 1000);
+    assert_string_equal(r->error, "");
+    assert_int_equal(r->fetch->n_records, n);
+    assert_int_equal(r->fetch->n_hashes, n);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = r->fetch->hashes[i];
+        assert_true(out[i] != 0);
+    }
+    licmon__v1__reply__free_unpacked(r, NULL);
+}
+
+/* The answer to a fetch from `from` naming this log with after_hash h and
+ * acknowledging nothing (caller frees it). */
+static Licmon__V1__Reply *fetch_after(struct fixture *f, uint64_t from, uint64_t h)
+{
+    f->log_id = (ProtobufCBinaryData){LSTREAM_ID_LEN, (uint8_t *)lstream_id(f->ls)};
+    f->after_hash = h;
+    fetch_acked(f, from, 10, 0, 0);
+    f->log_id = (ProtobufCBinaryData){0, NULL};
+    f->after_hash = 0;
+    return reply(f, 1000);
+}
+
+/* Each record carries the chain hash of the records up to it; a consumer
+ * naming the log says what record from - 1 hashed to when it applied it. A
+ * copy of the database restored from before records the consumer applied
+ * refuses the fetch (fewer records; or, once it has grown again, other
+ * records at that seq), acknowledging nothing; the original, trimmed past
+ * that record, still recognises it. */
+static void test_chain_tells_a_restored_copy(void **state)
+{
+    struct fixture *f = *state;
+    append_n(f, 5, 1);
+    char copy[80], cmd[200];
+    snprintf(copy, sizeof(copy), "%s-copy", f->dir);
+    lstream_free(&f->ls);
+    store_close(&f->st);
+    snprintf(cmd, sizeof(cmd), "cp -r %s %s", f->dir, copy);
+    assert_int_equal(system(cmd), 0); /* a backup at record 5 */
+    reopen(f, f->dir);
+    append_n(f, 5, 6);
+    uint64_t h[10];
+    hashes_of(f, 1, 10, h);
+    for (int i = 1; i < 10; i++)
+        assert_true(h[i] != h[i - 1]);
+
+    Licmon__V1__Reply *r = fetch_after(f, 11, h[9]); /* all applied: served */
+    assert_string_equal(r->error, "");
+    licmon__v1__reply__free_unpacked(r, NULL);
+    r = fetch_after(f, 6, h[3]); /* record 5 is not the one applied */
+    assert_non_null(strstr(r->error, "record 5 of this log is not the one"));
+    licmon__v1__reply__free_unpacked(r, NULL);
+    f->log_id = (ProtobufCBinaryData){LSTREAM_ID_LEN, (uint8_t *)lstream_id(f->ls)};
+    f->after_hash = h[3];
+    fetch(f, 6, 10, 0); /* refused: its acknowledgement of 1..5 does not count */
+    f->log_id = (ProtobufCBinaryData){0, NULL};
+    f->after_hash = 0;
+    r = reply(f, 1000);
+    assert_non_null(strstr(r->error, "record 5 of this log is not the one"));
+    licmon__v1__reply__free_unpacked(r, NULL);
+    assert_int_equal(lstream_backlog_bytes(f->ls), rec_bytes(1, 10));
+
+    reopen(f, copy); /* the backup restored: 5 records */
+    r = fetch_after(f, 11, h[9]);
+    assert_non_null(strstr(r->error, "this log ends at record 5"));
+    licmon__v1__reply__free_unpacked(r, NULL);
+    append_n(f, 7, 100); /* it grows past 10 with other records */
+    r = fetch_after(f, 11, h[9]);
+    assert_non_null(strstr(r->error, "record 10 of this log is not the one"));
+    licmon__v1__reply__free_unpacked(r, NULL);
+    assert_int_equal(lstream_backlog_bytes(f->ls), rec_bytes(1, 5) + rec_bytes(100, 106));
+
+    reopen(f, f->dir); /* the original: trimmed to 10, it still knows record 10 */
+    ack(f, 11);
+    assert_int_equal(lstream_first(f->ls), 11);
+    reopen(f, f->dir);
+    r = fetch_after(f, 11, h[9]);
+    assert_string_equal(r->error, "");
+    licmon__v1__reply__free_unpacked(r, NULL);
+    r = fetch_after(f, 11, h[8]);
+    assert_non_null(strstr(r->error, "record 10 of this log is not the one"));
+    licmon__v1__reply__free_unpacked(r, NULL);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", copy);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +455,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backlog_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_ahead_acknowledges_only_acked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_identity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_tells_a_restored_copy, setup, teardown),
     };
     int rc = cmocka_run_group_tests_name("lstream", tests, NULL, NULL);
     zsock_ctx_term();
