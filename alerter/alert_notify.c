@@ -225,6 +225,8 @@ enum alert_outcome alert_notify_classify(enum alert_channel ch, int curl_code, l
             return ALERT_SENT;
         return ALERT_RETRY; /* 4xx, timeouts, refused or broken connections */
     }
+    if (curl_code == CURLE_URL_MALFORMAT || curl_code == CURLE_UNSUPPORTED_PROTOCOL)
+        return ALERT_FAILED; /* the org's url: no attempt will ever do better */
     if (curl_code != CURLE_OK || response_code == 0)
         return ALERT_RETRY;
     if (response_code >= 200 && response_code < 300)

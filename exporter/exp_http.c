@@ -256,15 +256,6 @@ static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
-static void http_log(void *cls, const char *fmt, va_list ap)
-{
-    (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    msg[strcspn(msg, "\n")] = '\0';
-    log_warn("http: %s", msg);
-}
-
 struct exp_http *exp_http_start(const char *hostport, struct exp_api *api, unsigned threads)
 {
     char host[64];
@@ -285,7 +276,7 @@ struct exp_http *exp_http_start(const char *hostport, struct exp_api *api, unsig
     inet_pton(AF_INET, host, &sa.sin_addr);
     h->daemon =
         MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, port, NULL, NULL,
-                         http_access, h, MHD_OPTION_EXTERNAL_LOGGER, http_log, h,
+                         http_access, h, MHD_OPTION_EXTERNAL_LOGGER, health_mhd_log, h,
                          MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
                          MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 1u,
                          MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u,

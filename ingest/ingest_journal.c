@@ -167,6 +167,7 @@ void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventB
         int found = store_get(j->st, key, kl, &old, &oldlen);
         if (found < 0) {
             ack_reject(ack, (uint32_t)i, "internal: duplicate index unreadable, send again");
+            metric_add(j->m_rejected, 1);
             continue;
         }
         if (found > 0)

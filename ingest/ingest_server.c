@@ -34,7 +34,7 @@ struct ingest_server {
     struct svc *svc;
     int64_t last_tick_mono, last_retain_mono;
     bool paused; /* over the backlog bound: the producer socket is not read */
-    struct metric *m_bad_frames, *m_batches, *m_backlog, *m_paused, *m_ticks;
+    struct metric *m_bad_frames, *m_batches, *m_backlog, *m_paused, *m_ticks, *m_unreadable;
 };
 
 static void send_ack(void *sock, const struct zsock_env *env, const Licmon__V1__BatchAck *ack)
@@ -80,16 +80,21 @@ static void check_backlog(struct ingest_server *s)
 static void on_producer(void *arg)
 {
     struct ingest_server *s = arg;
-    int nacks = 0;
+    static struct log_limit bad_routing;
+    int nacks = 0, dropped = 0;
     int64_t events = 0, bytes = 0, now = time_now_ms();
-    while (nacks < GROUP_MAX_BATCHES && events < GROUP_MAX_EVENTS && bytes < GROUP_MAX_BYTES) {
+    /* dropped messages count too: a flood of them must not keep us here */
+    while (nacks + dropped < GROUP_MAX_BATCHES && events < GROUP_MAX_EVENTS &&
+           bytes < GROUP_MAX_BYTES) {
         zmq_msg_t msg;
         bool bad;
         struct pending_ack *pa = &s->acks[nacks];
         if (zsock_recv(s->producer, &pa->env, &msg, ZMQ_DONTWAIT, &bad) != 0) {
             if (bad) {
                 metric_add(s->m_bad_frames, 1);
-                log_warn("producer message with too many or too large routing frames dropped");
+                dropped++;
+                log_warn_limited(&bad_routing, "producer message with too many or too large "
+                                               "routing frames dropped");
                 continue;
             }
             break;
@@ -140,7 +145,8 @@ static void on_internal(void *arg)
     struct ingest_server *s = arg;
     struct zsock_env env;
     Licmon__V1__Request *req;
-    while ((req = lstream_recv_request(s->internal, &env, NULL))) {
+    uint64_t unreadable = 0;
+    while ((req = lstream_recv_request(s->internal, &env, &unreadable))) {
         Licmon__V1__Reply rep = LICMON__V1__REPLY__INIT;
         Licmon__V1__StatusReply sr = LICMON__V1__STATUS_REPLY__INIT;
         char err[200] = "";
@@ -178,6 +184,7 @@ static void on_internal(void *arg)
         }
         PB_FREE(request, req);
     }
+    metric_add(s->m_unreadable, (int64_t)unreadable);
 }
 
 /* Every tick period, journal the wall clock so timeouts fire downstream in
@@ -229,6 +236,8 @@ struct ingest_server *ingest_server_new(const struct ingest_server_config *cfg, 
     s->m_paused = metric_gauge("licmon_ingest_producers_paused",
                                "1 while producers wait because the backlog is over its bound");
     s->m_ticks = metric_counter("licmon_ingest_ticks_total", "clock ticks journaled");
+    s->m_unreadable = metric_counter("licmon_internal_requests_unreadable_total",
+                                     "frames on the internal socket that were not a Request");
     struct zsock_opts po = ZSOCK_OPTS_DEFAULT;
     /* frames a little over the limit are answered with an error; far larger
      * ones make libzmq drop the connection before they take memory */

@@ -185,6 +185,16 @@ int health_parse_hostport(const char *text, char *host, unsigned hostlen, uint16
     return 0;
 }
 
+void health_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    static struct log_limit limit;
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_warn_limited(&limit, "http: %s", msg);
+}
+
 int health_start(const char *program, const char *hostport)
 {
     health_program = program;
@@ -198,10 +208,10 @@ int health_start(const char *program, const char *hostport)
     }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     inet_pton(AF_INET, host, &sa.sin_addr);
-    health_daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port,
-                                     NULL, NULL, health_access, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-                                     MHD_OPTION_CONNECTION_LIMIT, 64u,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    health_daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port, NULL, NULL, health_access, NULL,
+        MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_EXTERNAL_LOGGER, health_mhd_log, NULL,
+        MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (!health_daemon) {
         log_warn("cannot serve health endpoint on %s", hostport);
         return -1;

@@ -3,6 +3,7 @@
  * (Prometheus text). Metrics are plain atomics, safe from any thread. */
 #ifndef LICMON_HEALTH_H
 #define LICMON_HEALTH_H
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -24,6 +25,11 @@ void health_set_ready(bool ready);
 /* For a program that serves its own HTTP (exporter): answers /healthz and
  * /metrics on that connection; returns 1 when it handled the url. */
 int health_handle(struct MHD_Connection *c, const char *url, int *mhd_result);
+
+/* libmicrohttpd's error logger (MHD_OPTION_EXTERNAL_LOGGER) for every HTTP
+ * server of ours: its messages are mostly about malformed requests, which
+ * any client can send at any rate, so they are limited warnings. */
+void health_mhd_log(void *cls, const char *fmt, va_list ap);
 
 /* Splits "host:port" (port may be 0 for any). 0 on success. */
 int health_parse_hostport(const char *text, char *host, unsigned hostlen, uint16_t *port);

@@ -1,8 +1,11 @@
 /* log: JSON-lines logging on stderr (see log.h). One write(2) per line so
  * lines from threads and processes sharing the file never interleave. */
 #include "log.h"
+#include "timeutil.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +108,34 @@ void log_write(enum log_level level, const char *ctx_key, const char *ctx_val, c
     va_start(ap, fmt);
     log_vwrite(level, ctx_key, ctx_val, fmt, ap);
     va_end(ap);
+}
+
+void log_warn_limited(struct log_limit *l, const char *fmt, ...)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    long long now = time_mono_ms();
+    pthread_mutex_lock(&lock);
+    bool write_it = now >= l->next_ms;
+    unsigned long long skipped = l->skipped;
+    if (write_it) {
+        l->next_ms = now + LOG_LIMIT_MS;
+        l->skipped = 0;
+    } else {
+        l->skipped++;
+    }
+    pthread_mutex_unlock(&lock);
+    if (!write_it || !log_enabled(LOG_WARN))
+        return;
+    char msg[LOG_LINE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (skipped)
+        log_write(LOG_WARN, NULL, NULL, "%s (%llu more like it since the last one logged)", msg,
+                  skipped);
+    else
+        log_write(LOG_WARN, NULL, NULL, "%s", msg);
 }
 
 _Noreturn void log_die(enum log_level level, const char *fmt, ...)

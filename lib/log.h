@@ -35,6 +35,18 @@ _Noreturn void log_die(enum log_level level, const char *fmt, ...)
 #define log_fatal(...) log_die(LOG_FATAL, __VA_ARGS__)
 #define log_panic(...) log_die(LOG_PANIC, __VA_ARGS__)
 
+/* A warning that outside input or a lasting condition may repeat at any
+ * rate: the first is written, then at most one a minute, with how many were
+ * left out since. One struct log_limit (zeroed) per kind of warning;
+ * callable from any thread. */
+struct log_limit {
+    long long next_ms;
+    unsigned long long skipped;
+};
+#define LOG_LIMIT_MS 60000
+void log_warn_limited(struct log_limit *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* parse "debug|info|warn"; returns -1 when unknown */
 int log_level_parse(const char *name);
 

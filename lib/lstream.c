@@ -469,9 +469,21 @@ void lstream_fetch(struct lstream *ls, void *router, const struct zsock_env *env
         lstream_ack(ls, req->consumer ? req->consumer : "",
                     req->explicit_ack ? (req->acked_seq < from ? req->acked_seq : from - 1)
                                       : from - 1);
-    if (from <= ls->head || req->wait_ms == 0 || ls->nparked >= LSTREAM_PARK_MAX) {
+    if (from <= ls->head || req->wait_ms == 0) {
         lstream_answer(ls, router, env, req_id, from, req->max_records);
         return;
+    }
+    if (ls->nparked == LSTREAM_PARK_MAX) {
+        /* full (stale fetches of consumers that reconnected, or a client
+         * parking many): the oldest is answered now, empty. Answering the new
+         * one at once instead made its consumer ask again at once, in a loop */
+        int oldest = 0;
+        for (int i = 1; i < ls->nparked; i++)
+            if (ls->parked[i].deadline < ls->parked[oldest].deadline)
+                oldest = i;
+        struct lstream_parked *o = &ls->parked[oldest];
+        lstream_answer(ls, o->router, &o->env, o->req_id, o->from, o->max);
+        ls->parked[oldest] = ls->parked[--ls->nparked];
     }
     struct lstream_parked *p = &ls->parked[ls->nparked++];
     p->router = router;

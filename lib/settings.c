@@ -174,10 +174,35 @@ static int printable(const char *s)
     return 1;
 }
 
+/* http(s)://host[:port][/...]: a host, and a port (if any) in 1-65535 -
+ * what libcurl would refuse for good at every delivery attempt. */
 static int valid_url(const char *s)
 {
-    return (!strncmp(s, "https://", 8) || !strncmp(s, "http://", 7)) && printable(s) &&
-           !strchr(s, ' ');
+    const char *p = !strncmp(s, "https://", 8) ? s + 8 : !strncmp(s, "http://", 7) ? s + 7 : NULL;
+    if (!p || !printable(s) || strchr(s, ' '))
+        return 0;
+    size_t auth = strcspn(p, "/?#");
+    const char *at = memchr(p, '@', auth); /* user info is not the host */
+    if (at) {
+        auth -= (size_t)(at + 1 - p);
+        p = at + 1;
+    }
+    const char *colon = p[0] == '[' ? memchr(p, ']', auth) : p;
+    if (!colon)
+        return 0;                                           /* an IPv6 literal without its ] */
+    colon = memchr(colon, ':', auth - (size_t)(colon - p)); /* the port, if any */
+    size_t hostlen = colon ? (size_t)(colon - p) : auth;
+    if (hostlen == 0)
+        return 0;
+    if (colon) {
+        size_t digits = auth - hostlen - 1;
+        if (digits == 0 || digits > 5 || strspn(colon + 1, "0123456789") < digits)
+            return 0;
+        long port = strtol(colon + 1, NULL, 10);
+        if (port < 1 || port > 65535)
+            return 0;
+    }
+    return 1;
 }
 
 /* The first key of obj not in known (NULL-terminated), or NULL: a misspelt

@@ -55,7 +55,9 @@ struct stage {
     bool up_known;
     char *problem; /* why the upstream cannot be applied; NULL: it can */
     int64_t problem_logged;
-    struct metric *m_applied, *m_bad, *m_commits, *m_journal, *m_blocked;
+    struct log_limit no_answer;
+    struct metric *m_applied, *m_bad, *m_commits, *m_journal, *m_blocked, *m_unreadable,
+        *m_timeouts;
 };
 
 static void stage_send_fetch(struct stage *st, uint64_t from, uint64_t after_hash);
@@ -303,7 +305,11 @@ static void stage_on_timer(void *arg)
         stage_send_fetch(st, st->applied + 1,
                          st->applied_hash); /* is the upstream's own log back? */
     if (st->inflight && time_mono_ms() - st->sent_at > STAGE_WAIT_MS + STAGE_RETRY_MS) {
-        log_info("no answer from upstream %s; reconnecting", st->cfg.upstream);
+        /* a restart of upstream is routine; one that is down for good must
+         * not write a line every few seconds */
+        metric_add(st->m_timeouts, 1);
+        log_warn_limited(&st->no_answer, "no answer from upstream %s; reconnecting every %d s",
+                         st->cfg.upstream, (STAGE_WAIT_MS + STAGE_RETRY_MS) / 1000);
         svc_unwatch(st->svc, st->dealer, -1);
         stage_open_dealer(st);
         svc_watch(st->svc, st->dealer, -1, stage_on_dealer, st);
@@ -321,7 +327,8 @@ static void stage_on_router(void *arg)
     struct stage *st = arg;
     struct zsock_env env;
     Licmon__V1__Request *req;
-    while ((req = lstream_recv_request(st->router, &env, NULL))) {
+    uint64_t unreadable = 0;
+    while ((req = lstream_recv_request(st->router, &env, &unreadable))) {
         Licmon__V1__Reply rep = LICMON__V1__REPLY__INIT;
         rep.id = req->id;
         Licmon__V1__StatusReply sr = LICMON__V1__STATUS_REPLY__INIT;
@@ -353,6 +360,7 @@ static void stage_on_router(void *arg)
         }
         PB_FREE(request, req);
     }
+    metric_add(st->m_unreadable, (int64_t)unreadable);
 }
 
 struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *ops,
@@ -394,6 +402,10 @@ struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *
                                  "1 while the upstream cannot be applied (it serves another log "
                                  "than the one applied from, or refuses the fetch); the reason "
                                  "is logged and in licmonctl wait");
+    st->m_unreadable = metric_counter("licmon_internal_requests_unreadable_total",
+                                      "frames on the internal socket that were not a Request");
+    st->m_timeouts = metric_counter("licmon_stage_upstream_timeouts_total",
+                                    "fetches upstream did not answer in time (then reconnected)");
     struct zsock_opts o = ZSOCK_OPTS_DEFAULT;
     st->router = zsock_open(ZMQ_ROUTER, cfg->listen, true, &o);
     if (!st->router)

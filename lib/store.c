@@ -26,6 +26,7 @@ struct store {
     rocksdb_writeoptions_t *wopts_async;
     rocksdb_env_t *env; /* store_open_mem's in-memory Env, else NULL */
     char *path;
+    struct log_limit read_errors; /* a damaged disk fails every read alike */
 };
 
 struct store_batch {
@@ -147,7 +148,7 @@ int store_get(struct store *s, const void *key, size_t klen, char **val, size_t 
     size_t len = 0;
     char *v = rocksdb_get(s->db, s->ropts, key, klen, &len, &err);
     if (err) {
-        log_warn("read %s: %s", s->path, err);
+        log_warn_limited(&s->read_errors, "read %s: %s", s->path, err);
         free(err);
         return -1;
     }

@@ -268,6 +268,11 @@ static void test_classify(void **state)
     assert_int_equal(alert_notify_classify(ALERT_WEBHOOK, CURLE_OK, 408), ALERT_RETRY);
     assert_int_equal(alert_notify_classify(ALERT_WEBHOOK, CURLE_OK, 400), ALERT_FAILED);
     assert_int_equal(alert_notify_classify(ALERT_WEBHOOK, CURLE_OK, 404), ALERT_FAILED);
+    assert_int_equal(alert_notify_classify(ALERT_WEBHOOK, CURLE_URL_MALFORMAT, 0), ALERT_FAILED);
+    assert_int_equal(alert_notify_classify(ALERT_WEBHOOK, CURLE_UNSUPPORTED_PROTOCOL, 0),
+                     ALERT_FAILED);
+    assert_int_equal(alert_notify_classify(ALERT_WEBHOOK, CURLE_COULDNT_RESOLVE_HOST, 0),
+                     ALERT_RETRY);
     assert_int_equal(alert_notify_classify(ALERT_WEBHOOK, CURLE_OK, 301), ALERT_FAILED);
     assert_int_equal(alert_notify_classify(ALERT_WEBHOOK, CURLE_COULDNT_CONNECT, 0), ALERT_RETRY);
     assert_int_equal(alert_notify_classify(ALERT_WEBHOOK, CURLE_OPERATION_TIMEDOUT, 0),

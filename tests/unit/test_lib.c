@@ -9,6 +9,7 @@
 #include "event_json.h"
 #include "hmap.h"
 #include "keys.h"
+#include "log.h"
 #include "pb.h"
 #include "settings.h"
 #include "timeutil.h"
@@ -17,6 +18,55 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* Runs fn with stderr going to a file; returns what it wrote (caller frees). */
+static char *stderr_of(void (*fn)(void))
+{
+    char path[] = "/tmp/lm-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    int saved = dup(STDERR_FILENO);
+    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    fn();
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    off_t n = lseek(fd, 0, SEEK_END);
+    char *out = xcalloc(1, (size_t)n + 1);
+    assert_int_equal(pread(fd, out, (size_t)n, 0), n);
+    close(fd);
+    unlink(path);
+    return out;
+}
+
+static struct log_limit limit_a, limit_b;
+
+static void warn_a_lot(void)
+{
+    for (int i = 0; i < 1000; i++)
+        log_warn_limited(&limit_a, "peer %d sent garbage", i);
+    log_warn_limited(&limit_b, "another kind");
+    limit_a.next_ms = 0; /* as if a minute had passed */
+    log_warn_limited(&limit_a, "peer %d sent garbage", 1000);
+}
+
+/* A limited warning: the first of a kind, then one a minute saying how many
+ * were left out; each kind on its own. */
+static void test_log_warn_limited(void **state)
+{
+    (void)state;
+    char *out = stderr_of(warn_a_lot);
+    int lines = 0;
+    for (const char *p = out; (p = strchr(p, '\n')); p++)
+        lines++;
+    assert_int_equal(lines, 3);
+    assert_non_null(strstr(out, "peer 0 sent garbage\""));
+    assert_non_null(strstr(out, "another kind"));
+    assert_non_null(
+        strstr(out, "peer 1000 sent garbage (999 more like it since the last one logged)"));
+    assert_null(strstr(out, "peer 1 sent"));
+    free(out);
+}
 
 static void test_rfc3339(void **state)
 {
@@ -224,10 +274,27 @@ static void test_settings(void **state)
          "webhooks[0].secert: unknown"},
         {"{\"notify_emails\":[\"not-an-address\"]}", "notify_emails[0]:"},
         {"{\"webhooks\":[{\"url\":\"ftp://x\"}]}", "webhooks[0]:"},
+        {"{\"webhooks\":[{\"url\":\"http://\"}]}", "webhooks[0]:"},
+        {"{\"webhooks\":[{\"url\":\"https:///path\"}]}", "webhooks[0]:"},
+        {"{\"webhooks\":[{\"url\":\"http://h.example:99999/x\"}]}", "webhooks[0]:"},
+        {"{\"webhooks\":[{\"url\":\"http://h.example:/x\"}]}", "webhooks[0]:"},
+        {"{\"webhooks\":[{\"url\":\"http://h.example:8o/x\"}]}", "webhooks[0]:"},
+        {"{\"webhooks\":[{\"url\":\"http://[::1/x\"}]}", "webhooks[0]:"},
         {"{\"org\":\"other\"}", "org:"},
         {"{\"no_such_setting\":1}", "no_such_setting:"},
         {"{\"notify_enabled\":\"yes\"}", "notify_enabled:"},
     };
+    static const char *const good_urls[] = {
+        "http://127.0.0.1:8080/hook", "https://hooks.example", "https://[::1]:443/x?y#z",
+        "https://user:pw@h.example:1/x", "http://h.example:65535"};
+    for (size_t i = 0; i < sizeof(good_urls) / sizeof(good_urls[0]); i++) {
+        char text[200];
+        snprintf(text, sizeof(text), "{\"webhooks\":[{\"url\":\"%s\"}]}", good_urls[i]);
+        Licmon__V1__OrgSettings *x = merge_text(s, text, err, sizeof(err));
+        if (!x)
+            fail_msg("%s refused: %s", good_urls[i], err);
+        settings_free(&x);
+    }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = 0;
         Licmon__V1__OrgSettings *x = merge_text(s, bad[i].json, err, sizeof(err));
@@ -369,7 +436,7 @@ int main(void)
         cmocka_unit_test(test_time_zones),     cmocka_unit_test(test_keys),
         cmocka_unit_test(test_hmap),           cmocka_unit_test(test_settings),
         cmocka_unit_test(test_event_json),     cmocka_unit_test(test_pb_chunk),
-        cmocka_unit_test(test_pb_peek_varint),
+        cmocka_unit_test(test_pb_peek_varint), cmocka_unit_test(test_log_warn_limited),
     };
     return cmocka_run_group_tests_name("lib", tests, NULL, NULL);
 }

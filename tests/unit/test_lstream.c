@@ -444,6 +444,35 @@ static void test_chain_tells_a_restored_copy(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* With every parking place taken, a new fetch waits and the oldest parked
+ * one is answered: answering the new one at once made its consumer ask
+ * again at once, in a loop. */
+static void test_full_parking_answers_the_oldest(void **state)
+{
+    struct fixture *f = *state;
+    append_n(f, 3, 1);
+    uint64_t first = fetch(f, 4, 10, 30000);
+    for (int i = 1; i < 16; i++)
+        fetch(f, 4, 10, 30000);
+    assert_null(reply(f, 50));
+    uint64_t last = fetch(f, 4, 10, 30000);
+    Licmon__V1__Reply *r = reply(f, 1000);
+    assert_non_null(r);
+    assert_int_equal(r->id, first);
+    assert_int_equal(r->fetch->n_records, 0);
+    licmon__v1__reply__free_unpacked(r, NULL);
+    assert_null(reply(f, 50));
+    append_n(f, 1, 4); /* the parked ones, the last among them, get record 4 */
+    int answered = 0, last_answered = 0;
+    while ((r = reply(f, 200))) {
+        answered++;
+        last_answered |= r->id == last && r->fetch->n_records == 1;
+        licmon__v1__reply__free_unpacked(r, NULL);
+    }
+    assert_int_equal(answered, 16);
+    assert_true(last_answered);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +485,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fetch_ahead_acknowledges_only_acked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_tells_a_restored_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_parking_answers_the_oldest, setup, teardown),
     };
     int rc = cmocka_run_group_tests_name("lstream", tests, NULL, NULL);
     zsock_ctx_term();
