@@ -53,7 +53,8 @@ struct stage {
     int64_t sent_at, started_ms;
     uint8_t up_id[LSTREAM_ID_LEN]; /* the upstream log applied from */
     bool up_known;
-    char *problem; /* why the upstream cannot be applied; NULL: it can */
+    char *problem;      /* why the upstream cannot be applied; NULL: it can */
+    bool upstream_seen; /* an answer from its log since we started */
     int64_t problem_logged;
     struct log_limit no_answer;
     struct metric *m_applied, *m_bad, *m_commits, *m_journal, *m_blocked, *m_unreadable,
@@ -246,6 +247,7 @@ static void stage_on_dealer(void *arg)
             continue;
         }
         stage_set_problem(st, NULL);
+        st->upstream_seen = true;
         const Licmon__V1__FetchReply *fr = rep->fetch;
         uint64_t next = fr->first_seq + fr->n_records;
         /* the next page, when there is one: a fetch that would wait for
@@ -347,6 +349,7 @@ static void stage_on_router(void *arg)
             sr.head_seq = st->out ? lstream_head(st->out) : 0;
             sr.started_ms = st->started_ms;
             sr.problem = st->problem ? st->problem : "";
+            sr.upstream_seen = st->upstream_seen;
             rep.body_case = LICMON__V1__REPLY__BODY_STATUS;
             rep.status = &sr;
             stage_reply(st, &env, &rep);

@@ -1,6 +1,7 @@
 """Fixtures that start a real licmon stack (the five programs under
 `licmonctl up`) in a temporary folder, and helpers to talk to it the way an
 operator and the dashboard service do: licmonctl and HTTP."""
+import contextlib
 import json
 import os
 import shutil
@@ -105,10 +106,13 @@ def sanitizer_reports(folder):
     return found
 
 
-@pytest.fixture
-def stack():
-    folder = tempfile.mkdtemp(prefix="lm-", dir="/tmp")
-    s = Stack(folder, free_port())
+@contextlib.contextmanager
+def running_stack(prefix="lm-", env=None):
+    """A stack up in a new folder under /tmp; afterwards it is stopped, its
+    logs are checked for sanitizer reports and the folder is removed (kept
+    when LICMON_KEEP_TMP is set)."""
+    folder = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    s = Stack(folder, free_port(), env=env)
     s.up()
     try:
         yield s
@@ -118,6 +122,12 @@ def stack():
         if os.environ.get("LICMON_KEEP_TMP") is None:
             shutil.rmtree(folder, ignore_errors=True)
         assert not reports, "sanitizer reports:\n" + "\n".join(reports[:20])
+
+
+@pytest.fixture
+def stack():
+    with running_stack() as s:
+        yield s
 
 
 def now_ms():

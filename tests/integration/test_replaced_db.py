@@ -11,12 +11,11 @@ of asking again in a loop."""
 import json
 import os
 import shutil
-import tempfile
 import time
 
 import requests
 
-from conftest import Stack, ctl, ev, free_port, now_ms, sanitizer_reports
+from conftest import ctl, ev, now_ms, running_stack
 
 
 def in_use_all(stack):
@@ -34,6 +33,27 @@ def metric(stack, program, name):
     raise AssertionError(f"{program} has no metric {name}")
 
 
+def assert_blocked(stack, why, in_use):
+    """licmonctl wait fails naming the sessionizer and why; it applied nothing."""
+    p = ctl("wait", "--dir", stack.dir, "--timeout", "30", check=False, timeout=60)
+    assert p.returncode == 1
+    assert "sessionizer" in p.stderr and why in p.stderr, p.stderr
+    assert metric(stack, "sessionizer", "licmon_stage_blocked") == 1
+    assert in_use_all(stack) == in_use
+
+
+def put_back_and_go_on(stack, data, kept, user, in_use):
+    """The kept database back in place: the next event is applied."""
+    stack.down()
+    shutil.rmtree(data)
+    shutil.move(kept, data)
+    stack.up()
+    stack.send([ev(user, "login", user=user, ts=now_ms() - 30000, license_type="creator")])
+    stack.wait()
+    assert in_use_all(stack) == in_use
+    assert metric(stack, "sessionizer", "licmon_stage_blocked") == 0
+
+
 def test_a_replaced_ingest_database_is_refused_until_it_is_back(stack):
     t = now_ms() - 60000
     stack.send([ev("r1", "login", user="u1", ts=t, license_type="creator")])
@@ -47,22 +67,10 @@ def test_a_replaced_ingest_database_is_refused_until_it_is_back(stack):
     stack.up()  # ingest starts a new, empty journal
     stack.send([ev(f"n{i}", "login", user=f"n{i}", ts=t + i, license_type="creator")
                 for i in range(3)])
-    p = ctl("wait", "--dir", stack.dir, "--timeout", "30", check=False, timeout=60)
-    assert p.returncode == 1
-    assert "sessionizer" in p.stderr and "replaced or wiped" in p.stderr, p.stderr
-    assert metric(stack, "sessionizer", "licmon_stage_blocked") == 1
-    assert in_use_all(stack) == 1  # nothing of the new journal was applied
+    assert_blocked(stack, "replaced or wiped", 1)  # nothing of the new journal applied
     with open(os.path.join(stack.dir, "logs", "sessionizer.log")) as f:
         assert "replaced or wiped" in f.read()
-
-    stack.down()
-    shutil.rmtree(data)
-    shutil.move(data + ".orig", data)
-    stack.up()
-    stack.send([ev("r2", "login", user="u2", ts=t + 10, license_type="creator")])
-    stack.wait()
-    assert in_use_all(stack) == 2
-    assert metric(stack, "sessionizer", "licmon_stage_blocked") == 0
+    put_back_and_go_on(stack, data, data + ".orig", "u2", 2)
 
 
 def test_an_older_copy_of_the_ingest_database_is_refused_until_the_newer_is_back(stack):
@@ -84,45 +92,21 @@ def test_an_older_copy_of_the_ingest_database_is_refused_until_the_newer_is_back
     stack.up()
     time.sleep(3)  # its clock ticks grow it again, with other records
     stack.send([ev("o4", "login", user="o4", ts=t + 4, license_type="creator")])
-    p = ctl("wait", "--dir", stack.dir, "--timeout", "30", check=False, timeout=60)
-    assert p.returncode == 1
-    assert "sessionizer" in p.stderr and "older copy" in p.stderr, p.stderr
-    assert metric(stack, "sessionizer", "licmon_stage_blocked") == 1
-    assert in_use_all(stack) == 3
-
-    stack.down()
-    shutil.rmtree(data)
-    shutil.move(data + ".newer", data)
-    stack.up()
-    stack.send([ev("o5", "login", user="o5", ts=t + 5, license_type="creator")])
-    stack.wait()
-    assert in_use_all(stack) == 4
-    assert metric(stack, "sessionizer", "licmon_stage_blocked") == 0
+    assert_blocked(stack, "older copy", 3)
+    put_back_and_go_on(stack, data, data + ".newer", "o5", 4)
 
 def test_a_stage_whose_upstream_trimmed_what_it_needs_says_so_without_looping():
-    folder = tempfile.mkdtemp(prefix="lm-trim-", dir="/tmp")
-    stack = Stack(folder, free_port(),
-                  env=dict(os.environ, LICMON_INGEST_JOURNAL_RETENTION_HOURS="0"))
-    stack.up()
-    try:
+    env = dict(os.environ, LICMON_INGEST_JOURNAL_RETENTION_HOURS="0")
+    with running_stack("lm-trim-", env) as stack:
         t = now_ms() - 60000
         stack.send([ev(f"t{i}", "login", user=f"u{i}", ts=t + i, license_type="creator")
                     for i in range(5)])
         stack.wait()
         stack.down()
-        shutil.rmtree(os.path.join(folder, "data", "sessionizer"))
+        shutil.rmtree(os.path.join(stack.dir, "data", "sessionizer"))
         stack.up()  # a new sessionizer must start at journal record 1: trimmed
-        p = ctl("wait", "--dir", folder, "--timeout", "30", check=False, timeout=60)
-        assert p.returncode == 1
-        assert "sessionizer" in p.stderr and "trimmed" in p.stderr, p.stderr
-        assert metric(stack, "sessionizer", "licmon_stage_blocked") == 1
+        assert_blocked(stack, "trimmed", 5)
         time.sleep(4)
-        with open(os.path.join(folder, "logs", "sessionizer.log")) as f:
+        with open(os.path.join(stack.dir, "logs", "sessionizer.log")) as f:
             said = [line for line in f if "trimmed" in line]
         assert 1 <= len(said) <= 2, said  # once a minute, not at every retry
-    finally:
-        stack.down()
-        reports = sanitizer_reports(folder)
-        if os.environ.get("LICMON_KEEP_TMP") is None:
-            shutil.rmtree(folder, ignore_errors=True)
-        assert not reports, "sanitizer reports:\n" + "\n".join(reports[:20])

@@ -42,6 +42,7 @@ static int wait_status(struct ctl_req *r, int timeout_ms, Licmon__V1__StatusRepl
     } else {
         out->applied_journal_seq = rep->status->applied_journal_seq;
         out->head_seq = rep->status->head_seq;
+        out->upstream_seen = rep->status->upstream_seen;
     }
     PB_FREE(reply, rep);
     return rc;
@@ -110,7 +111,9 @@ int ctl_wait_main(int argc, char **argv)
                 continue;
             answered = true;
             applied = st.applied_journal_seq;
-            done = applied >= head;
+            /* a stage that has not heard from its upstream since it started
+             * cannot know yet whether that is still the log it applied */
+            done = applied >= head && st.upstream_seen;
             char note[128];
             snprintf(note, sizeof(note), "%s at %" PRIu64 " of %" PRIu64, name, applied, head);
             ctl_progress_update(&prog, applied, note);
@@ -124,6 +127,10 @@ int ctl_wait_main(int argc, char **argv)
                 ctl_err("wait", "%s (%s) answered: %s", name, ep, err);
             else if (!answered)
                 ctl_err("wait", "no answer from %s (%s) within %" PRId64 " s", name, ep, timeout_s);
+            else if (applied >= head)
+                ctl_err("wait",
+                        "%s has had no answer from its upstream since it started (%" PRId64 " s)",
+                        name, timeout_s);
             else
                 ctl_err("wait",
                         "%s lags: applied journal seq %" PRIu64 " of %" PRIu64 " (%" PRIu64
