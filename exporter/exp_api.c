@@ -160,7 +160,8 @@ int exp_api_upstream_failed(struct exp_upstream *u, enum exp_upstream_result res
         snprintf(detail, sizeof(detail), "%s gave an answer of the wrong kind", name);
         exp_resp_error(resp, 502, "upstream error", detail);
     }
-    log_warn_ctx("upstream", name, "%s", detail);
+    static struct log_limit limit; /* every request says it while a program is down */
+    log_warn_limited(&limit, "answering %u: %s", resp->status, detail);
     return -1;
 }
 
