@@ -160,6 +160,7 @@ static void on_internal(void *arg)
             sr.program = "ingest";
             sr.head_seq = lstream_head(log);
             sr.applied_journal_seq = sr.head_seq;
+            sr.instance = lstream_instance(log);
             rep.body_case = LICMON__V1__REPLY__BODY_STATUS;
             rep.status = &sr;
             lstream_send_reply(s->internal, &env, &rep);

@@ -52,6 +52,7 @@ struct lstream {
     struct lstream_parked parked[LSTREAM_PARK_MAX];
     int nparked;
     uint8_t id[LSTREAM_ID_LEN];
+    uint64_t instance;
 };
 
 static const char LS_HEAD[] = "Mhead", LS_HASH[] = "Mhead_hash", LS_JSEQ[] = "Mjseq",
@@ -80,18 +81,44 @@ static uint64_t lstream_chain(uint64_t prev, const void *rec, size_t len)
     return h ? h : 1;
 }
 
-/* The chain hash of record seq: 0 when unknown (never written, or gone). */
-static uint64_t lstream_hash_at(struct lstream *ls, uint64_t seq)
+/* The chain hash of record seq into *h: 0 when unknown (never written, or
+ * gone). -1 when it cannot be read. */
+static int lstream_hash_at(struct lstream *ls, uint64_t seq, uint64_t *h)
 {
-    if (seq == ls->head)
-        return ls->hash;
-    if (seq == ls->trimmed)
-        return ls->trimmed_hash;
-    uint8_t key[9];
-    uint64_t h = 0;
-    if (seq < ls->trimmed || seq > ls->head ||
-        store_get_u64(ls->st, key, lstream_key_ns(key, KEY_NS_CHAIN, seq), &h) < 0)
+    *h = 0;
+    if (seq == ls->head) {
+        *h = ls->hash;
         return 0;
+    }
+    if (seq == ls->trimmed) {
+        *h = ls->trimmed_hash;
+        return 0;
+    }
+    uint8_t key[9];
+    if (seq < ls->trimmed || seq > ls->head)
+        return 0;
+    return store_get_u64(ls->st, key, lstream_key_ns(key, KEY_NS_CHAIN, seq), h) < 0 ? -1 : 0;
+}
+
+void lstream_put_hash(struct store_batch *b, const char *k, uint64_t seq, uint64_t h)
+{
+    uint8_t v[16];
+    keys_put_u64(v, seq);
+    keys_put_u64(v + 8, h);
+    store_batch_put(b, k, strlen(k), v, sizeof(v));
+}
+
+uint64_t lstream_get_hash(struct store *st, const char *k, uint64_t seq)
+{
+    char *v = NULL;
+    size_t vl = 0;
+    int rc = store_get(st, k, strlen(k), &v, &vl);
+    if (rc < 0)
+        log_fatal("cannot read %s from the store", k);
+    uint64_t h = rc == 1 && vl == 16 && keys_get_u64((const uint8_t *)v) == seq
+                     ? keys_get_u64((const uint8_t *)v + 8)
+                     : 0;
+    free(v);
     return h;
 }
 
@@ -157,6 +184,16 @@ static void sizes_load(struct lstream *ls)
     store_iter_free(&it);
 }
 
+static void lstream_random(void *p, size_t n)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t r = getrandom((uint8_t *)p + got, n - got, 0);
+        if (r < 0 && errno != EINTR)
+            log_fatal("getrandom: %s", strerror(errno));
+        got += r > 0 ? (size_t)r : 0;
+    }
+}
+
 /* The log's identity: read back, or drawn and stored when the database has
  * none (a new one, or one written before logs had identities). */
 static void lstream_load_id(struct lstream *ls)
@@ -172,12 +209,7 @@ static void lstream_load_id(struct lstream *ls)
         return;
     }
     free(v);
-    for (size_t got = 0; got < sizeof(ls->id);) {
-        ssize_t r = getrandom(ls->id + got, sizeof(ls->id) - got, 0);
-        if (r < 0 && errno != EINTR)
-            log_fatal("getrandom: %s", strerror(errno));
-        got += r > 0 ? (size_t)r : 0;
-    }
+    lstream_random(ls->id, sizeof(ls->id));
     struct store_batch *b = store_batch_new();
     store_batch_put(b, LS_ID, strlen(LS_ID), ls->id, sizeof(ls->id));
     if (store_write(ls->st, b, true) != 0)
@@ -190,11 +222,14 @@ struct lstream *lstream_open(struct store *st, const char *const *consumers)
     struct lstream *ls = xcalloc(1, sizeof(*ls));
     ls->st = st;
     lstream_load_id(ls);
+    do
+        lstream_random(&ls->instance, sizeof(ls->instance));
+    while (!ls->instance);
     ls->head = ls->pending_head = lstream_meta(st, LS_HEAD);
-    ls->hash = ls->pending_hash = lstream_meta(st, LS_HASH);
+    ls->hash = ls->pending_hash = lstream_get_hash(st, LS_HASH, ls->head);
     ls->jseq = ls->pending_jseq = lstream_meta(st, LS_JSEQ);
     ls->trimmed = lstream_meta(st, LS_TRIM);
-    ls->trimmed_hash = lstream_meta(st, LS_TRIM_HASH);
+    ls->trimmed_hash = lstream_get_hash(st, LS_TRIM_HASH, ls->trimmed);
     ls->trim_limit = UINT64_MAX;
     for (int i = 0; consumers && consumers[i] && i < LSTREAM_CONSUMERS_MAX; i++) {
         ls->consumers[i] = xasprintf("Mack:%s", consumers[i]);
@@ -224,7 +259,7 @@ uint64_t lstream_append(struct lstream *ls, struct store_batch *b, const void *r
     store_batch_put(b, key, lstream_key(key, seq), rec, len);
     ls->pending_hash = lstream_chain(ls->pending_hash, rec, len);
     store_batch_put_u64(b, key, lstream_key_ns(key, KEY_NS_CHAIN, seq), ls->pending_hash);
-    store_batch_put_u64(b, LS_HASH, strlen(LS_HASH), ls->pending_hash);
+    lstream_put_hash(b, LS_HASH, seq, ls->pending_hash);
     if (ls->nconsumers > 0) {
         sizes_push(&ls->sizes, seq, len);
         ls->sizes.pending++;
@@ -257,6 +292,11 @@ uint64_t lstream_journal_seq(const struct lstream *ls)
 const uint8_t *lstream_id(const struct lstream *ls)
 {
     return ls->id;
+}
+
+uint64_t lstream_instance(const struct lstream *ls)
+{
+    return ls->instance;
 }
 
 void lstream_send_reply(void *router, const struct zsock_env *env, const Licmon__V1__Reply *rep)
@@ -309,6 +349,7 @@ static void lstream_answer(struct lstream *ls, void *router, const struct zsock_
     fr.journal_seq = ls->jseq;
     fr.log_id.data = ls->id;
     fr.log_id.len = sizeof(ls->id);
+    fr.instance = ls->instance;
     fr.first_seq = from;
     if (max == 0 || max > LSTREAM_REPLY_MAX_RECORDS)
         max = LSTREAM_REPLY_MAX_RECORDS;
@@ -378,14 +419,16 @@ static void lstream_trim(struct lstream *ls)
     /* trim in steps so one delete-range covers many records */
     if (upto <= ls->trimmed + 1024 && !(upto > ls->trimmed && upto == ls->head))
         return;
-    uint64_t upto_hash = lstream_hash_at(ls, upto);
+    uint64_t upto_hash;
+    if (lstream_hash_at(ls, upto, &upto_hash) != 0)
+        return; /* read errors are logged; trimming can wait */
     struct store_batch *b = store_batch_new();
     uint8_t from[9], to[9];
     store_batch_del_range(b, from, lstream_key(from, 0), to, lstream_key(to, upto + 1));
     store_batch_del_range(b, from, lstream_key_ns(from, KEY_NS_CHAIN, 0), to,
                           lstream_key_ns(to, KEY_NS_CHAIN, upto + 1));
     store_batch_put_u64(b, LS_TRIM, strlen(LS_TRIM), upto);
-    store_batch_put_u64(b, LS_TRIM_HASH, strlen(LS_TRIM_HASH), upto_hash);
+    lstream_put_hash(b, LS_TRIM_HASH, upto, upto_hash);
     if (store_write(ls->st, b, false) == 0) {
         ls->trimmed = upto;
         ls->trimmed_hash = upto_hash;
@@ -437,11 +480,13 @@ static char *lstream_check_applied(struct lstream *ls, const Licmon__V1__FetchRe
                                    uint64_t from)
 {
     uint64_t last = from - 1;
-    if (last > ls->head)
-        return xasprintf("this log ends at record %llu, but the consumer applied records up to "
-                         "%llu from it: its database was restored from an older copy",
-                         (unsigned long long)ls->head, (unsigned long long)last);
-    uint64_t h = last > 0 && req->after_hash ? lstream_hash_at(ls, last) : 0;
+    if (last > ls->head) /* the text stays the same while it grows: logged once */
+        return xasprintf("this log holds fewer records than the %llu the consumer applied from "
+                         "it: its database was restored from an older copy",
+                         (unsigned long long)last);
+    uint64_t h = 0;
+    if (last > 0 && req->after_hash && lstream_hash_at(ls, last, &h) != 0)
+        return xasprintf("cannot read the chain hash of record %llu", (unsigned long long)last);
     if (h && h != req->after_hash)
         return xasprintf("record %llu of this log is not the one the consumer applied: its "
                          "database was restored from an older copy and has grown since",

@@ -46,6 +46,13 @@ void lstream_set_trim_limit(struct lstream *ls, uint64_t keep_from);
 uint64_t lstream_journal_seq(const struct lstream *ls);
 /* The log's identity: LSTREAM_ID_LEN bytes. */
 const uint8_t *lstream_id(const struct lstream *ls);
+/* A chain hash kept under meta key k with the seq it is the hash of (a
+ * program of before chains moved the seq on without it): get gives 0,
+ * unknown, when the seq stored is not seq. */
+void lstream_put_hash(struct store_batch *b, const char *k, uint64_t seq, uint64_t h);
+uint64_t lstream_get_hash(struct store *st, const char *k, uint64_t seq);
+/* This process's instance of the log: drawn at random at open, never 0. */
+uint64_t lstream_instance(const struct lstream *ls);
 
 /* Serves a fetch that arrived on router: answers now, or parks it until
  * records arrive or its wait passes. */

@@ -186,11 +186,20 @@ static int valid_url(const char *s)
     if (at) {
         auth -= (size_t)(at + 1 - p);
         p = at + 1;
+        if (memchr(p, '@', auth))
+            return 0;
     }
-    const char *colon = p[0] == '[' ? memchr(p, ']', auth) : p;
-    if (!colon)
-        return 0;                                           /* an IPv6 literal without its ] */
-    colon = memchr(colon, ':', auth - (size_t)(colon - p)); /* the port, if any */
+    const char *host_end = p; /* an IPv6 literal: [hex and colons], then : or the end */
+    if (p[0] == '[') {
+        const char *close = memchr(p, ']', auth);
+        if (!close || close == p + 1 ||
+            strspn(p + 1, "0123456789abcdefABCDEF:.") < (size_t)(close - p - 1))
+            return 0;
+        host_end = close + 1;
+        if (host_end < p + auth && *host_end != ':')
+            return 0;
+    }
+    const char *colon = memchr(host_end, ':', auth - (size_t)(host_end - p)); /* the port */
     size_t hostlen = colon ? (size_t)(colon - p) : auth;
     if (hostlen == 0)
         return 0;

@@ -53,8 +53,8 @@ struct stage {
     int64_t sent_at, started_ms;
     uint8_t up_id[LSTREAM_ID_LEN]; /* the upstream log applied from */
     bool up_known;
-    char *problem;      /* why the upstream cannot be applied; NULL: it can */
-    bool upstream_seen; /* an answer from its log since we started */
+    char *problem;        /* why the upstream cannot be applied; NULL: it can */
+    uint64_t up_instance; /* the upstream process that last answered well (0: none) */
     int64_t problem_logged;
     struct log_limit no_answer;
     struct metric *m_applied, *m_bad, *m_commits, *m_journal, *m_blocked, *m_unreadable,
@@ -86,7 +86,7 @@ static void stage_commit(struct stage *st)
     if (st->out)
         stage_flush_items(st);
     store_batch_put_u64(st->batch, ST_APPLIED, strlen(ST_APPLIED), st->applied);
-    store_batch_put_u64(st->batch, ST_HASH, strlen(ST_HASH), st->applied_hash);
+    lstream_put_hash(st->batch, ST_HASH, st->applied, st->applied_hash);
     store_batch_put_u64(st->batch, ST_JOURNAL, strlen(ST_JOURNAL), st->applied_journal);
     if (st->out)
         lstream_set_journal_seq(st->out, st->batch, st->applied_journal);
@@ -131,6 +131,8 @@ static void stage_apply_record(struct stage *st, uint64_t seq, const ProtobufCBi
 static void stage_set_problem(struct stage *st, char *why)
 {
     int64_t now = time_mono_ms();
+    if (why)
+        st->up_instance = 0;
     if (!why) {
         if (st->problem)
             log_warn("upstream %s: applying again", st->cfg.upstream);
@@ -247,7 +249,7 @@ static void stage_on_dealer(void *arg)
             continue;
         }
         stage_set_problem(st, NULL);
-        st->upstream_seen = true;
+        st->up_instance = rep->fetch->instance;
         const Licmon__V1__FetchReply *fr = rep->fetch;
         uint64_t next = fr->first_seq + fr->n_records;
         /* the next page, when there is one: a fetch that would wait for
@@ -349,7 +351,8 @@ static void stage_on_router(void *arg)
             sr.head_seq = st->out ? lstream_head(st->out) : 0;
             sr.started_ms = st->started_ms;
             sr.problem = st->problem ? st->problem : "";
-            sr.upstream_seen = st->upstream_seen;
+            sr.instance = st->out ? lstream_instance(st->out) : 0;
+            sr.upstream_instance = st->up_instance;
             rep.body_case = LICMON__V1__REPLY__BODY_STATUS;
             rep.status = &sr;
             stage_reply(st, &env, &rep);
@@ -378,9 +381,9 @@ struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *
     pb_arena_init(&st->arena, 64 * 1024);
     st->started_ms = time_now_ms();
     if (store_get_u64(store, ST_APPLIED, strlen(ST_APPLIED), &st->applied) < 0 ||
-        store_get_u64(store, ST_JOURNAL, strlen(ST_JOURNAL), &st->applied_journal) < 0 ||
-        store_get_u64(store, ST_HASH, strlen(ST_HASH), &st->applied_hash) < 0)
+        store_get_u64(store, ST_JOURNAL, strlen(ST_JOURNAL), &st->applied_journal) < 0)
         log_fatal("cannot read the applied position");
+    st->applied_hash = lstream_get_hash(store, ST_HASH, st->applied);
     char *up = NULL;
     size_t upl = 0;
     int rc = store_get(store, ST_UPSTREAM, strlen(ST_UPSTREAM), &up, &upl);

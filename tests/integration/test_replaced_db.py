@@ -11,6 +11,7 @@ of asking again in a loop."""
 import json
 import os
 import shutil
+import signal
 import time
 
 import requests
@@ -72,6 +73,26 @@ def test_a_replaced_ingest_database_is_refused_until_it_is_back(stack):
         assert "replaced or wiped" in f.read()
     put_back_and_go_on(stack, data, data + ".orig", "u2", 2)
 
+
+def test_a_database_replaced_under_a_restart_is_refused_and_wait_knows(stack):
+    """Only ingest restarts, on an empty database: the sessionizer's applied
+    seq, above the new head, must not let licmonctl wait pass before the
+    sessionizer has heard from the new ingest."""
+    t = now_ms() - 60000
+    stack.send([ev("w1", "login", user="w1", ts=t, license_type="creator")])
+    stack.wait()
+    data = os.path.join(stack.dir, "data", "ingest")
+    pid = stack.pid("ingest")
+    os.kill(pid, signal.SIGSTOP)
+    shutil.move(data, data + ".orig")
+    os.kill(pid, signal.SIGKILL)  # the supervisor starts it again, on an empty database
+    deadline = time.time() + 20
+    while stack.pid("ingest") in (None, pid) and time.time() < deadline:
+        time.sleep(0.05)
+    stack.send([ev(f"v{i}", "login", user=f"v{i}", ts=t + i, license_type="creator")
+                for i in range(3)])
+    assert_blocked(stack, "replaced or wiped", 1)
+    put_back_and_go_on(stack, data, data + ".orig", "w2", 2)
 
 def test_an_older_copy_of_the_ingest_database_is_refused_until_the_newer_is_back(stack):
     t = now_ms() - 60000

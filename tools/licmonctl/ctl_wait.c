@@ -1,6 +1,8 @@
 /* ctl_wait: `licmonctl wait`, the barrier of tests and scripts: it reads
  * ingest's journal head once, then polls each stage's status until the
- * stage has applied everything up to that head. */
+ * stage has applied everything up to that head, and has had an answer from
+ * the process of its upstream running now (so a database replaced under a
+ * restart cannot pass for the one applied). */
 #include "ctl.h"
 #include "conf.h"
 #include "prog.h"
@@ -16,7 +18,8 @@
 #define WAIT_CALL_MS 1000
 #define WAIT_POLL_MS 50
 
-static const char *const wait_stages[] = {"sessionizer", "aggregator", "alerter"};
+/* each stage after the program it reads */
+static const char *const wait_stages[] = {"ingest", "sessionizer", "aggregator", "alerter"};
 
 /* One status request to a program; 1 with *out, 0 when no answer came, -1
  * when it answered with an error or a problem that stops it (in err). */
@@ -42,7 +45,8 @@ static int wait_status(struct ctl_req *r, int timeout_ms, Licmon__V1__StatusRepl
     } else {
         out->applied_journal_seq = rep->status->applied_journal_seq;
         out->head_seq = rep->status->head_seq;
-        out->upstream_seen = rep->status->upstream_seen;
+        out->instance = rep->status->instance;
+        out->upstream_instance = rep->status->upstream_instance;
     }
     PB_FREE(reply, rep);
     return rc;
@@ -94,26 +98,34 @@ int ctl_wait_main(int argc, char **argv)
     }
     free(ep);
     prog.total = head;
-    for (size_t i = 0; status == CTL_EXIT_OK && i < sizeof(wait_stages) / sizeof(*wait_stages);
+    for (size_t i = 1; status == CTL_EXIT_OK && i < sizeof(wait_stages) / sizeof(*wait_stages);
          i++) {
         const char *name = wait_stages[i];
         ep = prog_endpoint(abs, name);
+        char *up_ep = prog_endpoint(abs, wait_stages[i - 1]);
+        struct ctl_req up;
         ctl_req_init(&r, ep);
+        ctl_req_init(&up, up_ep);
         bool answered = false, done = false;
         uint64_t applied = 0;
         while (!done && time_mono_ms() < deadline) {
             int64_t left = deadline - time_mono_ms();
-            got = wait_status(&r, left < WAIT_CALL_MS ? (int)left : WAIT_CALL_MS, &st, err,
-                              sizeof(err));
+            int call_ms = left < WAIT_CALL_MS ? (int)left : WAIT_CALL_MS;
+            got = wait_status(&r, call_ms, &st, err, sizeof(err));
             if (got < 0)
                 break;
             if (got == 0)
                 continue;
             answered = true;
             applied = st.applied_journal_seq;
-            /* a stage that has not heard from its upstream since it started
-             * cannot know yet whether that is still the log it applied */
-            done = applied >= head && st.upstream_seen;
+            /* Its applied seq is about the log its upstream serves now only
+             * once that very process (which may have restarted, on another
+             * database) has answered it: until then a replaced log would
+             * look applied. */
+            Licmon__V1__StatusReply ust = LICMON__V1__STATUS_REPLY__INIT;
+            char uerr[1024];
+            done = applied >= head && wait_status(&up, call_ms, &ust, uerr, sizeof(uerr)) > 0 &&
+                   (ust.instance == 0 || ust.instance == st.upstream_instance);
             char note[128];
             snprintf(note, sizeof(note), "%s at %" PRIu64 " of %" PRIu64, name, applied, head);
             ctl_progress_update(&prog, applied, note);
@@ -121,6 +133,8 @@ int ctl_wait_main(int argc, char **argv)
                 usleep(WAIT_POLL_MS * 1000);
         }
         ctl_req_close(&r);
+        ctl_req_close(&up);
+        free(up_ep);
         if (!done) {
             ctl_progress_done(&prog);
             if (got < 0)
@@ -128,9 +142,8 @@ int ctl_wait_main(int argc, char **argv)
             else if (!answered)
                 ctl_err("wait", "no answer from %s (%s) within %" PRId64 " s", name, ep, timeout_s);
             else if (applied >= head)
-                ctl_err("wait",
-                        "%s has had no answer from its upstream since it started (%" PRId64 " s)",
-                        name, timeout_s);
+                ctl_err("wait", "%s has had no answer from %s since that started (%" PRId64 " s)",
+                        name, wait_stages[i - 1], timeout_s);
             else
                 ctl_err("wait",
                         "%s lags: applied journal seq %" PRIu64 " of %" PRIu64 " (%" PRIu64
