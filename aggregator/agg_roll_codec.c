@@ -125,6 +125,28 @@ static int32_t r_i32(struct rbuf *b)
     return (int32_t)v;
 }
 
+/* Bounds that only damage breaks, so that arithmetic on what was read
+ * cannot overflow: a minute or a date (keys, open minutes) is within
+ * +-2^42; a stored difference of minutes within +-2^53 (it may be from
+ * AGG_ROLL_NEVER_MIN, -2^50, or twice that for acq entries). */
+#define T_MAX (INT64_C(1) << 42)
+#define D_MAX (INT64_C(1) << 53)
+
+static bool t_ok(int64_t v)
+{
+    return v >= -T_MAX && v <= T_MAX;
+}
+
+static int64_t r_bounded(struct rbuf *b, int64_t max)
+{
+    int64_t v = r_s(b);
+    if (v < -max || v > max) {
+        b->bad = true;
+        return 0;
+    }
+    return v;
+}
+
 static uint32_t r_u32(struct rbuf *b)
 {
     uint64_t v = r_u(b);
@@ -204,7 +226,7 @@ static int64_t *r_rel_list(struct rbuf *b, uint32_t *n, int64_t base)
         return NULL;
     int64_t *v = xmalloc(*n * sizeof(*v));
     for (uint32_t i = 0; i < *n; i++)
-        v[i] = base - r_s(b);
+        v[i] = base - r_bounded(b, D_MAX);
     return v;
 }
 
@@ -213,7 +235,7 @@ int agg_roll_dec_mrow(struct agg_roll_mrow *m, int64_t minute, const uint8_t *v,
     struct rbuf b = {v, n, 0, false};
     memset(m, 0, sizeof(*m));
     m->minute = minute;
-    if (!r_version(&b))
+    if (!t_ok(minute) || !r_version(&b))
         return -1;
     m->before = r_i32(&b);
     m->start = r_i32(&b);
@@ -277,7 +299,7 @@ static int64_t *r_prev_list(struct rbuf *b, uint32_t n, int64_t base)
         return NULL;
     int64_t *v = xmalloc(n * sizeof(*v));
     for (uint32_t i = 0; i < n; i++)
-        v[i] = base - r_s(b);
+        v[i] = base - r_bounded(b, D_MAX);
     return v;
 }
 
@@ -286,10 +308,10 @@ int agg_roll_dec_brow(struct agg_roll_brow *r, int64_t key, bool day, const uint
     struct rbuf b = {v, n, 0, false};
     memset(r, 0, sizeof(*r));
     r->key = key;
-    if (!r_version(&b))
+    if (!t_ok(key) || !r_version(&b))
         return -1;
-    r->start = r_s(&b) + (day ? key * 1440 : key);
-    r->peak_at = r_s(&b) + r->start;
+    r->start = r_bounded(&b, D_MAX) + (day ? key * 1440 : key);
+    r->peak_at = r_bounded(&b, D_MAX) + r->start;
     r->before = r_i32(&b);
     r->start_in_use = r_i32(&b);
     r->peak = r_i32(&b);
@@ -403,10 +425,11 @@ int agg_roll_dec_series(struct agg_roll_series *s, const uint8_t *v, size_t n)
     uint32_t i = 0;
     for (; i < nopen && !b.bad; i++) {
         struct agg_roll_omin *om = &open[i];
-        om->minute = r_s(&b);
-        if (om->minute < -(INT64_C(1) << 40) || om->minute > (INT64_C(1) << 40) ||
-            (i && om->minute <= open[i - 1].minute))
-            b.bad = true;
+        om->minute = r_bounded(&b, T_MAX);
+        if (b.bad || (i && om->minute <= open[i - 1].minute)) {
+            b.bad = true; /* and nothing computed from it: minute * 60000 would overflow */
+            break;
+        }
         int64_t k = om->minute * 60000;
         om->logins = r_u32(&b);
         om->logouts = r_u32(&b);

@@ -94,6 +94,7 @@ static void make_changes(const uint8_t *p, size_t n, struct changes *ch)
 {
     struct sess_engine *e = sess_engine_new(on_change, ch);
     int64_t ts[2] = {T0, T0}, wall = T0;
+    int zone[2] = {0, 0};
     for (; n >= 5; p += 5, n -= 5) {
         uint8_t op = p[0], a = p[1], b = p[2];
         uint16_t d = (uint16_t)(p[3] | p[4] << 8);
@@ -119,8 +120,13 @@ static void make_changes(const uint8_t *p, size_t n, struct changes *ch)
             st->user_inactivity_timeout_s = 60 + (d & 0xff) * 60;
             st->license_inactivity_timeout_s = 60 + (d >> 8) * 120;
             st->allowed_lateness_s = (b >> 4) * 30;
+            /* a zone change re-derives every hour and day row: one settings
+             * step in four makes one (README: it was 3 in 4, the harness's
+             * main cost, while the code it runs is the same each time) */
+            if ((op & 0x0c) == 0x0c)
+                zone[org] = (b >> 2) & 3;
             free(st->timezone);
-            st->timezone = strdup(zones[(b >> 2) & 3]);
+            st->timezone = strdup(zones[zone[org]]);
             sess_engine_settings(e, st, wall);
             settings_free(&st);
         }
