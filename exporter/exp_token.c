@@ -10,12 +10,10 @@
 #include "timeutil.h"
 #include "xmem.h"
 
-#include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #define TOKEN_INDEX "token_id"
 #define TOKEN_KEY_MAX (1 + sizeof(TOKEN_INDEX) + EXP_ID_MAX)
@@ -60,15 +58,7 @@ void exp_token_hash(const char *secret, uint8_t out[EXP_TOKEN_HASH_LEN])
 char *exp_token_random_hex(size_t n)
 {
     uint8_t *raw = xmalloc(n);
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = getrandom(raw + got, n - got, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            log_fatal("getrandom: %s", strerror(errno));
-        got += (size_t)r;
-    }
+    xrandom(raw, n);
     char *hex = xmalloc(2 * n + 1);
     for (size_t i = 0; i < n; i++)
         snprintf(hex + 2 * i, 3, "%02x", raw[i]);

@@ -9,10 +9,8 @@
 #include "timeutil.h"
 #include "xmem.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #define LSTREAM_PARK_MAX 16
 #define LSTREAM_REPLY_MAX_RECORDS 4096
@@ -184,16 +182,6 @@ static void sizes_load(struct lstream *ls)
     store_iter_free(&it);
 }
 
-static void lstream_random(void *p, size_t n)
-{
-    for (size_t got = 0; got < n;) {
-        ssize_t r = getrandom((uint8_t *)p + got, n - got, 0);
-        if (r < 0 && errno != EINTR)
-            log_fatal("getrandom: %s", strerror(errno));
-        got += r > 0 ? (size_t)r : 0;
-    }
-}
-
 /* The log's identity: read back, or drawn and stored when the database has
  * none (a new one, or one written before logs had identities). */
 static void lstream_load_id(struct lstream *ls)
@@ -209,7 +197,7 @@ static void lstream_load_id(struct lstream *ls)
         return;
     }
     free(v);
-    lstream_random(ls->id, sizeof(ls->id));
+    xrandom(ls->id, sizeof(ls->id));
     struct store_batch *b = store_batch_new();
     store_batch_put(b, LS_ID, strlen(LS_ID), ls->id, sizeof(ls->id));
     if (store_write(ls->st, b, true) != 0)
@@ -223,7 +211,7 @@ struct lstream *lstream_open(struct store *st, const char *const *consumers)
     ls->st = st;
     lstream_load_id(ls);
     do
-        lstream_random(&ls->instance, sizeof(ls->instance));
+        xrandom(&ls->instance, sizeof(ls->instance));
     while (!ls->instance);
     ls->head = ls->pending_head = lstream_meta(st, LS_HEAD);
     ls->hash = ls->pending_hash = lstream_get_hash(st, LS_HASH, ls->head);

@@ -2,10 +2,23 @@
 #include "xmem.h"
 #include "log.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+
+void xrandom(void *p, size_t n)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t r = getrandom((uint8_t *)p + got, n - got, 0);
+        if (r < 0 && errno != EINTR)
+            log_fatal("getrandom: %s", strerror(errno));
+        got += r > 0 ? (size_t)r : 0;
+    }
+}
 
 static void *xmem_check(void *p, size_t n)
 {

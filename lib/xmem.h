@@ -10,6 +10,8 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 void *xmemdup(const void *p, size_t n);
+/* n random bytes from the kernel (getrandom); exits when it has none */
+void xrandom(void *p, size_t n);
 /* printf into a new string; caller frees */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
