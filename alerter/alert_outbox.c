@@ -15,7 +15,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #define OB_KEY_LEN 9
 #define OB_INSTANCE_LEN 12
@@ -139,23 +138,14 @@ int64_t alert_outbox_backoff_ms(uint32_t attempt, int64_t min_ms, int64_t max_ms
 
 static void ob_instance(struct alert_outbox *ob)
 {
-    char *val = NULL;
-    size_t len = 0;
-    int rc = store_get(ob->store, OB_INSTANCE, strlen(OB_INSTANCE), &val, &len);
+    int rc =
+        store_get_fixed(ob->store, OB_INSTANCE, strlen(OB_INSTANCE), ob->instance, OB_INSTANCE_LEN);
     if (rc < 0)
         log_fatal("cannot read the outbox instance id");
-    if (rc == 1 && len == OB_INSTANCE_LEN) {
-        memcpy(ob->instance, val, len);
-        ob->instance[len] = 0;
-        free(val);
+    ob->instance[OB_INSTANCE_LEN] = 0;
+    if (rc == 1)
         return;
-    }
-    free(val);
-    uint8_t r[OB_INSTANCE_LEN / 2];
-    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-        log_fatal("no random bytes for the outbox instance id");
-    for (size_t i = 0; i < sizeof(r); i++)
-        snprintf(ob->instance + 2 * i, 3, "%02x", r[i]);
+    xrandom_hex(ob->instance, OB_INSTANCE_LEN / 2);
     struct store_batch *b = store_batch_new();
     store_batch_put(b, OB_INSTANCE, strlen(OB_INSTANCE), ob->instance, OB_INSTANCE_LEN);
     if (store_write(ob->store, b, true) != 0)

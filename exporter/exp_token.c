@@ -57,13 +57,8 @@ void exp_token_hash(const char *secret, uint8_t out[EXP_TOKEN_HASH_LEN])
 
 char *exp_token_random_hex(size_t n)
 {
-    uint8_t *raw = xmalloc(n);
-    xrandom(raw, n);
     char *hex = xmalloc(2 * n + 1);
-    for (size_t i = 0; i < n; i++)
-        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-    explicit_bzero(raw, n);
-    free(raw);
+    xrandom_hex(hex, n);
     return hex;
 }
 

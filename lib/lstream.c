@@ -108,16 +108,11 @@ void lstream_put_hash(struct store_batch *b, const char *k, uint64_t seq, uint64
 
 uint64_t lstream_get_hash(struct store *st, const char *k, uint64_t seq)
 {
-    char *v = NULL;
-    size_t vl = 0;
-    int rc = store_get(st, k, strlen(k), &v, &vl);
+    uint8_t v[16];
+    int rc = store_get_fixed(st, k, strlen(k), v, sizeof(v));
     if (rc < 0)
         log_fatal("cannot read %s from the store", k);
-    uint64_t h = rc == 1 && vl == 16 && keys_get_u64((const uint8_t *)v) == seq
-                     ? keys_get_u64((const uint8_t *)v + 8)
-                     : 0;
-    free(v);
-    return h;
+    return rc == 1 && keys_get_u64(v) == seq ? keys_get_u64(v + 8) : 0;
 }
 
 static uint64_t lstream_meta(struct store *st, const char *k)
@@ -186,17 +181,11 @@ static void sizes_load(struct lstream *ls)
  * none (a new one, or one written before logs had identities). */
 static void lstream_load_id(struct lstream *ls)
 {
-    char *v = NULL;
-    size_t vl = 0;
-    int rc = store_get(ls->st, LS_ID, strlen(LS_ID), &v, &vl);
+    int rc = store_get_fixed(ls->st, LS_ID, strlen(LS_ID), ls->id, sizeof(ls->id));
     if (rc < 0)
         log_fatal("cannot read %s from the store", LS_ID);
-    if (rc == 1 && vl == LSTREAM_ID_LEN) {
-        memcpy(ls->id, v, vl);
-        free(v);
+    if (rc == 1)
         return;
-    }
-    free(v);
     xrandom(ls->id, sizeof(ls->id));
     struct store_batch *b = store_batch_new();
     store_batch_put(b, LS_ID, strlen(LS_ID), ls->id, sizeof(ls->id));

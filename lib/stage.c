@@ -384,16 +384,10 @@ struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *
         store_get_u64(store, ST_JOURNAL, strlen(ST_JOURNAL), &st->applied_journal) < 0)
         log_fatal("cannot read the applied position");
     st->applied_hash = lstream_get_hash(store, ST_HASH, st->applied);
-    char *up = NULL;
-    size_t upl = 0;
-    int rc = store_get(store, ST_UPSTREAM, strlen(ST_UPSTREAM), &up, &upl);
+    int rc = store_get_fixed(store, ST_UPSTREAM, strlen(ST_UPSTREAM), st->up_id, sizeof(st->up_id));
     if (rc < 0)
         log_fatal("cannot read the identity of the upstream log");
-    if (rc == 1 && upl == LSTREAM_ID_LEN) {
-        memcpy(st->up_id, up, LSTREAM_ID_LEN);
-        st->up_known = true;
-    }
-    free(up);
+    st->up_known = rc == 1;
     if (cfg->consumers)
         st->out = lstream_open(store, cfg->consumers);
     st->m_applied =

@@ -159,21 +159,30 @@ int store_get(struct store *s, const void *key, size_t klen, char **val, size_t 
     return 1;
 }
 
-int store_get_u64(struct store *s, const void *key, size_t klen, uint64_t *v)
+int store_get_fixed(struct store *s, const void *key, size_t klen, void *buf, size_t len)
 {
     char *val;
-    size_t len;
-    int rc = store_get(s, key, klen, &val, &len);
+    size_t vlen;
+    int rc = store_get(s, key, klen, &val, &vlen);
     if (rc <= 0)
         return rc;
-    if (len != 8) {
-        free(val);
-        log_warn("read %s: a counter of %zu bytes", s->path, len);
+    if (vlen == len)
+        memcpy(buf, val, len);
+    free(val);
+    return vlen == len ? 1 : 2;
+}
+
+int store_get_u64(struct store *s, const void *key, size_t klen, uint64_t *v)
+{
+    uint8_t b[8];
+    int rc = store_get_fixed(s, key, klen, b, sizeof(b));
+    if (rc == 2) {
+        log_warn("read %s: a counter that is not 8 bytes", s->path);
         return -1;
     }
-    *v = keys_get_u64((const uint8_t *)val);
-    free(val);
-    return 1;
+    if (rc == 1)
+        *v = keys_get_u64(b);
+    return rc;
 }
 
 struct store_batch *store_batch_new(void)

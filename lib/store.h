@@ -28,6 +28,10 @@ void store_close(struct store **s);
 
 /* 1 found (*val malloc'd, caller frees), 0 absent, -1 error (logged). */
 int store_get(struct store *s, const void *key, size_t klen, char **val, size_t *vlen);
+/* A value of exactly len bytes, copied into buf: 1 found, 0 absent, 2 stored
+ * with another length (buf untouched), -1 error (logged). */
+int store_get_fixed(struct store *s, const void *key, size_t klen, void *buf, size_t len);
+/* An 8-byte counter: 1 found, 0 absent, -1 error or another length (logged). */
 int store_get_u64(struct store *s, const void *key, size_t klen, uint64_t *v);
 
 struct store_batch *store_batch_new(void);

@@ -20,6 +20,23 @@ void xrandom(void *p, size_t n)
     }
 }
 
+void xrandom_hex(char *out, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    uint8_t raw[64];
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < sizeof(raw) ? n - done : sizeof(raw);
+        xrandom(raw, k);
+        for (size_t i = 0; i < k; i++) {
+            out[2 * (done + i)] = digits[raw[i] >> 4];
+            out[2 * (done + i) + 1] = digits[raw[i] & 15];
+        }
+        done += k;
+    }
+    out[2 * n] = 0;
+    explicit_bzero(raw, sizeof(raw));
+}
+
 static void *xmem_check(void *p, size_t n)
 {
     if (p == NULL && n != 0)

@@ -68,6 +68,25 @@ static void test_log_warn_limited(void **state)
     free(out);
 }
 
+static void test_xrandom_hex(void **state)
+{
+    (void)state;
+    char a[2 * 150 + 2], b[2 * 150 + 2];
+    for (size_t n = 0; n <= 150; n += 1 + n / 4) {
+        memset(a, '#', sizeof(a));
+        xrandom_hex(a, n); /* more than its 64-byte chunk too */
+        assert_int_equal(strlen(a), 2 * n);
+        assert_int_equal(strspn(a, "0123456789abcdef"), 2 * n);
+        assert_int_equal(a[2 * n + 1], '#');
+    }
+    xrandom_hex(a, 150);
+    xrandom_hex(b, 150);
+    assert_string_not_equal(a, b);
+    /* every digit turns up in 300 (missing one: p < 1e-7): both nibbles used */
+    for (const char *d = "0123456789abcdef"; *d; d++)
+        assert_non_null(strchr(b, *d));
+}
+
 static void test_rfc3339(void **state)
 {
     (void)state;
@@ -440,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_hmap),           cmocka_unit_test(test_settings),
         cmocka_unit_test(test_event_json),     cmocka_unit_test(test_pb_chunk),
         cmocka_unit_test(test_pb_peek_varint), cmocka_unit_test(test_log_warn_limited),
+        cmocka_unit_test(test_xrandom_hex),
     };
     return cmocka_run_group_tests_name("lib", tests, NULL, NULL);
 }

@@ -302,6 +302,31 @@ static void test_fetch_ahead_acknowledges_only_acked(void **state)
 /* Every reply names the log; the name survives a reopen, a new database
  * gets another, and a fetch naming another log acknowledges nothing (what a
  * consumer applied from a replaced log must not trim this one). */
+/* store_get_fixed, which reads the log's identity, hashes and the upstream
+ * id: a value of exactly the length asked, absent, or another length. */
+static void test_store_get_fixed(void **state)
+{
+    struct fixture *f = *state;
+    struct store_batch *b = store_batch_new();
+    store_batch_put(b, "x4", 2, "abcd", 4);
+    store_batch_put(b, "x5", 2, "abcde", 5);
+    store_batch_put_u64(b, "u", 1, 77);
+    assert_int_equal(store_write(f->st, b, true), 0);
+    store_batch_free(&b);
+    char buf[6] = "-----";
+    assert_int_equal(store_get_fixed(f->st, "x4", 2, buf, 4), 1);
+    assert_string_equal(buf, "abcd-");
+    assert_int_equal(store_get_fixed(f->st, "x5", 2, buf, 4), 2);
+    assert_string_equal(buf, "abcd-"); /* untouched */
+    assert_int_equal(store_get_fixed(f->st, "x3", 2, buf, 4), 0);
+    uint64_t v = 5;
+    assert_int_equal(store_get_u64(f->st, "u", 1, &v), 1);
+    assert_int_equal(v, 77);
+    assert_int_equal(store_get_u64(f->st, "x4", 2, &v), -1); /* not a counter */
+    assert_int_equal(store_get_u64(f->st, "none", 4, &v), 0);
+    assert_int_equal(v, 77);
+}
+
 static void test_log_identity(void **state)
 {
     struct fixture *f = *state;
@@ -483,6 +508,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_commit_forgets_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backlog_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_ahead_acknowledges_only_acked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_get_fixed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_tells_a_restored_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_parking_answers_the_oldest, setup, teardown),

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 
 #define CTL_WINDOW_MAX 32
@@ -70,8 +69,7 @@ struct ctl_sender *ctl_sender_new(const struct ctl_sender_cfg *cfg)
         s->cfg.window = 1;
     if (s->cfg.window > CTL_WINDOW_MAX)
         s->cfg.window = CTL_WINDOW_MAX;
-    if (getrandom(&s->next_id, sizeof(s->next_id), 0) != (ssize_t)sizeof(s->next_id))
-        s->next_id = (uint64_t)time_now_ms() << 16;
+    xrandom(&s->next_id, sizeof(s->next_id));
     s->next_id = (s->next_id >> 1) | 1; /* never 0, room to count up */
     if (ctl_sender_open(s) != 0) {
         free(s);

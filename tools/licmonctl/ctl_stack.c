@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 const char *const ctl_programs[CTL_NPROGRAMS] = {"ingest", "sessionizer", "aggregator", "alerter",
@@ -120,6 +119,9 @@ char *ctl_stack_producer(const char *dir)
 
 int ctl_token_ensure(const char *path, char *err, size_t errlen)
 {
+    char tok[9 + 64 + 2];
+    memcpy(tok, "lm_admin_", 9);
+    xrandom_hex(tok + 9, 32);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         if (errno == EEXIST)
@@ -127,17 +129,6 @@ int ctl_token_ensure(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
         return -1;
     }
-    uint8_t raw[32];
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
-        snprintf(err, errlen, "getrandom: %s", strerror(errno));
-        close(fd);
-        unlink(path);
-        return -1;
-    }
-    char tok[9 + 64 + 2];
-    memcpy(tok, "lm_admin_", 9);
-    for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(tok + 9 + 2 * i, 3, "%02x", raw[i]);
     strcat(tok, "\n");
     size_t len = strlen(tok);
     int rc = write(fd, tok, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : -1;
