@@ -147,21 +147,25 @@ int exp_api_upstream_failed(struct exp_upstream *u, enum exp_upstream_result res
 {
     const char *name = exp_upstream_name(u);
     char detail[256];
+    unsigned why; /* every request says it while a program is down */
     if (res == EXP_UP_TIMEOUT) {
+        why = 0;
         snprintf(detail, sizeof(detail), "%s did not answer", name);
         exp_resp_error(resp, 503, "unavailable", detail);
     } else if (res == EXP_UP_ERROR) {
+        why = 1;
         snprintf(detail, sizeof(detail), "%s cannot be reached", name);
         exp_resp_error(resp, 503, "unavailable", detail);
     } else if (rep && rep->error && *rep->error) {
+        why = 2;
         snprintf(detail, sizeof(detail), "%s: %.200s", name, rep->error);
         exp_resp_error(resp, 502, "upstream error", detail);
     } else {
+        why = 3;
         snprintf(detail, sizeof(detail), "%s gave an answer of the wrong kind", name);
         exp_resp_error(resp, 502, "upstream error", detail);
     }
-    static struct log_limit limit; /* every request says it while a program is down */
-    log_warn_limited(&limit, "answering %u: %s", resp->status, detail);
+    log_warn_limited(exp_upstream_warn_limit(u, why), "answering %u: %s", resp->status, detail);
     return -1;
 }
 

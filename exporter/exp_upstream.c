@@ -28,6 +28,7 @@ struct exp_upstream {
     pthread_mutex_t lock; /* slots, next_id */
     pthread_cond_t freed;
     struct metric *m_timeouts;
+    struct log_limit warn[EXP_UPSTREAM_WARN_KINDS];
 };
 
 /* One unlabelled counter for every client, registered before the labelled
@@ -85,6 +86,11 @@ void exp_upstream_free(struct exp_upstream **up)
 const char *exp_upstream_name(const struct exp_upstream *u)
 {
     return u->name;
+}
+
+struct log_limit *exp_upstream_warn_limit(struct exp_upstream *u, unsigned why)
+{
+    return &u->warn[why < EXP_UPSTREAM_WARN_KINDS ? why : EXP_UPSTREAM_WARN_KINDS - 1];
 }
 
 static int upstream_open(struct exp_upstream *u, struct upstream_slot *s)

@@ -30,6 +30,11 @@ struct exp_upstream *exp_upstream_new_pool(const char *name, const char *endpoin
                                            int64_t timeout_ms, unsigned sockets);
 void exp_upstream_free(struct exp_upstream **u);
 const char *exp_upstream_name(const struct exp_upstream *u);
+/* The limit of the warnings about this program failing in way `why` (0 to
+ * EXP_UPSTREAM_WARN_KINDS - 1, the caller's numbering): one per program and
+ * way, so that one program down does not hide another. */
+#define EXP_UPSTREAM_WARN_KINDS 4
+struct log_limit *exp_upstream_warn_limit(struct exp_upstream *u, unsigned why);
 /* Sends req (its id is set here) and waits for the reply with that id.
  * timeout_ms <= 0 uses the client's default. On EXP_UP_OK the caller frees
  * *reply with PB_FREE(reply, ...). */

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,14 +186,27 @@ int health_parse_hostport(const char *text, char *host, unsigned hostlen, uint16
     return 0;
 }
 
+/* libmicrohttpd writes its messages from format literals: one limit per
+ * format, so that a burst of one kind does not hide another; past
+ * MHD_LOG_KINDS formats the rest share one. */
+#define MHD_LOG_KINDS 32
 void health_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    static struct log_limit limit;
+    static const char *kinds[MHD_LOG_KINDS];
+    static struct log_limit limits[MHD_LOG_KINDS + 1];
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     (void)cls;
+    pthread_mutex_lock(&lock);
+    size_t k = 0;
+    while (k < MHD_LOG_KINDS && kinds[k] && kinds[k] != fmt)
+        k++;
+    if (k < MHD_LOG_KINDS && !kinds[k])
+        kinds[k] = fmt;
+    pthread_mutex_unlock(&lock);
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
-    log_warn_limited(&limit, "http: %s", msg);
+    log_warn_limited(&limits[k], "http: %s", msg);
 }
 
 int health_start(const char *program, const char *hostport)

@@ -28,7 +28,8 @@ int health_handle(struct MHD_Connection *c, const char *url, int *mhd_result);
 
 /* libmicrohttpd's error logger (MHD_OPTION_EXTERNAL_LOGGER) for every HTTP
  * server of ours: its messages are mostly about malformed requests, which
- * any client can send at any rate, so they are limited warnings. */
+ * any client can send at any rate, so they are limited warnings, limited
+ * per kind of message (its format). */
 void health_mhd_log(void *cls, const char *fmt, va_list ap);
 
 /* Splits "host:port" (port may be 0 for any). 0 on success. */

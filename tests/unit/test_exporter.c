@@ -11,12 +11,14 @@
 #include <cmocka.h>
 
 #include "../../exporter/exp_api.h"
+#include "../../exporter/exp_api_int.h"
 #include "../../exporter/exp_auth.h"
 #include "../../exporter/exp_internal.h"
 #include "../../exporter/exp_route.h"
 #include "../../exporter/exp_token.h"
 #include "../../exporter/exp_upstream.h"
 #include "../../exporter/exp_view.h"
+#include "capture.h"
 #include "keys.h"
 #include "log.h"
 #include "lstream.h"
@@ -2231,6 +2233,42 @@ static void *pool_worker(void *arg)
     return NULL;
 }
 
+static void upstreams_fail(void)
+{
+    struct exp_upstream *agg = exp_upstream_new("aggregator", "ipc:///nonexistent/a", 100);
+    struct exp_upstream *ses = exp_upstream_new("sessionizer", "ipc:///nonexistent/s", 100);
+    struct exp_resp resp = {0};
+    for (int i = 0; i < 300; i++) {
+        exp_api_upstream_failed(agg, EXP_UP_TIMEOUT, NULL, &resp);
+        assert_int_equal(resp.status, 503);
+        exp_resp_clear(&resp);
+    }
+    exp_api_upstream_failed(ses, EXP_UP_TIMEOUT, NULL, &resp);
+    exp_resp_clear(&resp);
+    Licmon__V1__Reply rep = LICMON__V1__REPLY__INIT;
+    rep.error = "no such org";
+    exp_api_upstream_failed(agg, EXP_UP_OK, &rep, &resp);
+    assert_int_equal(resp.status, 502);
+    exp_resp_clear(&resp);
+    exp_api_upstream_failed(agg, EXP_UP_TIMEOUT, NULL, &resp);
+    exp_resp_clear(&resp);
+    exp_upstream_free(&agg);
+    exp_upstream_free(&ses);
+}
+
+/* While a program is down every request says so: one warning a minute per
+ * program and way of failing, so one program down does not hide another. */
+static void test_upstream_failures_logged_per_program(void **state)
+{
+    (void)state;
+    char *out = stderr_of(upstreams_fail);
+    assert_int_equal(lines_of(out), 3);
+    assert_non_null(strstr(out, "answering 503: aggregator did not answer\""));
+    assert_non_null(strstr(out, "answering 503: sessionizer did not answer\""));
+    assert_non_null(strstr(out, "answering 502: aggregator: no such org\""));
+    free(out);
+}
+
 static void test_upstream_pool_threads(void **state)
 {
     (void)state;
@@ -2285,6 +2323,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_export_xlsx, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_report, api_setup, api_teardown),
         cmocka_unit_test(test_upstream_pool_threads),
+        cmocka_unit_test(test_upstream_failures_logged_per_program),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     zsock_ctx_term();

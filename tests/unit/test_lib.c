@@ -6,7 +6,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "capture.h"
 #include "event_json.h"
+#include "health.h"
 #include "hmap.h"
 #include "keys.h"
 #include "log.h"
@@ -19,25 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* Runs fn with stderr going to a file; returns what it wrote (caller frees). */
-static char *stderr_of(void (*fn)(void))
-{
-    char path[] = "/tmp/lm-log-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    int saved = dup(STDERR_FILENO);
-    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
-    fn();
-    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
-    close(saved);
-    off_t n = lseek(fd, 0, SEEK_END);
-    char *out = xcalloc(1, (size_t)n + 1);
-    assert_int_equal(pread(fd, out, (size_t)n, 0), n);
-    close(fd);
-    unlink(path);
-    return out;
-}
 
 static struct log_limit limit_a, limit_b;
 
@@ -56,15 +39,43 @@ static void test_log_warn_limited(void **state)
 {
     (void)state;
     char *out = stderr_of(warn_a_lot);
-    int lines = 0;
-    for (const char *p = out; (p = strchr(p, '\n')); p++)
-        lines++;
-    assert_int_equal(lines, 3);
+    assert_int_equal(lines_of(out), 3);
     assert_non_null(strstr(out, "peer 0 sent garbage\""));
     assert_non_null(strstr(out, "another kind"));
     assert_non_null(
         strstr(out, "peer 1000 sent garbage (999 more like it since the last one logged)"));
     assert_null(strstr(out, "peer 1 sent"));
+    free(out);
+}
+
+static void mhd_log(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    health_mhd_log(NULL, fmt, ap);
+    va_end(ap);
+}
+
+static void mhd_logs_a_lot(void)
+{
+    static const char *const bad = "Error processing request (HTTP/%s).\n";
+    static const char *const other = "Failed to accept connection: %s\n";
+    for (int i = 0; i < 500; i++)
+        mhd_log(bad, "1.7");
+    mhd_log(other, "Too many open files");
+    for (int i = 0; i < 500; i++)
+        mhd_log(bad, "1.7");
+}
+
+/* libmicrohttpd's messages: each kind limited on its own, so a flood of bad
+ * requests does not hide a different message. */
+static void test_health_mhd_log(void **state)
+{
+    (void)state;
+    char *out = stderr_of(mhd_logs_a_lot);
+    assert_int_equal(lines_of(out), 2);
+    assert_non_null(strstr(out, "http: Error processing request (HTTP/1.7).\""));
+    assert_non_null(strstr(out, "http: Failed to accept connection: Too many open files\""));
     free(out);
 }
 
@@ -459,7 +470,7 @@ int main(void)
         cmocka_unit_test(test_hmap),           cmocka_unit_test(test_settings),
         cmocka_unit_test(test_event_json),     cmocka_unit_test(test_pb_chunk),
         cmocka_unit_test(test_pb_peek_varint), cmocka_unit_test(test_log_warn_limited),
-        cmocka_unit_test(test_xrandom_hex),
+        cmocka_unit_test(test_xrandom_hex),    cmocka_unit_test(test_health_mhd_log),
     };
     return cmocka_run_group_tests_name("lib", tests, NULL, NULL);
 }
