@@ -740,6 +740,24 @@ static void api_refuse(struct exp_api *a, int status, const struct exp_route *r,
     }
 }
 
+/* The routes whose handlers read no query parameter: one given there is a
+ * 400 like anywhere else, not silently ignored (current?type=creator would
+ * otherwise answer every type). */
+static bool route_takes_no_params(enum exp_route_kind kind)
+{
+    switch (kind) {
+    case EXP_ROUTE_LICENSES:
+    case EXP_ROUTE_CURRENT:
+    case EXP_ROUTE_SETTINGS:
+    case EXP_ROUTE_TOKENS:
+    case EXP_ROUTE_TOKEN:
+    case EXP_ROUTE_ORGS:
+        return true;
+    default:
+        return false;
+    }
+}
+
 void exp_api_handle(struct exp_api *a, const struct exp_req *req, struct exp_resp *resp)
 {
     memset(resp, 0, sizeof(*resp));
@@ -779,6 +797,9 @@ void exp_api_handle(struct exp_api *a, const struct exp_req *req, struct exp_res
         exp_resp_error(resp, 413, "payload too large", detail);
         return;
     }
+    struct exp_params none;
+    if (route_takes_no_params(r.kind) && exp_api_params(req, EXP_EP_NONE, &none, resp))
+        return;
     switch (r.kind) {
     case EXP_ROUTE_LICENSES:
         api_licenses(a, r.org, resp);

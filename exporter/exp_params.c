@@ -30,6 +30,8 @@ static const char *const param_names[P_COUNT] = {"type",   "granularity", "from"
 /* Which endpoint takes which parameter. */
 static bool param_allowed(enum exp_endpoint ep, enum param_id id)
 {
+    if (ep == EXP_EP_NONE)
+        return false;
     switch (id) {
     case P_TYPE:
     case P_FROM:
@@ -226,6 +228,8 @@ int exp_params_parse(enum exp_endpoint ep, const struct exp_kv *kv, size_t n, st
             break;
         }
     }
+    if (ep == EXP_EP_NONE)
+        return 0; /* and none was given */
     if (ep == EXP_EP_EXPORT && !seen[P_FORMAT])
         FAIL("format: missing (xlsx, csv, json or ndjson)");
     if (label_date) {
@@ -251,9 +255,11 @@ int exp_params_parse(enum exp_endpoint ep, const struct exp_kv *kv, size_t n, st
             FAIL("hour: only with granularity=minute");
         return 0;
     }
-    if (p->has_date || p->has_hour)
-        FAIL("%s: only with granularity=%s", p->has_date ? "date" : "hour",
-             p->has_date ? "hour or minute" : "minute");
+    /* an hour label sets the date too: name the parameter given */
+    if (seen[P_DATE])
+        FAIL("date: only with granularity=hour or minute");
+    if (p->has_hour)
+        FAIL("hour: only with granularity=minute");
     (void)has_gran;
     if (p->period_days && (has_from || has_to))
         FAIL("period: give either period or from and to");
@@ -299,8 +305,6 @@ void exp_params_period(const struct exp_params *p, int64_t today, int64_t retent
 int exp_params_query_hour(const char *tz, int64_t date, int hour, bool want_offset,
                           int32_t offset_s)
 {
-    if (!want_offset)
-        return hour;
     const struct tz *z = tz_get(tz);
     if (!z)
         z = tz_get("UTC");
@@ -323,6 +327,8 @@ int exp_params_query_hour(const char *tz, int64_t date, int hour, bool want_offs
         if (!dup)
             inst[n++] = u;
     }
+    if (!want_offset)
+        return n ? hour : -1; /* the first instance; none on a spring-forward day */
     int64_t want = local - (int64_t)offset_s * 1000;
     bool found = false;
     int earlier = 0;

@@ -12,7 +12,16 @@
 #define EXP_USER_MAX 256
 #define EXP_TYPE_MAX 32
 
-enum exp_endpoint { EXP_EP_USAGE, EXP_EP_STATS, EXP_EP_SESSIONS, EXP_EP_EXPORT, EXP_EP_REPORT };
+/* EXP_EP_NONE: an endpoint that takes no parameter (licenses, current,
+ * settings, tokens, orgs), where any one given is an error too. */
+enum exp_endpoint {
+    EXP_EP_NONE,
+    EXP_EP_USAGE,
+    EXP_EP_STATS,
+    EXP_EP_SESSIONS,
+    EXP_EP_EXPORT,
+    EXP_EP_REPORT
+};
 
 /* the same numbers as proto's Granularity */
 enum exp_gran { EXP_GRAN_DAY = 1, EXP_GRAN_HOUR = 2, EXP_GRAN_MINUTE = 3 };
@@ -71,7 +80,8 @@ void exp_params_period(const struct exp_params *p, int64_t today, int64_t retent
 /* The Query.hour for local hour `hour` of `date` in zone tz: hour for the
  * first (or only) instance, hour + 100 for the second instance of an hour a
  * fall-back repeats. With want_offset, the instance whose UTC offset is
- * offset_s; -1 when no such instance exists. */
+ * offset_s. -1 when no such instance exists (and for an hour the clocks
+ * skip, with or without an offset). */
 int exp_params_query_hour(const char *tz, int64_t date, int hour, bool want_offset,
                           int32_t offset_s);
 /* "YYYY-MM-DDTHH:MM+hh:mm" (or "Z") of an instant in the zone whose offset

@@ -113,9 +113,9 @@ void exp_api_usage(struct exp_api *a, const char *org, const struct exp_req *req
         if (qhour < 0) {
             char detail[160], d[16];
             read_date(p.date, d, sizeof(d));
-            snprintf(detail, sizeof(detail),
-                     "hour: %02d:00 with that offset does not occur on %s in %s", p.hour, d,
-                     ctx.tz);
+            snprintf(detail, sizeof(detail), "hour: %02d:00%s does not occur on %s in %s%s", p.hour,
+                     p.hour_has_offset ? " with that offset" : "", d, ctx.tz,
+                     p.hour_has_offset ? "" : " (the clocks skip it)");
             exp_api_bad_param(resp, detail);
             exp_org_ctx_close(&ctx);
             return;

@@ -340,14 +340,23 @@ static int get_webhooks(const json_t *obj, Licmon__V1__OrgSettings *s, char *err
             free(v);
             FAIL("webhooks[%zu].%.64s: unknown field (a webhook has url, secret)", i, unknown);
         }
+        const json_t *jsecret = json_object_get(e, "secret");
         const char *url = json_string_value(json_object_get(e, "url"));
-        const char *secret = json_string_value(json_object_get(e, "secret"));
-        if (!url || strlen(url) > 2048 || !valid_url(url) ||
-            (secret && (strlen(secret) > 256 || !printable(secret)))) {
+        const char *secret = json_string_value(jsecret);
+        const char *problem =
+            !json_is_object(e)   ? ": not an object"
+            : !url               ? ".url: missing or not a string"
+            : strlen(url) > 2048 ? ".url: longer than 2048 bytes"
+            : !valid_url(url)    ? ".url: not http(s)://host[:port][/path] (port 1-65535)"
+            : jsecret && !json_is_null(jsecret) && !secret ? ".secret: not a string"
+            : secret && strlen(secret) > 256               ? ".secret: longer than 256 bytes"
+            : secret && !printable(secret)                 ? ".secret: not printable text"
+                                                           : NULL;
+        if (problem) {
             for (size_t j = 0; j < i; j++)
                 licmon__v1__webhook__free_unpacked(v[j], NULL);
             free(v);
-            FAIL("webhooks[%zu]: needs an http(s) \"url\" and an optional \"secret\"", i);
+            FAIL("webhooks[%zu]%s", i, problem);
         }
         v[i] = xmalloc(sizeof(*v[i]));
         licmon__v1__webhook__init(v[i]);

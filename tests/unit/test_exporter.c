@@ -1849,6 +1849,40 @@ static void test_api_usage_days(void **state)
     }
 }
 
+/* licenses, current, settings, orgs and tokens read no parameter: one
+ * given is a 400 naming it, not ignored (current?type=creator would answer
+ * every type), and a PUT with one changes nothing. */
+static void test_api_no_params_there(void **state)
+{
+    struct api_fixture *fx = *state;
+    fake_org(fx);
+    static const struct {
+        const char *method, *url, *detail;
+    } bad[] = {
+        {"GET", "/v1/orgs/acme/current?type=creator", "type: not a parameter"},
+        {"GET", "/v1/orgs/acme/licenses?bogus=1", "bogus: unknown parameter"},
+        {"GET", "/v1/orgs/acme/settings?period=7d", "period: not a parameter"},
+        {"PUT", "/v1/orgs/acme/settings?dry_run=1", "dry_run: unknown parameter"},
+        {"GET", "/v1/orgs?x", "x: unknown parameter"},
+        {"GET", "/v1/tokens?all=1", "all: unknown parameter"},
+    };
+    struct got g;
+    uint64_t journaled = fx->fake->journaled_seq;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *body = !strcmp(bad[i].method, "PUT") ? "{\"minor_margin_pct\":20}" : NULL;
+        assert_int_equal(call_full(fx, bad[i].method, bad[i].url, fx->admin_hdr, NULL, body, &g),
+                         400);
+        assert_string_equal(jstr(g.json, "error"), "invalid parameter");
+        if (strncmp(jstr(g.json, "detail"), bad[i].detail, strlen(bad[i].detail)))
+            fail_msg("%s: %s", bad[i].url, jstr(g.json, "detail"));
+        got_free(&g);
+    }
+    assert_int_equal(fx->fake->journaled_seq, journaled); /* the PUT took nothing */
+    assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/current", fx->oa_hdr, NULL, NULL, &g),
+                     200);
+    got_free(&g);
+}
+
 static void test_api_usage_hours_minutes(void **state)
 {
     struct api_fixture *fx = *state;
@@ -1917,6 +1951,14 @@ static void test_api_usage_hours_minutes(void **state)
                   fx->svc_hdr, NULL, NULL, &g),
         400);
     assert_int_equal(strncmp(jstr(g.json, "detail"), "hour:", 5), 0);
+    got_free(&g);
+    /* an hour the clocks skip (Berlin, 2026-03-29 02:00), by number too */
+    assert_int_equal(call_full(fx, "GET",
+                               "/v1/orgs/acme/usage?granularity=minute&date=2026-03-29&hour=2",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     400);
+    assert_string_equal(jstr(g.json, "detail"), "hour: 02:00 does not occur on 2026-03-29 in "
+                                                "Europe/Berlin (the clocks skip it)");
     got_free(&g);
 }
 
@@ -2316,6 +2358,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_tokens, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_orgs, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_usage_days, api_setup, api_teardown),
+        cmocka_unit_test_setup_teardown(test_api_no_params_there, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_usage_hours_minutes, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_stats, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_sessions_streamed, api_setup, api_teardown),

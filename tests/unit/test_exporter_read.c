@@ -165,6 +165,12 @@ static void test_params_bad(void **state)
     expect_bad(EXP_EP_USAGE, "period=7d&bogus=1", "bogus: unknown parameter");
     expect_bad(EXP_EP_USAGE, "period=7d&date=2026-01-01", "date: only with");
     expect_bad(EXP_EP_USAGE, "period=7d&hour=3", "hour: only with");
+    /* an hour label carries a date, but the parameter given is hour */
+    expect_bad(EXP_EP_USAGE, "period=7d&hour=2026-01-01T05:00Z", "hour: only with");
+    expect_bad(EXP_EP_USAGE, "period=7d&date=2026-01-01&hour=2026-01-01T05:00Z", "date: only with");
+    /* the endpoints that take none */
+    expect_bad(EXP_EP_NONE, "type=creator", "type: not a parameter of this endpoint");
+    expect_bad(EXP_EP_NONE, "bogus=1", "bogus: unknown parameter");
     expect_bad(EXP_EP_USAGE, "granularity=hour", "date: missing");
     expect_bad(EXP_EP_USAGE, "granularity=hour&date=2026-01-01&hour=3", "hour: only with");
     expect_bad(EXP_EP_USAGE, "granularity=hour&date=2026-01-01&period=7d", "period:");
@@ -278,6 +284,10 @@ static void test_query_hour_dst(void **state)
     assert_int_equal(exp_params_query_hour("Europe/Berlin", spring, 2, true, 3600), -1);
     assert_int_equal(exp_params_query_hour("Europe/Berlin", spring, 2, true, 7200), -1);
     assert_int_equal(exp_params_query_hour("Europe/Berlin", spring, 3, true, 7200), 3);
+    assert_int_equal(exp_params_query_hour("Europe/Berlin", spring, 2, false, 0), -1);
+    assert_int_equal(exp_params_query_hour("Europe/Berlin", spring, 3, false, 0), 3);
+    assert_int_equal(exp_params_query_hour("Europe/Berlin", spring, 1, false, 0), 1);
+    assert_int_equal(exp_params_query_hour("Asia/Kolkata", spring, 2, false, 0), 2);
     assert_int_equal(exp_params_query_hour("Europe/Berlin", spring, 1, true, 3600), 1);
     assert_int_equal(exp_params_query_hour("UTC", spring, 2, true, 0), 2);
     assert_int_equal(exp_params_query_hour("UTC", spring, 2, true, 3600), -1);

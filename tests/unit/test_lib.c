@@ -303,20 +303,35 @@ static void test_settings(void **state)
         {"{\"webhooks\":[{\"url\":\"https://x.example/h\",\"secert\":\"abc\"}]}",
          "webhooks[0].secert: unknown"},
         {"{\"notify_emails\":[\"not-an-address\"]}", "notify_emails[0]:"},
-        {"{\"webhooks\":[{\"url\":\"ftp://x\"}]}", "webhooks[0]:"},
-        {"{\"webhooks\":[{\"url\":\"http://\"}]}", "webhooks[0]:"},
-        {"{\"webhooks\":[{\"url\":\"https:///path\"}]}", "webhooks[0]:"},
-        {"{\"webhooks\":[{\"url\":\"http://h.example:99999/x\"}]}", "webhooks[0]:"},
-        {"{\"webhooks\":[{\"url\":\"http://h.example:/x\"}]}", "webhooks[0]:"},
-        {"{\"webhooks\":[{\"url\":\"http://h.example:8o/x\"}]}", "webhooks[0]:"},
-        {"{\"webhooks\":[{\"url\":\"http://[::1/x\"}]}", "webhooks[0]:"},
-        {"{\"webhooks\":[{\"url\":\"http://[]/\"}]}", "webhooks[0]:"},
-        {"{\"webhooks\":[{\"url\":\"http://a@b@c/\"}]}", "webhooks[0]:"},
-        {"{\"webhooks\":[{\"url\":\"http://[::1]x:80/\"}]}", "webhooks[0]:"},
+        {"{\"webhooks\":[{\"url\":\"ftp://x\"}]}", "webhooks[0].url: not http(s)://host"},
+        {"{\"webhooks\":[{\"secret\":\"s\"}]}", "webhooks[0].url: missing"},
+        {"{\"webhooks\":[7]}", "webhooks[0]: not an object"},
+        {"{\"webhooks\":[{\"url\":\"https://h.example/x\"},{\"url\":\"https://h.example/"
+         "y\",\"secret\":12345}]}",
+         "webhooks[1].secret: not a string"},
+        {"{\"webhooks\":[{\"url\":\"https://h.example/x\",\"secret\":true}]}",
+         "webhooks[0].secret: not a string"},
+        {"{\"webhooks\":[{\"url\":\"https://h.example/x\",\"secret\":\"a\\nb\"}]}",
+         "webhooks[0].secret: not printable"},
+        {"{\"webhooks\":[{\"url\":\"http://\"}]}", "webhooks[0].url:"},
+        {"{\"webhooks\":[{\"url\":\"https:///path\"}]}", "webhooks[0].url:"},
+        {"{\"webhooks\":[{\"url\":\"http://h.example:99999/x\"}]}", "webhooks[0].url:"},
+        {"{\"webhooks\":[{\"url\":\"http://h.example:/x\"}]}", "webhooks[0].url:"},
+        {"{\"webhooks\":[{\"url\":\"http://h.example:8o/x\"}]}", "webhooks[0].url:"},
+        {"{\"webhooks\":[{\"url\":\"http://[::1/x\"}]}", "webhooks[0].url:"},
+        {"{\"webhooks\":[{\"url\":\"http://[]/\"}]}", "webhooks[0].url:"},
+        {"{\"webhooks\":[{\"url\":\"http://a@b@c/\"}]}", "webhooks[0].url:"},
+        {"{\"webhooks\":[{\"url\":\"http://[::1]x:80/\"}]}", "webhooks[0].url:"},
         {"{\"org\":\"other\"}", "org:"},
         {"{\"no_such_setting\":1}", "no_such_setting:"},
         {"{\"notify_enabled\":\"yes\"}", "notify_enabled:"},
     };
+    /* a secret of null is no secret */
+    Licmon__V1__OrgSettings *nul = merge_text(
+        s, "{\"webhooks\":[{\"url\":\"https://h.example/x\",\"secret\":null}]}", err, sizeof(err));
+    assert_non_null(nul);
+    assert_string_equal(nul->webhooks[0]->secret, "");
+    settings_free(&nul);
     static const char *const good_urls[] = {
         "http://127.0.0.1:8080/hook", "https://hooks.example", "https://[::1]:443/x?y#z",
         "https://user:pw@h.example:1/x", "http://h.example:65535"};
