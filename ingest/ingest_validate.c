@@ -102,7 +102,7 @@ const char *ingest_validate_event(const Licmon__V1__Event *ev, int64_t now_ms,
             REJECT("requested_type: same as license_type, so not a downgrade");
     }
     if (ev->ts_ms == 0)
-        REJECT("ts: missing");
+        REJECT("ts: missing (or 0, which is 1970)");
     if (ev->ts_ms < now_ms - retention_days * 86400000LL)
         REJECT("ts: older than the %lld-day retention", (long long)retention_days);
     if (ev->ts_ms > now_ms + INGEST_FUTURE_MAX_MS)
