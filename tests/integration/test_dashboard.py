@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+import urllib.parse
 import zoneinfo
 
 import pytest
@@ -332,6 +333,13 @@ def test_dashboard_end_to_end(stack, browser):
           "the minutes")
     minutes = api(stack, "usage", type="creator", granularity="minute", date=d1.isoformat(),
                   hour=10)["rows"]
+    # the page asks by the hour's label (its offset tells the two 02:00s of a fall-back day
+    # apart), not by its number
+    asked = drv.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+        ".filter(n => n.includes('granularity=minute'))")
+    assert asked and urllib.parse.parse_qs(urllib.parse.urlsplit(asked[-1]).query)["hour"] == [
+        hours[h10]["hour"]], asked
     cd = chart_data(drv)
     assert cd["datasets"][0]["data"] == [r["peak"] for r in minutes]
     assert cd["datasets"][1]["data"] == [r["users"] for r in minutes]

@@ -526,8 +526,9 @@ async function showHours(date) {
 
 async function showMinutes(date, hourLabel) {
   const a = st.applied;
-  const hour = parseInt(clockOf(hourLabel).slice(0, 2), 10);
-  const rows = await loadRows('minutes', () => st.api.usageMinutes(a.type, date, hour));
+  // the label, not its hour number: on a fall-back day the number names the
+  // first of the two 02:00s, the label (with its offset) the one clicked
+  const rows = await loadRows('minutes', () => st.api.usageMinutes(a.type, date, hourLabel));
   if (!rows) return false;
   st.level = 'minutes';
   st.day = date;
