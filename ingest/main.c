@@ -12,14 +12,30 @@
 #include "zsock.h"
 #include "health.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* An endpoint only this machine can reach: ipc, inproc, or tcp on a
+ * loopback address. Any other takes events only with CURVE (ARCHITECTURE:
+ * tcp means CURVE) unless the operator says otherwise. */
+static bool endpoint_is_local(const char *ep)
+{
+    static const char *const local[] = {"",           "ipc://",       "inproc://",
+                                        "tcp://127.", "tcp://[::1]:", "tcp://localhost:"};
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+        if (!*local[i] ? !*ep : !strncmp(ep, local[i], strlen(local[i])))
+            return true;
+    return false;
+}
 
 int main(int argc, char **argv)
 {
     struct prog_common common;
     char *producer, *internal, *db, *curve_secret, *curve_allowed;
     int64_t max_frame, max_events, tick_ms, retention_days, journal_hours, backlog_mb;
+    bool plain_tcp;
     struct conf_opt opts[] = {
         PROG_COMMON_OPTS(&common, "LICMON_INGEST"),
         CONF_STR("listen", "LICMON_INGEST_LISTEN", "",
@@ -36,6 +52,10 @@ int main(int argc, char **argv)
                  "file of the producers' Z85 public keys allowed to connect, one per line "
                  "(required with --curve-secret-file)",
                  &curve_allowed),
+        CONF_BOOL("insecure-plain-tcp", "LICMON_INGEST_INSECURE_PLAIN_TCP", "false",
+                  "let a --listen that other machines can reach go without CURVE: anyone who "
+                  "reaches it can journal events for any org",
+                  &plain_tcp),
         CONF_INT("max-frame-bytes", "LICMON_INGEST_MAX_FRAME_BYTES", 16777216, 1024, 268435456,
                  "largest producer frame accepted (ZMQ_MAXMSGSIZE)", &max_frame),
         CONF_INT("max-batch-events", "LICMON_INGEST_MAX_BATCH_EVENTS", 10000, 1, 100000,
@@ -59,7 +79,20 @@ int main(int argc, char **argv)
         conf_free(opts);
         return 2;
     }
+    if (!*curve_secret && !plain_tcp && !endpoint_is_local(producer)) {
+        fprintf(stderr,
+                "licmon-ingest: --listen %s can be reached from other machines: give "
+                "--curve-secret-file and --curve-allowed-keys (licmonctl keygen makes them), or "
+                "--insecure-plain-tcp to take events from anyone who reaches it\n",
+                producer);
+        conf_free(opts);
+        return 2;
+    }
     prog_start("ingest", &common);
+    if (!*curve_secret && !endpoint_is_local(producer))
+        log_warn("producers on %s are not authenticated (--insecure-plain-tcp): anyone who "
+                 "reaches it can journal events for any org",
+                 producer);
     prog_default_endpoint(&producer, common.dir, "ingest-producer");
     prog_default_endpoint(&internal, common.dir, "ingest");
     prog_default_db(&db, common.dir, "ingest");

@@ -322,6 +322,10 @@ static int get_licenses(const json_t *obj, Licmon__V1__OrgSettings *s, char *err
     return 0;
 }
 
+static const char no_stored_secret[] =
+    ".secret: " SETTINGS_SECRET_MASK " keeps the secret stored for this url, and there is "
+    "none: give the secret";
+
 static int get_webhooks(const json_t *obj, Licmon__V1__OrgSettings *s, char *err, size_t errlen)
 {
     const json_t *arr = json_object_get(obj, "webhooks");
@@ -343,6 +347,13 @@ static int get_webhooks(const json_t *obj, Licmon__V1__OrgSettings *s, char *err
         const json_t *jsecret = json_object_get(e, "secret");
         const char *url = json_string_value(json_object_get(e, "url"));
         const char *secret = json_string_value(jsecret);
+        /* GET shows a secret masked; sending the mask back keeps the stored
+         * one, which must exist (not so for a saved copy put on a new stack) */
+        const char *keep = secret ? secret : "";
+        bool masked = url && secret && !strcmp(secret, SETTINGS_SECRET_MASK);
+        for (size_t j = 0; masked && j < s->n_webhooks; j++)
+            if (!strcmp(s->webhooks[j]->url, url) && *s->webhooks[j]->secret)
+                keep = s->webhooks[j]->secret;
         const char *problem =
             !json_is_object(e)   ? ": not an object"
             : !url               ? ".url: missing or not a string"
@@ -351,6 +362,7 @@ static int get_webhooks(const json_t *obj, Licmon__V1__OrgSettings *s, char *err
             : jsecret && !json_is_null(jsecret) && !secret ? ".secret: not a string"
             : secret && strlen(secret) > 256               ? ".secret: longer than 256 bytes"
             : secret && !printable(secret)                 ? ".secret: not printable text"
+            : masked && keep == secret                     ? no_stored_secret
                                                            : NULL;
         if (problem) {
             for (size_t j = 0; j < i; j++)
@@ -361,12 +373,6 @@ static int get_webhooks(const json_t *obj, Licmon__V1__OrgSettings *s, char *err
         v[i] = xmalloc(sizeof(*v[i]));
         licmon__v1__webhook__init(v[i]);
         v[i]->url = xstrdup(url);
-        /* GET shows a secret masked; sending the mask back keeps the secret */
-        const char *keep = secret ? secret : "";
-        for (size_t j = 0; secret && !strcmp(secret, SETTINGS_SECRET_MASK) && j < s->n_webhooks;
-             j++)
-            if (!strcmp(s->webhooks[j]->url, url))
-                keep = s->webhooks[j]->secret;
         v[i]->secret = xstrdup(keep);
     }
     for (size_t j = 0; j < s->n_webhooks; j++)

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, PROGRAMS, ctl, ev, now_ms
+from conftest import BIN, PROGRAMS, ctl, ev, free_port, now_ms, running_stack
 
 
 def in_use(stack, org, license_type):
@@ -36,6 +36,19 @@ def test_login_then_logout_end_to_end(stack):
     stack.wait()
     assert in_use(stack, "acme", "reviewer") == 0
     assert stack.get("/v1/orgs/acme/current").json()["sessions"] == []
+
+
+def test_up_keeps_ingest_on_the_endpoint_stack_json_names():
+    """LICMON_INGEST_LISTEN in the environment of `licmonctl up` does not move ingest
+    off the ipc socket that stack.json, `send --dir` and the demo use (it used to,
+    and then nothing sent through the stack was ever acknowledged)."""
+    env = dict(os.environ, LICMON_INGEST_LISTEN=f"tcp://0.0.0.0:{free_port()}")
+    with running_stack(env=env) as stack:
+        with open(os.path.join(stack.dir, "stack.json")) as f:
+            assert json.load(f)["producer"].startswith("ipc://")
+        stack.send([ev("e1", "login", ts=now_ms(), license_type="reviewer")])
+        stack.wait()
+        assert in_use(stack, "acme", "reviewer") == 1
 
 
 def test_rejections_name_line_and_field(stack):
@@ -112,6 +125,30 @@ def test_settings_round_trip_and_validation(stack):
     assert lic["timezone"] == "Europe/Berlin"
     row = [x for x in lic["licenses"] if x["type"] == "reviewer"][0]
     assert row["owned"] == 5 and row["free"] == 5
+
+
+def test_settings_saved_then_put_back_on_a_new_stack(stack, tmp_path):
+    """The README's recovery: what `licmonctl settings ORG` prints goes back in with
+    `--set @FILE` on a new stack, once the masked webhook secret is written back;
+    with the mask left in, it is refused naming the field, never stored as the mask."""
+    ctl("settings", "--dir", stack.dir, "acme", "--set", json.dumps({
+        "timezone": "America/New_York", "user_inactivity_timeout_s": 900,
+        "notify_emails": ["it@acme.example"], "integrations": ["Jira"],
+        "webhooks": [{"url": "https://hooks.example/x", "secret": "s3cret"}],
+        "licenses": [{"type": "creator", "owned": 7, "threshold_pct": 60,
+                      "expires": "2027-06-30"}]}))
+    saved = ctl("settings", "--dir", stack.dir, "acme").stdout
+    path = tmp_path / "acme.json"
+    path.write_text(saved)
+    with running_stack() as fresh:
+        p = ctl("settings", "--dir", fresh.dir, "acme", "--set", f"@{path}", check=False)
+        assert p.returncode == 1 and "webhooks[0].secret:" in p.stderr, p.stderr
+        assert fresh.get("/v1/orgs/acme/settings").json()["webhooks"] == []
+        fixed = json.loads(saved)
+        fixed["webhooks"][0]["secret"] = "s3cret"
+        path.write_text(json.dumps(fixed))
+        ctl("settings", "--dir", fresh.dir, "acme", "--set", f"@{path}")
+        assert json.loads(ctl("settings", "--dir", fresh.dir, "acme").stdout) == json.loads(saved)
 
 
 def test_settings_changes_while_the_pipeline_is_behind_both_stay(stack):

@@ -70,6 +70,37 @@ def test_curve_needs_allowed_keys():
     assert r.returncode == 2 and "--curve-allowed-keys" in r.stderr
 
 
+def test_tcp_without_curve_is_refused_unless_asked_for():
+    """ARCHITECTURE: tcp means CURVE. A --listen other machines can reach, with no
+    CURVE, is refused at start naming what to give; --insecure-plain-tcp says the
+    operator means it, and ingest says so in its log; loopback needs neither."""
+    folder = tempfile.mkdtemp(prefix="lm-plain-", dir="/tmp")
+    port = free_port()
+    r = subprocess.run([os.path.join(BIN, "licmon-ingest"), "--dir", folder,
+                        "--listen", f"tcp://0.0.0.0:{port}"], capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode == 2 and "--curve-secret-file" in r.stderr, r.stderr
+    assert "--insecure-plain-tcp" in r.stderr
+    for listen, extra, warned in ((f"tcp://0.0.0.0:{port}", ["--insecure-plain-tcp"], True),
+                                  (f"tcp://127.0.0.1:{port}", [], False)):
+        p, log = start_ingest(folder, ["--listen", listen, *extra])
+        ctx = zmq.Context()
+        try:
+            s = ctx.socket(zmq.DEALER)
+            s.setsockopt(zmq.LINGER, 0)
+            s.connect(f"tcp://127.0.0.1:{port}")
+            s.send(b"\xff\xff not a protobuf")
+            assert s.poll(10000), f"{listen}: no answer"
+            assert b"is not an EventBatch" in s.recv()
+        finally:
+            ctx.destroy(linger=0)
+            p.terminate()
+            p.wait(10)
+            log.close()
+        with open(os.path.join(folder, "ingest.log")) as f:
+            assert ("are not authenticated" in f.read()) == warned
+
+
 def test_oversized_and_malformed_frames_never_stall_ingest():
     folder = tempfile.mkdtemp(prefix="lm-frames-", dir="/tmp")
     p, log = start_ingest(folder, ["--max-frame-bytes", "1024"])

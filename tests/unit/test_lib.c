@@ -280,6 +280,19 @@ static void test_settings(void **state)
     assert_string_equal(json_string_value(json_object_get(
                             json_array_get(json_object_get(j, "webhooks"), 0), "secret")),
                         "********");
+    /* everything GET shows goes back in as it is (a saved copy put back) */
+    Licmon__V1__OrgSettings *s3 = settings_merge_json(s2, j, err, sizeof(err));
+    assert_non_null(s3);
+    assert_string_equal(s3->webhooks[0]->secret, "s3");
+    settings_free(&s3);
+    /* ... but not on a stack that has no secret for that url: the mask is
+     * never stored as the secret */
+    Licmon__V1__OrgSettings *blank = settings_default("acme");
+    s3 = settings_merge_json(blank, j, err, sizeof(err));
+    assert_null(s3);
+    assert_string_equal(err, "webhooks[0].secret: ******** keeps the secret stored for this url, "
+                             "and there is none: give the secret");
+    settings_free(&blank);
     json_decref(j);
 
     static const struct {

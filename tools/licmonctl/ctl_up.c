@@ -171,6 +171,11 @@ static void up_plan(struct up *u)
             args[7] = u->http;
             args[8] = "--admin-token-file";
             args[9] = u->token_path;
+        } else if (!strcmp(ctl_programs[i], "ingest")) {
+            /* the endpoint stack.json names, which send --dir and the demo
+             * use, whatever LICMON_INGEST_LISTEN says */
+            args[6] = "--listen";
+            args[7] = u->stack.producer;
         }
         up_add_kid(u, ctl_programs[i], path, args);
     }
