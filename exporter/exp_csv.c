@@ -63,10 +63,14 @@ static void csv_instant(struct exp_buf *b, int64_t ms, bool empty)
     }
 }
 
-static void csv_int(struct exp_buf *b, int64_t v)
+/* "h:mm:ss,seconds", or two empty cells when absent */
+static void csv_seconds(struct exp_buf *b, int64_t s, bool absent, char *d, size_t dlen)
 {
+    if (!absent)
+        exp_buf_adds(b, exp_csv_duration(s, d, dlen));
     exp_buf_addc(b, ',');
-    exp_buf_int(b, v);
+    if (!absent)
+        exp_buf_int(b, s);
 }
 
 void exp_csv_session_row(struct exp_buf *b, const Licmon__V1__SessionRecord *s)
@@ -88,12 +92,13 @@ void exp_csv_session_row(struct exp_buf *b, const Licmon__V1__SessionRecord *s)
     exp_buf_addc(b, ',');
     exp_buf_adds(b, pb_end_reason_name(s->end_reason));
     exp_buf_addc(b, ',');
-    exp_buf_adds(b, exp_csv_duration(s->user_inactivity_s, d, sizeof(d)));
-    csv_int(b, s->user_inactivity_s);
+    /* an open session has no end: its metrics are empty cells */
+    csv_seconds(b, s->user_inactivity_s, open, d, sizeof(d));
     exp_buf_addc(b, ',');
-    exp_buf_adds(b, exp_csv_duration(s->license_inactivity_s, d, sizeof(d)));
-    csv_int(b, s->license_inactivity_s);
+    csv_seconds(b, s->license_inactivity_s, open, d, sizeof(d));
     csv_instant(b, s->license_released_at_ms, s->license_released_at_ms == 0);
-    csv_int(b, s->license_tail_s);
+    exp_buf_addc(b, ',');
+    if (!open)
+        exp_buf_int(b, s->license_tail_s);
     exp_buf_adds(b, "\r\n");
 }

@@ -59,6 +59,10 @@ struct export_job {
     struct exp_params p;
     struct exp_period per;
     char from[16], to[16], afrom[16], ato[16];
+    /* the sessions' part of the period: sessions are kept for the minute
+     * retention, the day rows for the (longer) day retention */
+    struct exp_period sper;
+    char sfrom[16], sto[16];
     json_t *stats, *licenses;
 };
 
@@ -86,6 +90,12 @@ static size_t export_types(const struct export_job *j, const char ***types, int6
     return n;
 }
 
+/* Whether the sessions start later than the period's day rows. */
+static bool export_sessions_cut(const struct export_job *j)
+{
+    return !j->per.empty && (j->sper.empty || j->sper.from > j->per.from);
+}
+
 /* The day rows of one type; NULL with resp filled. */
 static Licmon__V1__Reply *export_days(struct export_job *j, const char *type, struct exp_resp *resp)
 {
@@ -106,8 +116,8 @@ static struct exp_sess_src *export_src(struct export_job *j)
     struct exp_sess_query sq = {.org = j->ctx.org,
                                 .type = j->p.type,
                                 .user = j->p.has_user ? j->p.user : NULL,
-                                .from = j->from,
-                                .to = j->to,
+                                .from = j->sfrom,
+                                .to = j->sto,
                                 .now_ms = j->ctx.now_ms,
                                 .chunk = j->a->cfg.session_chunk,
                                 .timeout_ms = j->a->cfg.query_timeout_ms};
@@ -118,7 +128,7 @@ static struct exp_sess_src *export_src(struct export_job *j)
 static struct exp_sess_src *export_start(struct export_job *j, struct exp_resp *resp)
 {
     struct exp_sess_src *src = export_src(j);
-    if (j->per.empty)
+    if (j->sper.empty)
         return src;
     enum exp_upstream_result res;
     Licmon__V1__Reply *rep;
@@ -156,6 +166,16 @@ static char *export_json_head(struct export_job *j, struct exp_resp *resp)
     }
     exp_buf_json_key(&b, "clamped", false);
     exp_buf_adds(&b, j->per.clamped ? "true" : "false");
+    /* the dates the sessions cover (fewer when the minute retention cuts
+     * them), null when there are none */
+    const char *const sdates[2][2] = {{"sessions_from", j->sfrom}, {"sessions_to", j->sto}};
+    for (int i = 0; i < 2; i++) {
+        exp_buf_json_key(&b, sdates[i][0], false);
+        if (j->sper.empty)
+            exp_buf_adds(&b, "null");
+        else
+            exp_buf_json_str(&b, sdates[i][1]);
+    }
     exp_buf_json_key(&b, "generated_at", false);
     exp_buf_json_str(&b, time_format_rfc3339(j->ctx.now_ms, t, sizeof(t)));
     char *dump = json_dumps(j->stats, JSON_COMPACT | JSON_REAL_PRECISION(12));
@@ -244,7 +264,7 @@ static int export_xlsx(struct export_job *j, struct exp_resp *resp)
         goto fail;
     const Licmon__V1__SessionRecord *rec;
     int rc = 0;
-    while (!j->per.empty && (rc = exp_sess_src_next(src, &rec)) == 1)
+    while (!j->sper.empty && (rc = exp_sess_src_next(src, &rec)) == 1)
         exp_xlsx_session(x, rec);
     if (rc < 0) {
         metric_add(j->a->m_stream_failed, 1);
@@ -260,6 +280,8 @@ static int export_xlsx(struct export_job *j, struct exp_resp *resp)
                                    .to = j->to,
                                    .asked_from = j->per.clamped ? j->afrom : NULL,
                                    .asked_to = j->per.clamped ? j->ato : NULL,
+                                   .sessions_from = export_sessions_cut(j) ? j->sfrom : NULL,
+                                   .session_days = j->ctx.s->retention_days_minutes,
                                    .generated_ms = j->ctx.now_ms,
                                    .stats = j->stats,
                                    .licenses = j->licenses};
@@ -305,6 +327,12 @@ void exp_api_export(struct exp_api *a, const char *org, const struct exp_req *re
     time_format_date(j.per.empty ? j.per.asked_to : j.per.to, j.to, sizeof(j.to));
     time_format_date(j.per.asked_from, j.afrom, sizeof(j.afrom));
     time_format_date(j.per.asked_to, j.ato, sizeof(j.ato));
+    int64_t sdays = j.ctx.s->retention_days_minutes < j.ctx.s->retention_days_days
+                        ? j.ctx.s->retention_days_minutes
+                        : j.ctx.s->retention_days_days;
+    exp_params_period(&j.p, j.ctx.today, sdays, &j.sper);
+    time_format_date(j.sper.empty ? j.sper.asked_from : j.sper.from, j.sfrom, sizeof(j.sfrom));
+    time_format_date(j.sper.empty ? j.sper.asked_to : j.sper.to, j.sto, sizeof(j.sto));
     enum exp_format f = j.p.format;
     bool head = !strcmp(req->method, "HEAD");
     unsigned max = a->cfg.max_exports ? a->cfg.max_exports : EXPORT_DEFAULT_MAX;
@@ -342,7 +370,7 @@ void exp_api_export(struct exp_api *a, const char *org, const struct exp_req *re
             free(head_text);
             goto out;
         }
-        if (j.per.empty) {
+        if (j.sper.empty) {
             size_t l = strlen(head_text);
             head_text = xrealloc(head_text, l + 4);
             memcpy(head_text + l, "]}\n", 4);
@@ -361,7 +389,7 @@ void exp_api_export(struct exp_api *a, const char *org, const struct exp_req *re
         if (f == EXP_FMT_CSV)
             exp_csv_session_header(&h);
         char *prefix = exp_buf_steal(&h, NULL);
-        if (j.per.empty) {
+        if (j.sper.empty) {
             exp_api_text(resp, prefix, strlen(prefix), NULL);
             exp_sess_src_free(&src);
         } else {
@@ -371,7 +399,11 @@ void exp_api_export(struct exp_api *a, const char *org, const struct exp_req *re
         }
     }
     resp->content_type = export_content_type(f);
-    resp->filename = xasprintf("licmon-%s-%s-%s_%s.%s", org, j.p.type, j.from, j.to, export_ext(f));
+    /* csv and ndjson hold only sessions: their name says which dates */
+    bool only_sessions = f == EXP_FMT_CSV || f == EXP_FMT_NDJSON;
+    resp->filename = xasprintf("licmon-%s-%s-%s_%s.%s", org, j.p.type,
+                               only_sessions && !j.sper.empty ? j.sfrom : j.from,
+                               only_sessions && !j.sper.empty ? j.sto : j.to, export_ext(f));
     resp->timezone = xstrdup(j.ctx.tz);
     metric_add(a->m_exports, 1);
 out:

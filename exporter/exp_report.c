@@ -394,7 +394,12 @@ char *exp_report_html(const struct exp_report_in *in, size_t *len)
     double owned = 0, tc = 0;
     if (in->stats) {
         rp_num(in->stats, "owned", NULL, &owned);
-        rp_num(in->stats, "threshold_count", NULL, &tc);
+        /* no threshold line where the threshold cards do not apply (all,
+         * a named type) */
+        const char *st = json_string_value(
+            json_object_get(json_object_get(in->stats, "days_over_threshold"), "state"));
+        if (st && strcmp(st, "non_applicable"))
+            rp_num(in->stats, "threshold_count", NULL, &tc);
     }
     exp_buf_adds(&b, "<section class=\"keep\"><h2>Daily usage</h2>\n<figure>\n");
     size_t clen;
@@ -417,8 +422,8 @@ char *exp_report_html(const struct exp_report_in *in, size_t *len)
     if (in->n_rows && in->n_rows <= 62)
         rp_daily_table(&b, in->rows, in->n_rows);
     else if (in->n_rows)
-        exp_buf_adds(&b, "<p>The figures of every day are in the export (xlsx, csv or json) "
-                         "of the same period.</p>\n");
+        exp_buf_adds(&b, "<p>The figures of every day are in the xlsx export (its Daily usage "
+                         "sheet) or the json export of the same period.</p>\n");
     exp_buf_adds(&b, "<footer>Peak: the most seats held at the same time. Distinct users: how "
                      "many different users held a seat. Days and hours are counted in the "
                      "reporting time zone; licmon.</footer>\n</body></html>\n");

@@ -266,6 +266,16 @@ static void view_instant(struct exp_buf *b, const char *key, int64_t ms, bool nu
     exp_buf_addc(b, '"');
 }
 
+/* "key": seconds, or null when absent */
+static void view_seconds(struct exp_buf *b, const char *key, int64_t s, bool absent)
+{
+    exp_buf_json_key(b, key, false);
+    if (absent)
+        exp_buf_adds(b, "null");
+    else
+        exp_buf_int(b, s);
+}
+
 void exp_view_session(struct exp_buf *b, const Licmon__V1__SessionRecord *s)
 {
     exp_buf_addc(b, '{');
@@ -288,13 +298,11 @@ void exp_view_session(struct exp_buf *b, const Licmon__V1__SessionRecord *s)
     view_instant(b, "end", open ? 0 : s->end_ms, true);
     exp_buf_json_key(b, "end_reason", false);
     exp_buf_json_str(b, pb_end_reason_name(s->end_reason));
-    exp_buf_json_key(b, "user_inactivity_s", false);
-    exp_buf_int(b, s->user_inactivity_s);
-    exp_buf_json_key(b, "license_inactivity_s", false);
-    exp_buf_int(b, s->license_inactivity_s);
+    /* an open session has no end, so none of the metrics measured to it */
+    view_seconds(b, "user_inactivity_s", s->user_inactivity_s, open);
+    view_seconds(b, "license_inactivity_s", s->license_inactivity_s, open);
     view_instant(b, "license_released_at", s->license_released_at_ms, true);
-    exp_buf_json_key(b, "license_tail_s", false);
-    exp_buf_int(b, s->license_tail_s);
+    view_seconds(b, "license_tail_s", s->license_tail_s, open);
     exp_buf_addc(b, '}');
 }
 
@@ -309,24 +317,4 @@ const char *exp_view_state_words(const char *state)
     if (!strcmp(state, "major"))
         return "Critical";
     return state;
-}
-
-const char *exp_view_end_reason_words(Licmon__V1__EndReason r)
-{
-    switch (r) {
-    case LICMON__V1__END_REASON__OPEN:
-        return "still open";
-    case LICMON__V1__END_REASON__MANUAL_LOGOUT:
-        return "manual logout";
-    case LICMON__V1__END_REASON__USER_INACTIVITY:
-        return "user inactivity";
-    case LICMON__V1__END_REASON__RELOGIN:
-        return "re-login";
-    case LICMON__V1__END_REASON__LICENSE_INACTIVITY:
-        return "license inactivity";
-    case LICMON__V1__END_REASON__SWITCHED:
-        return "switched type";
-    default:
-        return "unknown";
-    }
 }

@@ -52,11 +52,10 @@ json_t *exp_view_stats(const Licmon__V1__Stats *st, const Licmon__V1__License *l
 double exp_view_pct(double value, int64_t owned);
 /* One session record (SPEC.md section 3.1) as a JSON object. Instants are
  * RFC 3339 UTC with ms; requested_type, end and license_released_at are
- * null when empty; end_reason is its name (manual_logout, ...). */
+ * null when empty, and so are the three metrics of an open session (they
+ * are measured to its end); end_reason is its name (manual_logout, ...). */
 void exp_view_session(struct exp_buf *b, const Licmon__V1__SessionRecord *s);
 /* The words of a card state for people: OK, Warning, Critical, Not applicable. */
 const char *exp_view_state_words(const char *state);
-/* An end reason in words: "manual logout", "user inactivity", "re-login", "still open". */
-const char *exp_view_end_reason_words(Licmon__V1__EndReason r);
 
 #endif

@@ -281,13 +281,15 @@ void exp_xlsx_session(struct exp_xlsx *x, const Licmon__V1__SessionRecord *s)
     xlsx_instant(x, ws, row, 6, s->last_activity_ms);
     if (!open && s->end_ms)
         xlsx_instant(x, ws, row, 7, s->end_ms);
-    worksheet_write_string(ws, row, 8, exp_view_end_reason_words(s->end_reason), NULL);
+    worksheet_write_string(ws, row, 8, pb_end_reason_name(s->end_reason), NULL);
+    if (s->license_released_at_ms)
+        xlsx_instant(x, ws, row, 13, s->license_released_at_ms);
+    if (open) /* no end: none of the metrics measured to it */
+        return;
     worksheet_write_number(ws, row, 9, (double)s->user_inactivity_s / 86400.0, x->f_dur);
     worksheet_write_number(ws, row, 10, (double)s->user_inactivity_s, NULL);
     worksheet_write_number(ws, row, 11, (double)s->license_inactivity_s / 86400.0, x->f_dur);
     worksheet_write_number(ws, row, 12, (double)s->license_inactivity_s, NULL);
-    if (s->license_released_at_ms)
-        xlsx_instant(x, ws, row, 13, s->license_released_at_ms);
     worksheet_write_number(ws, row, 14, (double)s->license_tail_s, NULL);
 }
 
@@ -429,6 +431,13 @@ static void sum_write(struct exp_xlsx *x, const struct exp_xlsx_summary *sum)
                  "today) are exported",
                  sum->asked_from, sum->asked_to);
         sum_pair(x, &row, "Note", buf);
+    }
+    if (sum->sessions_from) {
+        snprintf(buf, sizeof(buf),
+                 "%lld days: the Sessions sheets start on %s (the daily usage covers the "
+                 "whole period)",
+                 (long long)sum->session_days, sum->sessions_from);
+        sum_pair(x, &row, "Sessions kept", buf);
     }
     sum_pair(x, &row, "Reporting time zone", sum->timezone);
     snprintf(buf, sizeof(buf), "%s (UTC)", time_format_rfc3339(sum->generated_ms, t, sizeof(t)));

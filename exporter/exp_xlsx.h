@@ -32,6 +32,8 @@ struct exp_xlsx_summary {
     const char *org, *type, *timezone;
     const char *from, *to;             /* the local dates exported */
     const char *asked_from, *asked_to; /* as asked, when clamping moved them (else NULL) */
+    const char *sessions_from;         /* when sessions start later (minute retention), else NULL */
+    int64_t session_days;              /* how many days sessions are kept */
     int64_t generated_ms;
     const json_t *stats;    /* GET /stats's answer (cards), or NULL */
     const json_t *licenses; /* GET /licenses's answer */

@@ -61,13 +61,16 @@ def ex():
                     "kind": "login", "license_type": "reviewer", "requested_type": "creator"})
         evs.append({"event_id": "g2", "org": "acme", "user": "down-dan", "ts": last + 999,
                     "kind": "logout"})
+        # and one still open (its metrics are measured to an end it does not have yet)
+        evs.append({"event_id": "o1", "org": "acme", "user": "open-olga", "ts": now_ms() - 60000,
+                    "kind": "login", "license_type": "creator"})
         evs.sort(key=lambda e: e["ts"])
         s.send(evs)
         s.wait()
-        s.users = users + ["down-dan"]
+        s.users = users + ["down-dan", "open-olga"]
         s.frm = local_date(t0)
         s.to = local_date(now_ms())
-        s.n = SESSIONS_PER_USER * len(users) + 1
+        s.n = SESSIONS_PER_USER * len(users) + 2
         s.out = os.path.join(folder, "out")
         os.makedirs(s.out)
         yield s
@@ -110,13 +113,10 @@ def ooxml_text(v):
     return re.sub(r"_x([0-9A-Fa-f]{4})_", lambda m: chr(int(m.group(1), 16)), v)
 
 
-WORDS = {"manual logout": "manual_logout", "user inactivity": "user_inactivity",
-         "re-login": "relogin", "still open": "open"}
-
-
 def test_xlsx_equals_sessions_api_and_splits_rows(ex):
     api = sessions_api(ex)
     assert len(api) == ex.n
+    assert any(x["end_reason"] == "open" and x["user_inactivity_s"] is None for x in api)
     wb = openpyxl.load_workbook(export(ex, "xlsx"))
     assert wb.sheetnames == ["Summary", "Daily usage", "Sessions", "Sessions (2)",
                              "Sessions (3)", "Licenses"]
@@ -127,11 +127,15 @@ def test_xlsx_equals_sessions_api_and_splits_rows(ex):
         for r in rows[1:]:
             (sid, org, user, ltype, req, start, last, end, why, ui_dur, ui_s, li_dur, li_s,
              released, tail) = r
-            assert ui_dur == dt.timedelta(seconds=ui_s) and li_dur == dt.timedelta(seconds=li_s)
+            if why == "open":  # no end: none of the metrics measured to it
+                assert ui_dur is ui_s is li_dur is li_s is tail is None
+            else:
+                assert ui_dur == dt.timedelta(seconds=ui_s)
+                assert li_dur == dt.timedelta(seconds=li_s)
             got.append({"session_id": sid, "org": org, "user": ooxml_text(user), "license_type": ltype,
                         "requested_type": req, "start": iso_ms(start),
                         "last_activity": iso_ms(last), "end": iso_ms(end),
-                        "end_reason": WORDS[why], "user_inactivity_s": ui_s,
+                        "end_reason": why, "user_inactivity_s": ui_s,
                         "license_inactivity_s": li_s, "license_released_at": iso_ms(released),
                         "license_tail_s": tail})
     assert [len(list(wb[n].rows)) - 1 for n in ("Sessions", "Sessions (2)", "Sessions (3)")] \
@@ -176,10 +180,13 @@ def test_csv_equals_sessions_api_with_inert_text(ex):
         assert r["start"] == s["start"] and r["end"] == (s["end"] or "")
         assert r["requested_type"] == (s["requested_type"] or "")
         assert r["end_reason"] == s["end_reason"]
+        assert r["license_released_at"] == (s["license_released_at"] or "")
+        if s["user_inactivity_s"] is None:  # open
+            assert r["user_inactivity"] == r["user_inactivity_s"] == r["license_tail_s"] == ""
+            continue
         assert int(r["user_inactivity_s"]) == s["user_inactivity_s"]
         h, m, sec = (int(x) for x in r["user_inactivity"].split(":"))
         assert h * 3600 + m * 60 + sec == s["user_inactivity_s"]
-        assert r["license_released_at"] == (s["license_released_at"] or "")
     # no cell of the file starts like a formula
     for r in rows:
         for v in r.values():
@@ -212,6 +219,24 @@ def test_export_type_filter_and_http_headers(ex):
     wb = openpyxl.load_workbook(io.BytesIO(x.content))
     assert {r[0] for r in list(wb["Daily usage"].iter_rows(values_only=True))[1:]} == {"creator"}
     assert not [f for f in os.listdir(os.path.join(ex.dir, "tmp")) if f.startswith("licmon-")]
+
+
+def test_export_longer_than_sessions_are_kept_says_where_they_start(ex):
+    """Sessions are kept 400 days, day rows 1830: an export from 500 days back has
+    every day row, its sessions start 399 days back, and each form says so."""
+    today = dt.date.fromisoformat(ex.to)
+    frm = (today - dt.timedelta(days=500)).isoformat()
+    sfrom = (today - dt.timedelta(days=399)).isoformat()
+    x = ex.get(f"/v1/orgs/acme/export?format=xlsx&type=creator&from={frm}&to={ex.to}")
+    assert x.status_code == 200
+    wb = openpyxl.load_workbook(io.BytesIO(x.content))
+    summary = {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True) if r and r[0]}
+    assert summary["Sessions kept"].startswith(f"400 days: the Sessions sheets start on {sfrom}")
+    assert len(list(wb["Daily usage"].iter_rows())) - 1 == 501
+    j = ex.get(f"/v1/orgs/acme/export?format=json&type=creator&from={frm}&to={ex.to}").json()
+    assert (j["from"], j["sessions_from"], j["sessions_to"]) == (frm, sfrom, ex.to)
+    c = ex.get(f"/v1/orgs/acme/export?format=csv&type=creator&from={frm}&to={ex.to}")
+    assert f"licmon-acme-creator-{sfrom}_{ex.to}.csv" in c.headers["Content-Disposition"]
 
 
 def test_licmonctl_export_errors(ex):

@@ -2142,6 +2142,24 @@ static void test_api_export_csv_json(void **state)
     assert_non_null(json_object_get(json_object_get(g.json, "licenses"), "licenses"));
     got_free(&g);
 
+    /* a period longer than sessions are kept (400 days): the day rows cover
+     * it, the sessions start where they are kept, and the export says so */
+    assert_int_equal(call_full(fx, "GET",
+                               "/v1/orgs/acme/export?format=json&from=2025-01-01&to=2026-03-29",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     200);
+    assert_string_equal(jstr(g.json, "from"), "2025-01-01");
+    assert_string_equal(jstr(g.json, "sessions_from"), "2025-02-23");
+    assert_string_equal(jstr(g.json, "sessions_to"), "2026-03-29");
+    assert_string_equal(asked(fx).from, "2025-02-23"); /* the sessions asked for */
+    got_free(&g);
+    assert_int_equal(call_full(fx, "GET",
+                               "/v1/orgs/acme/export?format=csv&from=2025-01-01&to=2026-03-29",
+                               fx->svc_hdr, NULL, NULL, &g),
+                     200);
+    assert_string_equal(g.filename, "licmon-acme-all-2025-02-23_2026-03-29.csv");
+    got_free(&g);
+
     /* type all: a daily block for all and for each license type */
     assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/export?format=json&period=today",
                                fx->svc_hdr, NULL, NULL, &g),

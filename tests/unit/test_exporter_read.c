@@ -438,6 +438,7 @@ static void test_csv_session_rows(void **state)
     exp_csv_session_header(&b);
     exp_csv_session_row(&b, &s);
     Licmon__V1__SessionRecord o = session("s-2", "bob", t, LICMON__V1__END_REASON__OPEN);
+    o.user_inactivity_s = o.license_inactivity_s = o.license_tail_s = 1; /* not shown */
     exp_csv_session_row(&b, &o);
     assert_string_equal(
         b.data,
@@ -448,7 +449,7 @@ static void test_csv_session_rows(void **state)
         "2026-05-01T08:00:00.000Z,2026-05-01T08:01:00.000Z,2026-05-01T08:31:00.000Z,"
         "user_inactivity,0:31:00,1860,0:31:00,1860,2026-05-01T10:01:00.000Z,5400\r\n"
         "s-2,acme,bob,creator,,2026-05-01T08:00:00.000Z,2026-05-01T08:01:00.000Z,,open,"
-        "0:00:00,0,0:00:00,0,,0\r\n");
+        ",,,,,\r\n"); /* an open session: no end, so none of the metrics */
     exp_buf_free(&b);
 }
 
@@ -599,15 +600,18 @@ static void test_view_session(void **state)
     json_decref(j);
     exp_buf_reset(&b);
     Licmon__V1__SessionRecord o = session("s-2", "bob", t, LICMON__V1__END_REASON__OPEN);
+    o.user_inactivity_s = o.license_inactivity_s = o.license_tail_s = 1; /* not shown */
     exp_view_session(&b, &o);
     j = json_loads(b.data, 0, NULL);
     assert_true(json_is_null(json_object_get(j, "requested_type")));
     assert_true(json_is_null(json_object_get(j, "end")));
     assert_true(json_is_null(json_object_get(j, "license_released_at")));
     assert_string_equal(json_string_value(json_object_get(j, "end_reason")), "open");
+    assert_true(json_is_null(json_object_get(j, "user_inactivity_s")));
+    assert_true(json_is_null(json_object_get(j, "license_inactivity_s")));
+    assert_true(json_is_null(json_object_get(j, "license_tail_s")));
     json_decref(j);
     exp_buf_free(&b);
-    assert_string_equal(exp_view_end_reason_words(LICMON__V1__END_REASON__RELOGIN), "re-login");
     assert_string_equal(exp_view_state_words("minor"), "Warning");
     assert_string_equal(exp_view_state_words("major"), "Critical");
     assert_string_equal(exp_view_state_words("non_applicable"), "Not applicable");
@@ -745,6 +749,18 @@ static void test_report_html(void **state)
     assert_null(strstr(html, "<script"));
     assert_non_null(strstr(html, "&lt;script&gt;"));
     free(html);
+    /* where the threshold cards do not apply (all, a named type): no
+     * threshold line either */
+    json_t *st_all = json_deep_copy(stats);
+    json_object_set_new(json_object_get(st_all, "days_over_threshold"), "state",
+                        json_string("non_applicable"));
+    in.stats = st_all;
+    html = exp_report_html(&in, &len);
+    assert_non_null(strstr(html, "owned 50"));
+    assert_null(strstr(html, "threshold 40"));
+    free(html);
+    json_decref(st_all);
+    in.stats = stats;
     /* A4 and an empty chart */
     in.paper = EXP_PAPER_A4;
     in.n_rows = 0;
