@@ -1,7 +1,9 @@
 /* alert_state: settings, levels, episodes and expiry stages per org (see
  * alert_state.h). Storage keys:
  *   'O' org            -> OrgSettings (packed)
- *   'S' org 0 type     -> be64 in_use, be64 at_ms, u8 fired
+ *   'S' org 0 type     -> be64 in_use, be64 at_ms, u8 fired[, be64 clear]
+ *                         (clear: the clear level of the episode, 0 unknown;
+ *                         absent in states written before it)
  *   'E' org 0 type     -> u8 (stage sent + 1), expiry date the stage belongs to
  * The 'S' keys change only while applying usage updates and the 'E' keys
  * only in the expiry check, so the two callers' batches never overlap. */
@@ -27,6 +29,7 @@ struct alert_type {
     char *name;
     int64_t in_use, at_ms;
     bool fired;
+    int64_t clear; /* the clear level while fired, 0 unknown */
     bool dirty_level;
     char expires[ALERT_DATE_LEN + 1]; /* the date exp_sent belongs to */
     int exp_sent;                     /* highest reminder stage sent, -1 none */
@@ -142,8 +145,13 @@ static void evaluate(struct alert_state *st, struct alert_org *o, struct alert_t
     const Licmon__V1__OrgSettings *s = o->settings;
     const Licmon__V1__License *lic = s ? settings_license(s, t->name) : NULL;
     bool was = t->fired;
+    int64_t was_clear = t->clear;
     if (!lic || lic->model != LICMON__V1__LICENSE_MODEL__FLOATING || lic->owned <= 0) {
-        t->fired = false; /* nothing to watch: a later licence starts afresh */
+        /* nothing to watch (the type removed, named, none owned): an episode
+         * still ends only when usage falls below its clear level, so taking
+         * the license out and back in does not announce the crossing again */
+        if (t->fired && t->in_use < t->clear)
+            t->fired = false;
     } else {
         int32_t pct = lic->threshold_pct > 0 ? lic->threshold_pct : SETTINGS_DEFAULT_THRESHOLD_PCT;
         int64_t thr = alert_threshold_count(lic->owned, pct);
@@ -165,8 +173,9 @@ static void evaluate(struct alert_state *st, struct alert_org *o, struct alert_t
             };
             emit(arg, &ev);
         }
+        t->clear = t->fired ? clear : 0;
     }
-    if (t->fired != was) {
+    if (t->fired != was || t->clear != was_clear) {
         t->dirty_level = true;
         org_touch(st, o);
     }
@@ -308,10 +317,11 @@ void alert_state_save_dirty(struct alert_state *st, alert_put_fn put, void *arg)
         for (int j = 0; j < o->ntypes; j++) {
             struct alert_type *t = &o->types[j];
             if (t->dirty_level) {
-                uint8_t val[17];
+                uint8_t val[25];
                 keys_put_i64(val, t->in_use);
                 keys_put_i64(val + 8, t->at_ms);
                 val[16] = t->fired;
+                keys_put_i64(val + 17, t->clear);
                 put(arg, key, key_org(key, 'S', o->name, t->name), val, sizeof(val));
                 t->dirty_level = false;
             }
@@ -374,11 +384,14 @@ int alert_state_load(struct alert_state *st, const void *key, size_t klen, const
     if (!t)
         return 0;
     if (k[0] == 'S') {
-        if (vlen != 17)
+        if (vlen != 17 && vlen != 25)
             return -1;
         t->in_use = keys_get_i64(v);
         t->at_ms = keys_get_i64(v + 8);
         t->fired = v[16] != 0;
+        t->clear = vlen == 25 ? keys_get_i64(v + 17) : 0;
+        if (t->clear < 0)
+            return -1;
         return 0;
     }
     if (vlen < 1 || vlen > 1 + ALERT_DATE_LEN || v[0] > ALERT_EXPIRY_STAGES)

@@ -397,6 +397,50 @@ static void test_restart_keeps_episode(void **state)
     kv_free(&kv);
 }
 
+/* SPEC §6: not sent again until in_use has dropped below the clear level.
+ * Taking the license type out (or making it named) and putting it back
+ * does not end an episode; usage falling below the clear level it had
+ * does, watched or not. */
+static void test_license_out_and_back_in_mid_episode(void **state)
+{
+    (void)state;
+    struct kv kv = {0};
+    struct alert_state *st = alert_state_new();
+    settings(st, "acme", ACME_10, NULL); /* threshold 8, clear level 7 */
+    assert_int_equal(level(st, "acme", "creator", 8), 1);
+    assert_int_equal(settings(st, "acme", "{\"licenses\":[]}", NULL), 0);
+    assert_int_equal(level(st, "acme", "creator", 9), 0);
+    st = restart(st, &kv);                                    /* and across a restart */
+    assert_int_equal(settings(st, "acme", ACME_10, NULL), 0); /* back, usage 9: the same */
+    assert_true(alert_state_fired(st, "acme", "creator"));
+    settings(st, "acme", "{\"licenses\":[{\"type\":\"creator\",\"model\":\"named\",\"owned\":10}]}",
+             NULL);
+    assert_int_equal(level(st, "acme", "creator", 7), 0);
+    assert_true(alert_state_fired(st, "acme", "creator")); /* 7 is not below 7 */
+    assert_int_equal(level(st, "acme", "creator", 6), 0);
+    assert_false(alert_state_fired(st, "acme", "creator"));
+    assert_int_equal(level(st, "acme", "creator", 8), 0);     /* not watched: nothing */
+    assert_int_equal(settings(st, "acme", ACME_10, NULL), 1); /* watched again at 8 */
+    /* a level saved before the clear level was (17 bytes) still reads: the
+     * episode goes on, its clear level unknown until it is watched again */
+    st = restart(st, &kv);
+    int s_keys = 0;
+    for (int i = 0; i < kv.n; i++)
+        if (kv.e[i].k[0] == 'S' && kv.e[i].vl == 25) {
+            kv.e[i].vl = 17;
+            s_keys++;
+        }
+    assert_true(s_keys > 0);
+    alert_state_free(&st);
+    st = alert_state_new();
+    for (int i = 0; i < kv.n; i++)
+        assert_int_equal(alert_state_load(st, kv.e[i].k, kv.e[i].kl, kv.e[i].v, kv.e[i].vl), 0);
+    assert_true(alert_state_fired(st, "acme", "creator"));
+    assert_int_equal(level(st, "acme", "creator", 9), 0);
+    alert_state_free(&st);
+    kv_free(&kv);
+}
+
 /* --------------------------------------------------------------- expiry */
 
 /* ms of local wall time y-m-d hh:00 in New York (UTC-5 or UTC-4) */
@@ -522,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_never_alerts),
         cmocka_unit_test(test_notifications_off),
         cmocka_unit_test(test_restart_keeps_episode),
+        cmocka_unit_test(test_license_out_and_back_in_mid_episode),
         cmocka_unit_test(test_expiry_each_stage_once),
         cmocka_unit_test(test_expiry_catch_up_and_renewal),
     };
