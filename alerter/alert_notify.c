@@ -227,6 +227,10 @@ enum alert_outcome alert_notify_classify(enum alert_channel ch, int curl_code, l
     }
     if (curl_code == CURLE_URL_MALFORMAT || curl_code == CURLE_UNSUPPORTED_PROTOCOL)
         return ALERT_FAILED; /* the org's url: no attempt will ever do better */
+    /* a reply body too long to read to its end (discard_reply stops it):
+     * its status line, read before it, still says what the receiver did */
+    if (curl_code == CURLE_WRITE_ERROR && response_code >= 200)
+        curl_code = CURLE_OK;
     if (curl_code != CURLE_OK || response_code == 0)
         return ALERT_RETRY;
     if (response_code >= 200 && response_code < 300)

@@ -261,6 +261,10 @@ static void test_classify(void **state)
     assert_int_equal(alert_notify_classify(ALERT_EMAIL, CURLE_COULDNT_CONNECT, 0), ALERT_RETRY);
     assert_int_equal(alert_notify_classify(ALERT_EMAIL, CURLE_OPERATION_TIMEDOUT, 0), ALERT_RETRY);
     assert_int_equal(alert_notify_classify(ALERT_WEBHOOK, CURLE_OK, 200), ALERT_SENT);
+    /* a 2xx whose body was too long to read is still accepted; not so a 5xx */
+    assert_int_equal(alert_notify_classify(ALERT_WEBHOOK, CURLE_WRITE_ERROR, 204), ALERT_SENT);
+    assert_int_equal(alert_notify_classify(ALERT_WEBHOOK, CURLE_WRITE_ERROR, 503), ALERT_RETRY);
+    assert_int_equal(alert_notify_classify(ALERT_WEBHOOK, CURLE_WRITE_ERROR, 0), ALERT_RETRY);
     assert_int_equal(alert_notify_classify(ALERT_WEBHOOK, CURLE_OK, 204), ALERT_SENT);
     assert_int_equal(alert_notify_classify(ALERT_WEBHOOK, CURLE_OK, 500), ALERT_RETRY);
     assert_int_equal(alert_notify_classify(ALERT_WEBHOOK, CURLE_OK, 503), ALERT_RETRY);
