@@ -25,6 +25,8 @@ const st = {
   tz: 'UTC',
   licenses: [], // rows of GET /licenses
   inUseAll: 0,
+  dupHours: new Set(), // the clock times the day shown has twice (a fall-back day)
+  clamped: false, // the usage answer shown covers fewer dates than asked
   integrations: [],
   settings: null,
   applied: null, // {type, period, from, to}
@@ -369,10 +371,11 @@ function pendingSelection() {
   return { type, period, ...periodRange(period, st.tz), valid: true };
 }
 
+// The same type, period and dates: "today" or "last 7 days" after midnight in
+// the org's zone are other dates, so a new selection.
 function sameSelection(a, b) {
   if (!a || !b) return false;
-  if (a.type !== b.type || a.period !== b.period) return false;
-  return a.period !== 'custom' || (a.from === b.from && a.to === b.to);
+  return a.type === b.type && a.period === b.period && a.from === b.from && a.to === b.to;
 }
 
 function updateApply() {
@@ -430,12 +433,19 @@ async function loadStats() {
   box.setAttribute('aria-busy', 'true');
   try {
     const s = await st.api.stats(a.type, a.from, a.to);
-    if (!sameSelection(a, st.applied)) return false;
+    // an answer for an earlier selection or another org (each apply and each
+    // org makes a new st.applied) is dropped
+    if (a !== st.applied) return false;
     if (s.timezone && s.timezone !== st.tz) setTz(s.timezone);
     st.stats = s;
+    // the dates counted, when they are fewer than the dates asked (retention)
+    $('#stats-note').textContent = s.clamped && s.from && s.to
+      ? `${typeName(a.type)} · ${rangeText(s.from, s.to)} counted: the rest of ${rangeText(a.from, a.to)} is past its retention or not yet begun`
+      : `${typeName(a.type)} · ${rangeText(a.from, a.to)}`;
     renderCards(box, s, cardCtx(a.type));
     return true;
   } catch (e) {
+    if (a !== st.applied) return false;
     st.stats = null;
     box.replaceChildren(h('p', { class: 'note' }, errorText(e, 'Statistics')));
     fail(e, 'Statistics');
@@ -476,6 +486,7 @@ async function loadRows(level, fn) {
     const r = await fn();
     if (seq !== st.seq) return null;
     if (r.timezone && r.timezone !== st.tz) setTz(r.timezone);
+    st.clamped = !!r.clamped;
     return r.rows || [];
   } catch (e) {
     if (seq === st.seq) fail(e, 'License usage');
@@ -514,6 +525,7 @@ async function showHours(date) {
   // a day with a repeated hour (the end of daylight saving time) shows offsets
   const clocks = rows.map((r) => clockOf(r.hour));
   const dup = new Set(clocks.filter((c, i) => clocks.indexOf(c) !== i));
+  st.dupHours = dup;
   const labels = rows.map((r, i) => (dup.has(clocks[i]) ? `${clocks[i]} (${offsetOf(r.hour)})` : clocks[i]));
   draw({
     labels, titles: labels.map((l) => `${longDate(date)}, ${l}`), rowsKey: 'hour',
@@ -522,6 +534,13 @@ async function showHours(date) {
   });
   announce(`Showing the hours of ${longDate(date)}.`);
   return true;
+}
+
+// An hour by its clock time, with its UTC offset when the day repeats that
+// hour (the end of daylight saving time), as the hour chart labels it.
+function hourName(hourLabel) {
+  const c = clockOf(hourLabel);
+  return st.dupHours.has(c) ? `${c} (${offsetOf(hourLabel)})` : c;
 }
 
 async function showMinutes(date, hourLabel) {
@@ -535,12 +554,13 @@ async function showMinutes(date, hourLabel) {
   st.hourLabel = hourLabel;
   st.rows = rows;
   const labels = rows.map((r) => clockOf(r.minute));
+  const hour = hourName(hourLabel);
   draw({
     labels, titles: labels.map((l) => `${longDate(date)}, ${l}`), rowsKey: 'minute',
-    xTitle: `Minute of ${longDate(date)} ${clockOf(hourLabel)} (${st.tz})`, drillable: false,
-    unit: 'minute', what: `Peak seats in use and distinct users per minute, ${longDate(date)} ${clockOf(hourLabel)}`,
+    xTitle: `Minute of ${longDate(date)} ${hour} (${st.tz})`, drillable: false,
+    unit: 'minute', what: `Peak seats in use and distinct users per minute, ${longDate(date)} ${hour}`,
   });
-  announce(`Showing the minutes of ${clockOf(hourLabel)} on ${longDate(date)}.`);
+  announce(`Showing the minutes of ${hour} on ${longDate(date)}.`);
   return true;
 }
 
@@ -575,7 +595,9 @@ function renderTable(v) {
   $('#chart-table-caption').textContent = v.what;
   const body = $('#chart-table tbody');
   if (!st.rows.length) {
-    body.replaceChildren(h('tr', {}, h('td', { colspan: 6, class: 'empty' }, 'No usage in this period.')));
+    body.replaceChildren(h('tr', {}, h('td', { colspan: 6, class: 'empty' }, st.clamped
+      ? 'Nothing is kept for this period any more: it is past its retention (hours, minutes and sessions are kept for fewer days than daily usage).'
+      : 'No usage in this period.')));
     return;
   }
   body.replaceChildren(...st.rows.map((r, i) => h('tr', {},
@@ -615,20 +637,21 @@ function renderCrumbs() {
     items.push(crumb(longDate(st.day), st.level === 'hours',
       () => showHours(st.day).then((ok) => ok && $('[data-crumb="hours"]').focus()), 'hours'));
   if (st.hourLabel)
-    items.push(crumb(`${clockOf(st.hourLabel)}–${String((parseInt(clockOf(st.hourLabel), 10) + 1) % 24).padStart(2, '0')}:00`,
-      true, null, 'minutes'));
+    items.push(crumb(hourName(st.hourLabel), true, null, 'minutes'));
   $('#crumbs').replaceChildren(...items);
 }
 
 // ---------------------------------------------------------------- sessions
 
 async function loadCurrent() {
+  const api = st.api;
   try {
-    const c = await st.api.current();
+    const c = await api.current();
+    if (api !== st.api) return false; // another org was opened meanwhile
     renderSessions(c.sessions || []);
     return true;
   } catch (e) {
-    fail(e, 'Current sessions');
+    if (api === st.api) fail(e, 'Current sessions');
     return false;
   }
 }
@@ -652,18 +675,28 @@ function renderSessions(rows) {
 
 async function refresh() {
   if (!st.org || document.hidden) return;
+  const api = st.api;
+  // "today" and the last N days move on at midnight in the org's zone: a
+  // page left open follows them (unless the admin is choosing another)
+  const p = pendingSelection();
+  if (st.applied && st.applied.period !== 'custom' && p.type === st.applied.type
+      && p.period === st.applied.period && !sameSelection(p, st.applied)) await apply();
   try {
-    const lic = await st.api.licenses();
+    const lic = await api.licenses();
+    if (api !== st.api) return; // another org was opened meanwhile
     applyLicenses(lic);
     if (st.stats && st.applied) {
       const t = st.applied.type;
       const cur = t === 'all'
-        ? { in_use: st.inUseAll }
+        ? (() => { // free = owned − in use, as the aggregator counts it
+          const o = (st.stats.current_usage || {}).owned;
+          return o ? { in_use: st.inUseAll, free: Math.max(0, o - st.inUseAll) } : { in_use: st.inUseAll };
+        })()
         : (() => { const l = license(t); return l ? { in_use: l.in_use, owned: l.owned, free: l.free } : {}; })();
       st.stats = renderCurrent($('#cards'), st.stats, cardCtx(t), cur) || st.stats;
     }
   } catch (e) {
-    fail(e, 'Licenses');
+    if (api === st.api) fail(e, 'Licenses');
   }
   await loadCurrent();
 }
@@ -836,20 +869,23 @@ async function saveThreshold(ev) {
     $('#th-emails').focus();
     return;
   }
-  const licenses = (st.settings.licenses || []).map((l) => ({ ...l }));
-  let entry = licenses.find((l) => l.type === type);
-  if (!entry) {
-    const l = license(type);
-    entry = { type, model: l.model, owned: l.owned };
-    if (l.expires) entry.expires = l.expires;
-    licenses.push(entry);
-  }
-  entry.threshold_pct = p;
-  const body = { licenses, notify_enabled: notify, notify_emails: emails };
   err.textContent = 'Saving…';
   $('#th-save').disabled = true;
   try {
-    st.settings = await st.api.putSettings(body);
+    // a PUT replaces the whole license list: start from the list as it is
+    // now, not as it was when the page opened (an operator may have changed
+    // owned or added a type since)
+    st.settings = await st.api.settings();
+    const licenses = (st.settings.licenses || []).map((l) => ({ ...l }));
+    let entry = licenses.find((l) => l.type === type);
+    if (!entry) {
+      const l = license(type);
+      entry = { type, model: l.model, owned: l.owned };
+      if (l.expires) entry.expires = l.expires;
+      licenses.push(entry);
+    }
+    entry.threshold_pct = p;
+    st.settings = await st.api.putSettings({ licenses, notify_enabled: notify, notify_emails: emails });
     err.textContent = '';
     $('#threshold-dialog').close();
     announce(`Saved: the threshold of ${type} is ${p}%${notify ? `, notifications go to ${emails.join(', ')}` : ', notifications are off'}.`);

@@ -70,7 +70,7 @@ export function renderCards(container, s, ctx) {
   const ofOwned = owned ? ` of ${fmtNum(owned)} owned` : '';
   const cards = [
     card('average_daily_usage', 'Average daily license usage', av.state,
-      value(fmtNum(av.value), 'seats'),
+      value(fmtNum(av.value, 2), 'seats'), // 2 decimals, like the API, report and xlsx
       [av.pct !== undefined && av.state !== 'non_applicable' ? `${pct(av.pct)}${ofOwned}` : `mean of the daily peaks${ofOwned}`],
       reason('average_daily_usage', av.state, s, c)),
     card('peak_usage', 'Peak license usage', pk.state,
