@@ -68,6 +68,19 @@ char *alert_msg_address(const char *from)
     return xstrdup(from);
 }
 
+bool alert_msg_from_valid(const char *from)
+{
+    for (const char *c = from; *c; c++)
+        if (*c < 0x20 || *c > 0x7e)
+            return false;
+    const char *lt = strchr(from, '<'), *gt = strrchr(from, '>');
+    if (lt ? !gt || gt < lt || gt[1] || strchr(lt + 1, '<') : gt != NULL)
+        return false;
+    const char *a = lt ? lt + 1 : from, *end = lt ? gt : from + strlen(from);
+    const char *at = memchr(a, '@', (size_t)(end - a));
+    return at && at > a && at + 1 < end && !memchr(a, ' ', (size_t)(end - a));
+}
+
 char *alert_msg_from_header(const char *from)
 {
     if (strchr(from, '<'))

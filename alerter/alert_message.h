@@ -8,6 +8,7 @@
 #define ALERT_MESSAGE_H
 #include "alert_state.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,10 @@ char *alert_msg_address(const char *from);
 /* The header form of a From value: a bare address gets the display name
  * "licmon"; caller frees. */
 char *alert_msg_from_header(const char *from);
+/* Whether --smtp-from is something the From header and the envelope can
+ * carry as it is: "addr@host" or "Name <addr@host>", printable ASCII (a
+ * name is not RFC 2047-encoded; a CR or LF would start another header). */
+bool alert_msg_from_valid(const char *from);
 /* The dashboard link for an org and type, or NULL when public_url is empty;
  * caller frees. */
 char *alert_msg_dashboard_url(const char *public_url, const char *org, const char *type);

@@ -2,6 +2,7 @@
  * threshold notifications and expiry reminders by email and webhook through
  * a durable outbox. Wiring only: logic in alert_*.c, delivery and storage of
  * the upstream position from lib/stage.c. */
+#include "alert_message.h"
 #include "alert_notify.h"
 #include "alert_outbox.h"
 #include "alert_run.h"
@@ -11,6 +12,7 @@
 #include "stage.h"
 #include "xmem.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #define DRAIN_MS 2000
@@ -62,6 +64,12 @@ int main(int argc, char **argv)
     };
     conf_parse("licmon-alerter", "Threshold and expiry notifications by email and webhook.", opts,
                argc, argv, 1, NULL, NULL);
+    if (!alert_msg_from_valid(smtp_from)) {
+        fprintf(stderr, "licmon-alerter: --smtp-from: not addr@host or \"Name <addr@host>\" in "
+                        "printable ASCII on one line\n");
+        conf_free(opts);
+        return 2;
+    }
     prog_start("alerter", &common);
     prog_default_endpoint(&upstream, common.dir, "aggregator");
     prog_default_endpoint(&internal, common.dir, "alerter");

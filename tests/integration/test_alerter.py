@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -27,7 +28,7 @@ import pytest
 import requests
 from aiosmtpd.controller import Controller
 
-from conftest import Stack, free_port, now_ms, sanitizer_reports
+from conftest import BIN, Stack, free_port, now_ms, sanitizer_reports
 
 SECRET_RAW = b"licmon-test-webhook-key-0123456789"
 SECRET = "whsec_" + base64.b64encode(SECRET_RAW).decode()
@@ -382,3 +383,19 @@ def test_expiry_reminder_once(env):
     mails = mail.handler.to("t5.example")
     assert len(mails) == 1
     assert f"expires in 7 days ({expires})" in mails[0]["Subject"]
+
+
+def test_smtp_from_that_headers_cannot_carry_is_refused():
+    """--smtp-from goes into the From header as it is: a line break would start
+    another header (Bcc: ...) and a non-ASCII name would go out unencoded, so
+    both are refused at start, naming the flag."""
+    folder = tempfile.mkdtemp(prefix="lm-from-", dir="/tmp")
+    try:
+        for bad in ("Alerts <a@acme.example>\r\nBcc: x@evil.example", "Alértes <a@acme.example>",
+                    "licmon"):
+            p = subprocess.run([os.path.join(BIN, "licmon-alerter"), "--dir", folder,
+                                "--smtp-from", bad], capture_output=True, text=True, timeout=10)
+            assert p.returncode == 2 and "--smtp-from" in p.stderr, (bad, p.stderr)
+            assert "Bcc" not in p.stderr
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

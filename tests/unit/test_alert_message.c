@@ -93,6 +93,25 @@ static void test_addresses(void **state)
     assert_string_equal(a, "https://licmon.example/?org=acme&type=creator");
     free(a);
     assert_null(alert_msg_dashboard_url("", "acme", "creator"));
+    /* --smtp-from as the headers can carry it */
+    static const char *const good[] = {"licmon@localhost", "Licmon Alerts <alerts@acme.example>",
+                                       "<a@b>"};
+    static const char *const bad[] = {"",
+                                      "licmon",
+                                      "Alerts <alerts@acme.example>\r\nBcc: x@evil.example",
+                                      "Al\xc3\xa9rts <a@b>",
+                                      "Alerts <a@b> x",
+                                      "Alerts a@b>",
+                                      "Alerts <a@b",
+                                      "<@b>",
+                                      "<a@>",
+                                      "a @b"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (!alert_msg_from_valid(good[i]))
+            fail_msg("refused: %s", good[i]);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (alert_msg_from_valid(bad[i]))
+            fail_msg("taken: %s", bad[i]);
 }
 
 static void test_threshold_email(void **state)
