@@ -35,7 +35,7 @@ int main(int argc, char **argv)
                  "empty: emails wait in the outbox",
                  &smtp_url),
         CONF_STR("smtp-from", "LICMON_SMTP_FROM", "licmon@localhost",
-                 "sender address (also \"Name <addr>\")", &smtp_from),
+                 "sender address, or \"Name <addr>\" (printable ASCII)", &smtp_from),
         CONF_STR("smtp-user", "LICMON_SMTP_USER", "", "mail server login (empty: none)",
                  &smtp_user),
         CONF_STR("smtp-password", "LICMON_SMTP_PASSWORD", "",
