@@ -78,7 +78,26 @@ bool alert_msg_from_valid(const char *from)
         return false;
     const char *a = lt ? lt + 1 : from, *end = lt ? gt : from + strlen(from);
     const char *at = memchr(a, '@', (size_t)(end - a));
-    return at && at > a && at + 1 < end && !memchr(a, ' ', (size_t)(end - a));
+    if (!at || at == a || at + 1 >= end)
+        return false;
+    for (const char *c = a; c < end; c++) /* one @, none of the specials */
+        if ((*c == '@' && c != at) || strchr(" ()<>[]:;\\,\"", *c))
+            return false;
+    /* the display name goes out as it is: a quoted string, or words without
+     * the characters that would make it other mailboxes or a group */
+    size_t n = lt ? (size_t)(lt - from) : 0;
+    while (n && from[n - 1] == ' ')
+        n--;
+    if (n >= 2 && from[0] == '"' && from[n - 1] == '"') {
+        for (size_t i = 1; i + 1 < n; i++)
+            if (from[i] == '"' || from[i] == '\\')
+                return false;
+        return true;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (strchr("()<>[]:;@\\,\"", from[i]))
+            return false;
+    return true;
 }
 
 char *alert_msg_from_header(const char *from)

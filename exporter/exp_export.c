@@ -90,7 +90,8 @@ static size_t export_types(const struct export_job *j, const char ***types, int6
     return n;
 }
 
-/* Whether the sessions start later than the period's day rows. */
+/* Whether the sessions start later than the period's day rows (or none of
+ * the period's are kept). */
 static bool export_sessions_cut(const struct export_job *j)
 {
     return !j->per.empty && (j->sper.empty || j->sper.from > j->per.from);
@@ -280,7 +281,8 @@ static int export_xlsx(struct export_job *j, struct exp_resp *resp)
                                    .to = j->to,
                                    .asked_from = j->per.clamped ? j->afrom : NULL,
                                    .asked_to = j->per.clamped ? j->ato : NULL,
-                                   .sessions_from = export_sessions_cut(j) ? j->sfrom : NULL,
+                                   .sessions_cut = export_sessions_cut(j),
+                                   .sessions_from = j->sper.empty ? NULL : j->sfrom,
                                    .session_days = j->ctx.s->retention_days_minutes,
                                    .generated_ms = j->ctx.now_ms,
                                    .stats = j->stats,

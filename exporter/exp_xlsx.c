@@ -432,11 +432,17 @@ static void sum_write(struct exp_xlsx *x, const struct exp_xlsx_summary *sum)
                  sum->asked_from, sum->asked_to);
         sum_pair(x, &row, "Note", buf);
     }
-    if (sum->sessions_from) {
-        snprintf(buf, sizeof(buf),
-                 "%lld days: the Sessions sheets start on %s (the daily usage covers the "
-                 "whole period)",
-                 (long long)sum->session_days, sum->sessions_from);
+    if (sum->sessions_cut) {
+        if (sum->sessions_from)
+            snprintf(buf, sizeof(buf),
+                     "%lld days: the Sessions sheets start on %s (the daily usage covers the "
+                     "whole period)",
+                     (long long)sum->session_days, sum->sessions_from);
+        else
+            snprintf(buf, sizeof(buf),
+                     "%lld days: none of this period's sessions are kept (the daily usage "
+                     "covers the whole period)",
+                     (long long)sum->session_days);
         sum_pair(x, &row, "Sessions kept", buf);
     }
     sum_pair(x, &row, "Reporting time zone", sum->timezone);

@@ -32,7 +32,8 @@ struct exp_xlsx_summary {
     const char *org, *type, *timezone;
     const char *from, *to;             /* the local dates exported */
     const char *asked_from, *asked_to; /* as asked, when clamping moved them (else NULL) */
-    const char *sessions_from;         /* when sessions start later (minute retention), else NULL */
+    bool sessions_cut;                 /* sessions are kept for fewer days than the period has */
+    const char *sessions_from;         /* their first date, NULL when none is kept */
     int64_t session_days;              /* how many days sessions are kept */
     int64_t generated_ms;
     const json_t *stats;    /* GET /stats's answer (cards), or NULL */

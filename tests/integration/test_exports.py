@@ -237,6 +237,15 @@ def test_export_longer_than_sessions_are_kept_says_where_they_start(ex):
     assert (j["from"], j["sessions_from"], j["sessions_to"]) == (frm, sfrom, ex.to)
     c = ex.get(f"/v1/orgs/acme/export?format=csv&type=creator&from={frm}&to={ex.to}")
     assert f"licmon-acme-creator-{sfrom}_{ex.to}.csv" in c.headers["Content-Disposition"]
+    # a period wholly older than the sessions kept: day rows, and no session said to exist
+    old_to = (today - dt.timedelta(days=450)).isoformat()
+    x = ex.get(f"/v1/orgs/acme/export?format=xlsx&type=creator&from={frm}&to={old_to}")
+    wb = openpyxl.load_workbook(io.BytesIO(x.content))
+    summary = {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True) if r and r[0]}
+    assert summary["Sessions kept"].startswith("400 days: none of this period's sessions")
+    assert len(list(wb["Sessions"].iter_rows())) == 1  # the header
+    j = ex.get(f"/v1/orgs/acme/export?format=json&type=creator&from={frm}&to={old_to}").json()
+    assert j["sessions_from"] is None and j["sessions"] == [] and len(j["daily"][0]["rows"]) == 51
 
 
 def test_licmonctl_export_errors(ex):

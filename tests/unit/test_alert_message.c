@@ -95,7 +95,7 @@ static void test_addresses(void **state)
     assert_null(alert_msg_dashboard_url("", "acme", "creator"));
     /* --smtp-from as the headers can carry it */
     static const char *const good[] = {"licmon@localhost", "Licmon Alerts <alerts@acme.example>",
-                                       "<a@b>"};
+                                       "<a@b>", "\"Acme, Inc\" <a@acme.example>"};
     static const char *const bad[] = {"",
                                       "licmon",
                                       "Alerts <alerts@acme.example>\r\nBcc: x@evil.example",
@@ -105,7 +105,13 @@ static void test_addresses(void **state)
                                       "Alerts <a@b",
                                       "<@b>",
                                       "<a@>",
-                                      "a @b"};
+                                      "a @b",
+                                      "Acme, Inc <a@acme.example>",
+                                      "Team: <a@b>",
+                                      "\"Acme <a@b>",
+                                      "\"Ac\"me\" <a@b>",
+                                      "a,b@acme.example",
+                                      "<a@b@c>"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         if (!alert_msg_from_valid(good[i]))
             fail_msg("refused: %s", good[i]);

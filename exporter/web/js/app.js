@@ -438,10 +438,14 @@ async function loadStats() {
     if (a !== st.applied) return false;
     if (s.timezone && s.timezone !== st.tz) setTz(s.timezone);
     st.stats = s;
-    // the dates counted, when they are fewer than the dates asked (retention)
-    $('#stats-note').textContent = s.clamped && s.from && s.to
-      ? `${typeName(a.type)} · ${rangeText(s.from, s.to)} counted: the rest of ${rangeText(a.from, a.to)} is past its retention or not yet begun`
-      : `${typeName(a.type)} · ${rangeText(a.from, a.to)}`;
+    // the dates counted, when they are fewer than the dates asked (retention,
+    // or dates that have not begun); with none, the API gives the asked ones
+    const none = s.clamped && s.from === a.from && s.to === a.to;
+    $('#stats-note').textContent = none
+      ? `${typeName(a.type)} · ${rangeText(a.from, a.to)}: no data, these dates are past their retention or have not begun`
+      : s.clamped && s.from && s.to
+        ? `${typeName(a.type)} · ${rangeText(s.from, s.to)} counted: the rest of ${rangeText(a.from, a.to)} is past its retention or has not begun`
+        : `${typeName(a.type)} · ${rangeText(a.from, a.to)}`;
     renderCards(box, s, cardCtx(a.type));
     return true;
   } catch (e) {
@@ -596,7 +600,7 @@ function renderTable(v) {
   const body = $('#chart-table tbody');
   if (!st.rows.length) {
     body.replaceChildren(h('tr', {}, h('td', { colspan: 6, class: 'empty' }, st.clamped
-      ? 'Nothing is kept for this period any more: it is past its retention (hours, minutes and sessions are kept for fewer days than daily usage).'
+      ? 'No data for these dates: they are past their retention (hours and minutes are kept for fewer days than daily usage) or have not begun.'
       : 'No usage in this period.')));
     return;
   }
@@ -678,9 +682,15 @@ async function refresh() {
   const api = st.api;
   // "today" and the last N days move on at midnight in the org's zone: a
   // page left open follows them (unless the admin is choosing another)
+  // An answer that left out the end of such a period (or all of it) is asked
+  // again too: a browser clock a little ahead of the server's asks for
+  // "today" before it has begun there.
   const p = pendingSelection();
+  const s = st.stats;
+  const early = s && s.clamped && st.applied
+    && (s.to < st.applied.to || (s.from === st.applied.from && s.to === st.applied.to));
   if (st.applied && st.applied.period !== 'custom' && p.type === st.applied.type
-      && p.period === st.applied.period && !sameSelection(p, st.applied)) await apply();
+      && p.period === st.applied.period && (!sameSelection(p, st.applied) || early)) await apply();
   try {
     const lic = await api.licenses();
     if (api !== st.api) return; // another org was opened meanwhile
