@@ -440,10 +440,12 @@ int agg_roll_dec_series(struct agg_roll_series *s, const uint8_t *v, size_t n)
         om->ndl = om->cap_dl = r_count(&b);
         if (om->ndl && !b.bad) {
             om->dl = xmalloc(om->ndl * sizeof(*om->dl));
-            for (uint32_t j = 0; j < om->ndl; j++) {
+            for (uint32_t j = 0; j < om->ndl && !b.bad; j++) {
                 uint64_t off = r_u(&b);
-                if (off >= 60000)
-                    b.bad = true;
+                if (off >= 60000) {
+                    b.bad = true; /* and k + off not computed: it could overflow */
+                    break;
+                }
                 om->dl[j].t = k + (int64_t)off;
                 om->dl[j].d = r_i32(&b);
             }
