@@ -147,6 +147,30 @@ static int64_t r_bounded(struct rbuf *b, int64_t max)
     return v;
 }
 
+/* An instant in ms (AGG_ROLL_NEVER_MS, or within the minutes' bound) and a
+ * minute (AGG_ROLL_NEVER_MIN, or within it): ceil/floor to minutes and
+ * differences of them cannot overflow. */
+#define MS_MAX (T_MAX * 60000)
+static int64_t r_ms(struct rbuf *b)
+{
+    int64_t v = r_s(b);
+    if (v != AGG_ROLL_NEVER_MS && (v < -MS_MAX || v > MS_MAX)) {
+        b->bad = true;
+        return AGG_ROLL_NEVER_MS;
+    }
+    return v;
+}
+
+static int64_t r_min(struct rbuf *b)
+{
+    int64_t v = r_s(b);
+    if (v != AGG_ROLL_NEVER_MIN && !t_ok(v)) {
+        b->bad = true;
+        return AGG_ROLL_NEVER_MIN;
+    }
+    return v;
+}
+
 static uint32_t r_u32(struct rbuf *b)
 {
     uint64_t v = r_u(b);
@@ -490,12 +514,12 @@ static void w_useries(struct wbuf *b, const struct agg_roll_useries *us)
 static void r_useries(struct rbuf *b, struct agg_roll_useries *us)
 {
     us->holding = (uint8_t)r_u(b);
-    us->acq_t = r_s(b);
-    us->acq_ent = r_s(b);
-    us->prev_rel = r_s(b);
-    us->last_rel = r_s(b);
-    us->last_den = r_s(b);
-    us->last_dng = r_s(b);
+    us->acq_t = r_ms(b);
+    us->acq_ent = r_bounded(b, D_MAX); /* an acq entry, as those lists hold */
+    us->prev_rel = r_ms(b);
+    us->last_rel = r_ms(b);
+    us->last_den = r_ms(b);
+    us->last_dng = r_ms(b);
     if (us->holding > 1)
         b->bad = true;
 }
@@ -516,7 +540,7 @@ static void r_den_recent(struct rbuf *b, struct agg_roll_useries *us, bool prese
         us->nden_min = 0;
         return;
     }
-    us->den_floor = r_s(b);
+    us->den_floor = r_min(b);
     uint64_t n = r_u(b);
     if (n > AGG_ROLL_DEN_MAX || n > b->n - b->i) { /* a value takes a byte at least */
         b->bad = true;
@@ -526,7 +550,7 @@ static void r_den_recent(struct rbuf *b, struct agg_roll_useries *us, bool prese
     us->den_min = n ? xmalloc(n * sizeof(*us->den_min)) : NULL;
     int64_t prev = us->den_floor;
     for (uint64_t i = 0; i < n; i++) {
-        us->den_min[i] = r_s(b);
+        us->den_min[i] = r_bounded(b, T_MAX);
         if (us->den_min[i] <= prev) /* sorted, distinct, after the floor */
             b->bad = true;
         prev = us->den_min[i];
@@ -562,7 +586,7 @@ int agg_roll_dec_user(struct agg_roll_org *o, struct agg_roll_user *u, const uin
         return -1;
     struct agg_roll_user t = {0};
     t.holds = r_u32(&b);
-    t.last_end = r_s(&b);
+    t.last_end = r_ms(&b);
     t.ended_pos = (uint8_t)r_u(&b);
     if (t.ended_pos >= AGG_ROLL_RING)
         b.bad = true;
