@@ -1282,6 +1282,35 @@ static void test_user_row_without_trailer(void **state)
     agg_rollup_free(&r);
 }
 
+/* Instants and minutes of a user row out of any real range (damage) are
+ * refused when read, so nothing computed from them later can overflow;
+ * the never-sentinels still read. */
+static void test_user_row_bounds(void **state)
+{
+    (void)state;
+    struct agg_rollup *r = new_rollup(NULL);
+    counted(r, "alice", LICMON__V1__COUNTED__WHAT__DENIAL, "2025-01-01T10:00:30Z");
+    struct agg_roll_org *o = agg_roll_org_get(r, "o", false);
+    struct agg_roll_user *u = agg_roll_user_get(o, "alice", false);
+    assert_non_null(u);
+    int64_t keep = u->all.last_rel;
+    static const int64_t bad[] = {INT64_MIN, INT64_MAX, -(INT64_C(1) << 60)};
+    for (int pass = 0; pass < 4; pass++) {
+        u->all.last_rel = pass < 3 ? bad[pass] : AGG_ROLL_NEVER_MS;
+        size_t len;
+        uint8_t *row = agg_roll_enc_user(u, &len);
+        struct agg_roll_user back = {0};
+        assert_int_equal(agg_roll_dec_user(o, &back, row, len), pass < 3 ? -1 : 0);
+        agg_roll_useries_free(&back.all);
+        for (uint32_t i = 0; i < back.nser; i++)
+            agg_roll_useries_free(&back.ser[i]);
+        free(back.ser);
+        free(row);
+    }
+    u->all.last_rel = keep;
+    agg_rollup_free(&r);
+}
+
 static void test_gc(void **state)
 {
     (void)state;
@@ -1360,6 +1389,7 @@ int main(void)
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_gc),
         cmocka_unit_test(test_user_row_without_trailer),
+        cmocka_unit_test(test_user_row_bounds),
         cmocka_unit_test(test_many_seeds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
