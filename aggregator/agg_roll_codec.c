@@ -137,38 +137,31 @@ static bool t_ok(int64_t v)
     return v >= -T_MAX && v <= T_MAX;
 }
 
+/* A value that is its never-sentinel or within +-max: an instant in ms
+ * (AGG_ROLL_NEVER_MS, within the minutes' bound) or a minute
+ * (AGG_ROLL_NEVER_MIN, within T_MAX), so that ceil/floor to minutes and
+ * differences of them cannot overflow. A value out of bounds marks the
+ * buffer bad and reads as `never`. */
+#define MS_MAX (T_MAX * 60000)
+static int64_t r_or_never(struct rbuf *b, int64_t max, int64_t never)
+{
+    int64_t v = r_s(b);
+    if (v != never && (v < -max || v > max)) {
+        b->bad = true;
+        return never;
+    }
+    return v;
+}
+
+/* Within +-max, no sentinel (0 is inside every bound; a bad one reads as 0). */
 static int64_t r_bounded(struct rbuf *b, int64_t max)
 {
-    int64_t v = r_s(b);
-    if (v < -max || v > max) {
-        b->bad = true;
-        return 0;
-    }
-    return v;
+    return r_or_never(b, max, 0);
 }
 
-/* An instant in ms (AGG_ROLL_NEVER_MS, or within the minutes' bound) and a
- * minute (AGG_ROLL_NEVER_MIN, or within it): ceil/floor to minutes and
- * differences of them cannot overflow. */
-#define MS_MAX (T_MAX * 60000)
 static int64_t r_ms(struct rbuf *b)
 {
-    int64_t v = r_s(b);
-    if (v != AGG_ROLL_NEVER_MS && (v < -MS_MAX || v > MS_MAX)) {
-        b->bad = true;
-        return AGG_ROLL_NEVER_MS;
-    }
-    return v;
-}
-
-static int64_t r_min(struct rbuf *b)
-{
-    int64_t v = r_s(b);
-    if (v != AGG_ROLL_NEVER_MIN && !t_ok(v)) {
-        b->bad = true;
-        return AGG_ROLL_NEVER_MIN;
-    }
-    return v;
+    return r_or_never(b, MS_MAX, AGG_ROLL_NEVER_MS);
 }
 
 static uint32_t r_u32(struct rbuf *b)
@@ -540,7 +533,7 @@ static void r_den_recent(struct rbuf *b, struct agg_roll_useries *us, bool prese
         us->nden_min = 0;
         return;
     }
-    us->den_floor = r_min(b);
+    us->den_floor = r_or_never(b, T_MAX, AGG_ROLL_NEVER_MIN);
     uint64_t n = r_u(b);
     if (n > AGG_ROLL_DEN_MAX || n > b->n - b->i) { /* a value takes a byte at least */
         b->bad = true;
