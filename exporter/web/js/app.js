@@ -373,6 +373,12 @@ function pendingSelection() {
 
 // The same type, period and dates: "today" or "last 7 days" after midnight in
 // the org's zone are other dates, so a new selection.
+// A stats answer that counted none of the dates asked: a clamped answer with
+// no date left gives the asked ones back.
+function noneKept(s, a) {
+  return s.clamped && s.from === a.from && s.to === a.to;
+}
+
 function sameSelection(a, b) {
   if (!a || !b) return false;
   return a.type === b.type && a.period === b.period && a.from === b.from && a.to === b.to;
@@ -439,9 +445,8 @@ async function loadStats() {
     if (s.timezone && s.timezone !== st.tz) setTz(s.timezone);
     st.stats = s;
     // the dates counted, when they are fewer than the dates asked (retention,
-    // or dates that have not begun); with none, the API gives the asked ones
-    const none = s.clamped && s.from === a.from && s.to === a.to;
-    $('#stats-note').textContent = none
+    // or dates that have not begun)
+    $('#stats-note').textContent = noneKept(s, a)
       ? `${typeName(a.type)} · ${rangeText(a.from, a.to)}: no data, these dates are past their retention or have not begun`
       : s.clamped && s.from && s.to
         ? `${typeName(a.type)} · ${rangeText(s.from, s.to)} counted: the rest of ${rangeText(a.from, a.to)} is past its retention or has not begun`
@@ -528,9 +533,8 @@ async function showHours(date) {
   st.rows = rows;
   // a day with a repeated hour (the end of daylight saving time) shows offsets
   const clocks = rows.map((r) => clockOf(r.hour));
-  const dup = new Set(clocks.filter((c, i) => clocks.indexOf(c) !== i));
-  st.dupHours = dup;
-  const labels = rows.map((r, i) => (dup.has(clocks[i]) ? `${clocks[i]} (${offsetOf(r.hour)})` : clocks[i]));
+  st.dupHours = new Set(clocks.filter((c, i) => clocks.indexOf(c) !== i));
+  const labels = rows.map((r) => hourName(r.hour));
   draw({
     labels, titles: labels.map((l) => `${longDate(date)}, ${l}`), rowsKey: 'hour',
     xTitle: `Hour of ${longDate(date)} (${st.tz})`, drillable: true,
@@ -681,14 +685,13 @@ async function refresh() {
   if (!st.org || document.hidden) return;
   const api = st.api;
   // "today" and the last N days move on at midnight in the org's zone: a
-  // page left open follows them (unless the admin is choosing another)
-  // An answer that left out the end of such a period (or all of it) is asked
+  // page left open follows them (unless the admin is choosing another). An
+  // answer that left out the end of such a period (or all of it) is asked
   // again too: a browser clock a little ahead of the server's asks for
   // "today" before it has begun there.
   const p = pendingSelection();
   const s = st.stats;
-  const early = s && s.clamped && st.applied
-    && (s.to < st.applied.to || (s.from === st.applied.from && s.to === st.applied.to));
+  const early = s && s.clamped && st.applied && (s.to < st.applied.to || noneKept(s, st.applied));
   if (st.applied && st.applied.period !== 'custom' && p.type === st.applied.type
       && p.period === st.applied.period && (!sameSelection(p, st.applied) || early)) await apply();
   try {
