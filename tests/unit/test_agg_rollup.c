@@ -1237,6 +1237,25 @@ static size_t zigzag_len(int64_t v)
     return n;
 }
 
+/* A rollup's user row with something in it: alice, denied once. */
+static struct agg_roll_user *denied_alice(struct agg_rollup *r, struct agg_roll_org **o)
+{
+    counted(r, "alice", LICMON__V1__COUNTED__WHAT__DENIAL, "2025-01-01T10:00:30Z");
+    *o = agg_roll_org_get(r, "o", false);
+    struct agg_roll_user *u = agg_roll_user_get(*o, "alice", false);
+    assert_non_null(u);
+    return u;
+}
+
+/* Frees what agg_roll_dec_user put in a user of our own. */
+static void decoded_user_free(struct agg_roll_user *u)
+{
+    agg_roll_useries_free(&u->all);
+    for (uint32_t i = 0; i < u->nser; i++)
+        agg_roll_useries_free(&u->ser[i]);
+    free(u->ser);
+}
+
 /* A user row saved before rows had the denial-minutes trailer still reads,
  * its series' last denial taken as what the next one links to; a row with
  * the trailer reads back as written; a damaged trailer is refused. */
@@ -1244,10 +1263,8 @@ static void test_user_row_without_trailer(void **state)
 {
     (void)state;
     struct agg_rollup *r = new_rollup(NULL);
-    counted(r, "alice", LICMON__V1__COUNTED__WHAT__DENIAL, "2025-01-01T10:00:30Z");
-    struct agg_roll_org *o = agg_roll_org_get(r, "o", false);
-    struct agg_roll_user *u = agg_roll_user_get(o, "alice", false);
-    assert_non_null(u);
+    struct agg_roll_org *o;
+    struct agg_roll_user *u = denied_alice(r, &o);
     /* as an old row: nothing remembered but the last denial */
     for (uint32_t i = 0; i <= u->nser; i++) {
         struct agg_roll_useries *us = i < u->nser ? &u->ser[i] : &u->all;
@@ -1271,13 +1288,8 @@ static void test_user_row_without_trailer(void **state)
     row[len - 1] = 5;
     struct agg_roll_user bad = {0};
     assert_int_equal(agg_roll_dec_user(o, &bad, row, len), -1);
-    struct agg_roll_user *decoded[] = {&back, &whole};
-    for (int d = 0; d < 2; d++) {
-        agg_roll_useries_free(&decoded[d]->all);
-        for (uint32_t i = 0; i < decoded[d]->nser; i++)
-            agg_roll_useries_free(&decoded[d]->ser[i]);
-        free(decoded[d]->ser);
-    }
+    decoded_user_free(&back);
+    decoded_user_free(&whole);
     free(row);
     agg_rollup_free(&r);
 }
@@ -1289,10 +1301,8 @@ static void test_user_row_bounds(void **state)
 {
     (void)state;
     struct agg_rollup *r = new_rollup(NULL);
-    counted(r, "alice", LICMON__V1__COUNTED__WHAT__DENIAL, "2025-01-01T10:00:30Z");
-    struct agg_roll_org *o = agg_roll_org_get(r, "o", false);
-    struct agg_roll_user *u = agg_roll_user_get(o, "alice", false);
-    assert_non_null(u);
+    struct agg_roll_org *o;
+    struct agg_roll_user *u = denied_alice(r, &o);
     int64_t keep = u->all.last_rel;
     static const int64_t bad[] = {INT64_MIN, INT64_MAX, -(INT64_C(1) << 60)};
     for (int pass = 0; pass < 4; pass++) {
@@ -1301,10 +1311,7 @@ static void test_user_row_bounds(void **state)
         uint8_t *row = agg_roll_enc_user(u, &len);
         struct agg_roll_user back = {0};
         assert_int_equal(agg_roll_dec_user(o, &back, row, len), pass < 3 ? -1 : 0);
-        agg_roll_useries_free(&back.all);
-        for (uint32_t i = 0; i < back.nser; i++)
-            agg_roll_useries_free(&back.ser[i]);
-        free(back.ser);
+        decoded_user_free(&back);
         free(row);
     }
     u->all.last_rel = keep;
