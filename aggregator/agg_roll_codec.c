@@ -610,10 +610,7 @@ int agg_roll_dec_user(struct agg_roll_org *o, struct agg_roll_user *u, const uin
         free(ser);
         return -1;
     }
-    agg_roll_useries_free(&u->all);
-    for (uint32_t i = 0; i < u->nser; i++)
-        agg_roll_useries_free(&u->ser[i]);
-    free(u->ser);
+    agg_roll_user_series_free(u);
     u->ser = ser;
     u->nser = nser;
     u->holds = t.holds;

@@ -145,6 +145,9 @@ struct agg_roll_user {
     uint8_t ended_pos;
     bool dirty;
 };
+/* Frees what a user's series hold (all and each type's) and its type list;
+ * not the user itself. */
+void agg_roll_user_series_free(struct agg_roll_user *u);
 
 struct agg_roll_org {
     struct agg_rollup *ru;

@@ -487,13 +487,18 @@ static void user_touch(struct agg_roll_org *o, struct agg_roll_user *u)
     o->dirty_users[o->ndirty_users++] = u;
 }
 
-static void user_free(struct agg_roll_user *u)
+void agg_roll_user_series_free(struct agg_roll_user *u)
 {
-    free(u->name);
     agg_roll_useries_free(&u->all);
     for (uint32_t i = 0; i < u->nser; i++)
         agg_roll_useries_free(&u->ser[i]);
     free(u->ser);
+}
+
+static void user_free(struct agg_roll_user *u)
+{
+    free(u->name);
+    agg_roll_user_series_free(u);
     free(u);
 }
 

@@ -1247,15 +1247,6 @@ static struct agg_roll_user *denied_alice(struct agg_rollup *r, struct agg_roll_
     return u;
 }
 
-/* Frees what agg_roll_dec_user put in a user of our own. */
-static void decoded_user_free(struct agg_roll_user *u)
-{
-    agg_roll_useries_free(&u->all);
-    for (uint32_t i = 0; i < u->nser; i++)
-        agg_roll_useries_free(&u->ser[i]);
-    free(u->ser);
-}
-
 /* A user row saved before rows had the denial-minutes trailer still reads,
  * its series' last denial taken as what the next one links to; a row with
  * the trailer reads back as written; a damaged trailer is refused. */
@@ -1288,8 +1279,8 @@ static void test_user_row_without_trailer(void **state)
     row[len - 1] = 5;
     struct agg_roll_user bad = {0};
     assert_int_equal(agg_roll_dec_user(o, &bad, row, len), -1);
-    decoded_user_free(&back);
-    decoded_user_free(&whole);
+    agg_roll_user_series_free(&back);
+    agg_roll_user_series_free(&whole);
     free(row);
     agg_rollup_free(&r);
 }
@@ -1311,7 +1302,7 @@ static void test_user_row_bounds(void **state)
         uint8_t *row = agg_roll_enc_user(u, &len);
         struct agg_roll_user back = {0};
         assert_int_equal(agg_roll_dec_user(o, &back, row, len), pass < 3 ? -1 : 0);
-        decoded_user_free(&back);
+        agg_roll_user_series_free(&back);
         free(row);
     }
     u->all.last_rel = keep;
