@@ -31,9 +31,18 @@
  * applied exactly: no timer of its user due after its ts can have fired.
  *
  * Ordering. An event in order for its user (ts >= the user's state time, the
- * instant up to which that user's history is final) is applied immediately:
- * first the user's own timers due at or before ts fire, then the event. So
- * per user the changes' instants never go back; across users of an org they
+ * instant up to which that user's history is final) is applied immediately,
+ * unless a timer of its user is due at or before ts but after the horizon:
+ * an older event of the user may still arrive in time and move that timer
+ * (two clients of one user racing at its timeout). Such an event is held
+ * back, with any later event of the user, until the horizon passes the
+ * timer; held events apply in time order (ties in arrival order), an event
+ * arriving before them goes first, and a timer fires before a held event
+ * only once it is final. So only events right behind their user's timeout
+ * wait, and at most allowed_lateness; past SESS_MAX_HELD waiting events of
+ * one user they apply as before holding existed (the timers due before
+ * each fire at once), which bounds the memory and the saved record. So per
+ * user the changes' instants never go back; across users of an org they
  * are in order within allowed_lateness (events apply at once, timers at the
  * horizon). Timers due at the same instant fire in user-id byte order, so the
  * output does not depend on heap layout (and so not on save/load). Costs:
@@ -75,7 +84,8 @@
  *
  * Saved state: 'S' 'O' org -> org record; 'S' 'U' org NUL user -> user
  * record; both fixed little-endian layouts with a version byte (sess_codec),
- * checked field by field and for length on load.
+ * checked field by field and for length on load. A user record holding
+ * events back is version 2: version 1's fields, then the held events.
  */
 #include "sess_engine.h"
 #include "hash.h"
@@ -100,26 +110,36 @@
 #define SESS_MAX_USER 256
 #define SESS_MAX_TYPE 32
 #define SESS_NO_IDX UINT32_MAX
-#define SESS_STATE_VERSION 1
+#define SESS_STATE_VERSION 1      /* a user record holding no event back */
+#define SESS_STATE_VERSION_HELD 2 /* one with the events it holds back */
+#define SESS_MAX_HELD 32          /* past this many, a user's held events apply as they came */
 
 enum { SS_NONE, SS_OPEN, SS_ENDED };
 enum { UF_DIRTY = 1, UF_SAVED = 2, UF_GONE = 4 };
+
+/* An event held back until its user's timer before it is final. */
+struct sess_held {
+    int64_t ts;
+    uint32_t type, req; /* interned, as the event carried them */
+    uint8_t kind;
+};
 
 /* One (org, user). The session fields describe the open session, or the
  * last ended one while its seat lingers (and until the record is deleted). */
 struct sess_user {
     struct sess_user *next; /* hash chain */
     struct sess_org *org;
-    int64_t la;         /* last_activity */
-    int64_t start, end; /* end only when SS_ENDED */
-    int64_t utime;      /* the user's history is final up to here */
-    int64_t emitted_la; /* la when the open session was last emitted */
-    int64_t seg_start;  /* start of the held stretch inside the session */
-    int64_t held_ms;    /* held time of [start, end) in closed stretches */
-    int64_t rel_ms;     /* last release of the session's seat, 0 while held */
+    int64_t la;             /* last_activity */
+    int64_t start, end;     /* end only when SS_ENDED */
+    int64_t utime;          /* the user's history is final up to here */
+    int64_t emitted_la;     /* la when the open session was last emitted */
+    int64_t seg_start;      /* start of the held stretch inside the session */
+    int64_t held_ms;        /* held time of [start, end) in closed stretches */
+    int64_t rel_ms;         /* last release of the session's seat, 0 while held */
+    struct sess_held *held; /* in time order (ties in arrival order) */
     uint32_t heap_idx, nsess;
     uint32_t type, req; /* interned; the hold, when any, is of `type` */
-    uint8_t sess, hold, end_reason, flags;
+    uint8_t sess, hold, end_reason, flags, nheld;
     uint16_t ulen;
     char user[];
 };
@@ -339,6 +359,12 @@ static struct sess_user *user_alloc(struct sess_org *o, const char *user, size_t
     u->org = o;
     u->heap_idx = SESS_NO_IDX;
     return u;
+}
+
+static void user_free(struct sess_user *u)
+{
+    free(u->held);
+    free(u);
 }
 
 static void mark_dirty(struct sess_engine *e, struct sess_user *u)
@@ -736,6 +762,59 @@ static struct sess_user *apply_event(struct sess_engine *e, struct sess_org *o, 
     return u;
 }
 
+/* ---- events held back (see "Ordering" at the top of the file) ---- */
+
+/* Adds an event in order for u to its held events, after those not later. */
+static void held_push(struct sess_engine *e, struct sess_user *u, const struct sess_input *in)
+{
+    size_t i = u->nheld;
+    u->held = xrealloc(u->held, (i + 1) * sizeof(*u->held));
+    for (; i > 0 && u->held[i - 1].ts > in->ts; i--)
+        u->held[i] = u->held[i - 1];
+    int login = in->kind == LICMON__V1__EVENT_KIND__LOGIN;
+    /* what apply_event reads of the event, interned */
+    u->held[i] = (struct sess_held){
+        .ts = in->ts,
+        .type = in->kind == LICMON__V1__EVENT_KIND__LOGOUT ? 0 : type_intern(e, in->type),
+        .req = login ? type_intern(e, in->req) : 0,
+        .kind = (uint8_t)in->kind,
+    };
+    u->nheld++;
+    e->st.held_events++;
+}
+
+/* Applies u's earliest held event. */
+static void held_apply_first(struct sess_engine *e, struct sess_user *u)
+{
+    struct sess_held h = u->held[0];
+    memmove(u->held, u->held + 1, --u->nheld * sizeof(*u->held));
+    if (!u->nheld) {
+        free(u->held);
+        u->held = NULL;
+    }
+    e->st.held_events--;
+    struct sess_input in = {
+        (Licmon__V1__EventKind)h.kind, u->user, e->types[h.type], e->types[h.req], u->ulen, h.ts};
+    apply_event(e, u->org, u, &in, h.ts);
+    u->utime = imax(u->utime, h.ts);
+}
+
+/* Applies u's held events in time order, each after the timers of u due at
+ * or before it, as long as those timers are due at or before fire_upto; the
+ * rest stay held. */
+static void user_drain(struct sess_engine *e, struct sess_user *u, int64_t fire_upto)
+{
+    while (u->nheld) {
+        int64_t d = user_timer_due(u);
+        if (d > u->held[0].ts)
+            held_apply_first(e, u);
+        else if (d <= fire_upto)
+            user_fire_at(e, u, d);
+        else
+            break;
+    }
+}
+
 /* An event older than its user's state time (see the top of the file). */
 static void apply_behind(struct sess_engine *e, struct sess_org *o, struct sess_user *u,
                          const struct sess_input *in)
@@ -799,11 +878,13 @@ static void org_fire(struct sess_engine *e, struct sess_org *o, int64_t horizon)
             qsort(e->scratch, n, sizeof(*e->scratch), user_cmp);
         for (size_t i = 0; i < n; i++) {
             struct sess_user *u = e->scratch[i];
-            if (user_timer_due(u) == INT64_MAX) {
+            if (user_timer_due(u) != INT64_MAX) {
+                user_fire_at(e, u, d);
+            } else if (!u->nheld) {
                 user_forget(e, u);
                 continue;
             }
-            user_fire_at(e, u, d);
+            user_drain(e, u, d); /* what waited for this timer */
             heap_put(o, u, user_due(u));
         }
     }
@@ -845,14 +926,14 @@ void sess_engine_free(struct sess_engine **ep)
         return;
     for (size_t i = 0; i < e->ndirty; i++)
         if (e->dirty[i]->flags & UF_GONE)
-            free(e->dirty[i]);
+            user_free(e->dirty[i]);
     for (size_t i = 0; i < e->norgs; i++) {
         struct sess_org *o = e->orgs[i];
         for (size_t b = 0; b < o->nbuckets; b++) {
             struct sess_user *u = o->buckets[b], *next;
             for (; u; u = next) {
                 next = u->next;
-                free(u);
+                user_free(u);
             }
         }
         free(o->buckets);
@@ -907,6 +988,14 @@ void sess_engine_settings(struct sess_engine *e, const Licmon__V1__OrgSettings *
     o->has_settings = 1;
     o->dirty = 1;
     org_rekey(o);
+    /* a held event now before its user's timer applies */
+    for (size_t b = 0; b < o->nbuckets; b++)
+        for (struct sess_user *u = o->buckets[b]; u; u = u->next)
+            if (u->nheld) {
+                user_drain(e, u, INT64_MIN);
+                mark_dirty(e, u);
+                heap_put(o, u, user_due(u));
+            }
     if (o->has_events)
         org_fire(e, o, org_horizon(o));
 }
@@ -955,17 +1044,19 @@ void sess_engine_event(struct sess_engine *e, const Licmon__V1__Event *ev, int64
         return;
     }
     struct sess_user *u = user_find(o, in.user, in.ulen);
+    if (u && u->nheld == SESS_MAX_HELD && in.ts >= u->utime)
+        user_drain(e, u, INT64_MAX); /* too many waiting: they apply as they came */
     if (u && in.ts < u->utime) {
         apply_behind(e, o, u, &in);
+    } else if (u && (u->nheld || user_timer_due(u) <= in.ts)) {
+        held_push(e, u, &in); /* a timer of u before it is not final yet */
     } else {
-        if (u)
-            while (user_timer_due(u) <= in.ts)
-                user_fire_at(e, u, user_timer_due(u));
         u = apply_event(e, o, u, &in, in.ts);
         if (!u)
             return;
         u->utime = imax(u->utime, in.ts);
     }
+    user_drain(e, u, org_horizon(o));
     mark_dirty(e, u);
     heap_put(o, u, user_due(u));
 }
@@ -992,7 +1083,8 @@ void sess_engine_stats(const struct sess_engine *e, struct sess_engine_stats *ou
 /* ---- saving and loading ---- */
 
 #define SESS_KEY_MAX (2 + 64 + 1 + SESS_MAX_USER)
-#define SESS_VAL_MAX 256
+/* a user's fields (at most 115 bytes) and its held events (at most 75 each) */
+#define SESS_VAL_MAX (128 + SESS_MAX_HELD * (8 + 1 + 2 * (1 + SESS_MAX_TYPE)))
 
 static size_t user_key(const struct sess_user *u, uint8_t *key)
 {
@@ -1009,7 +1101,7 @@ static size_t user_encode(const struct sess_engine *e, const struct sess_user *u
 {
     struct sess_codec_w w;
     sess_codec_w_init(&w, buf, SESS_VAL_MAX);
-    sess_codec_put_u8(&w, SESS_STATE_VERSION);
+    sess_codec_put_u8(&w, u->nheld ? SESS_STATE_VERSION_HELD : SESS_STATE_VERSION);
     sess_codec_put_u8(&w, u->sess);
     sess_codec_put_u8(&w, u->hold);
     sess_codec_put_u8(&w, u->end_reason);
@@ -1024,6 +1116,14 @@ static size_t user_encode(const struct sess_engine *e, const struct sess_user *u
     sess_codec_put_u32(&w, u->nsess);
     sess_codec_put_str(&w, e->types[u->type]);
     sess_codec_put_str(&w, e->types[u->req]);
+    if (u->nheld)
+        sess_codec_put_u8(&w, u->nheld);
+    for (size_t i = 0; i < u->nheld; i++) {
+        sess_codec_put_i64(&w, u->held[i].ts);
+        sess_codec_put_u8(&w, u->held[i].kind);
+        sess_codec_put_str(&w, e->types[u->held[i].type]);
+        sess_codec_put_str(&w, e->types[u->held[i].req]);
+    }
     if (w.overflow)
         log_panic("session state does not fit its buffer");
     return w.len;
@@ -1067,7 +1167,7 @@ void sess_engine_save_dirty(struct sess_engine *e, sess_put_fn put, void *arg)
         if (u->flags & UF_GONE) {
             if (u->flags & UF_SAVED)
                 put(arg, key, klen, NULL, 0);
-            free(u);
+            user_free(u);
             continue;
         }
         put(arg, key, klen, val, user_encode(e, u, val));
@@ -1119,11 +1219,55 @@ static int valid_type_or_empty(const char *s)
     return !*s || settings_valid_type(s);
 }
 
+struct held_in {
+    int64_t ts;
+    uint8_t kind;
+    char type[SESS_MAX_TYPE + 1], req[SESS_MAX_TYPE + 1];
+};
+
+/* Reads the held events of a user record into h (held_push's form: in time
+ * order, none before the user's state time, only what apply_event reads);
+ * their count, or -1. */
+static int load_held(struct sess_codec_r *r, int64_t utime, struct held_in *h)
+{
+    int n = sess_codec_get_u8(r);
+    if (n < 1 || n > SESS_MAX_HELD)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        h[i].ts = sess_codec_get_i64(r);
+        h[i].kind = sess_codec_get_u8(r);
+        sess_codec_get_str(r, h[i].type, sizeof(h[i].type));
+        sess_codec_get_str(r, h[i].req, sizeof(h[i].req));
+        if (r->error || !time_ok(h[i].ts) || h[i].ts < (i ? h[i - 1].ts : utime) ||
+            !valid_type_or_empty(h[i].type) || !valid_type_or_empty(h[i].req))
+            return -1;
+        switch (h[i].kind) {
+        case LICMON__V1__EVENT_KIND__LOGIN:
+            if (!h[i].type[0])
+                return -1;
+            break;
+        case LICMON__V1__EVENT_KIND__ACTIVITY:
+            if (h[i].req[0])
+                return -1;
+            break;
+        case LICMON__V1__EVENT_KIND__LOGOUT:
+            if (h[i].type[0] || h[i].req[0])
+                return -1;
+            break;
+        default:
+            return -1;
+        }
+    }
+    return n;
+}
+
 static int load_user(struct sess_engine *e, const char *org, const char *user, size_t ulen,
                      const void *val, size_t vlen)
 {
     struct sess_codec_r r;
     char type[SESS_MAX_TYPE + 1], req[SESS_MAX_TYPE + 1];
+    struct held_in held[SESS_MAX_HELD];
+    int nheld = 0;
     sess_codec_r_init(&r, val, vlen);
     uint8_t ver = sess_codec_get_u8(&r), sess = sess_codec_get_u8(&r);
     uint8_t hold = sess_codec_get_u8(&r), reason = sess_codec_get_u8(&r);
@@ -1133,7 +1277,14 @@ static int load_user(struct sess_engine *e, const char *org, const char *user, s
     uint32_t nsess = sess_codec_get_u32(&r);
     sess_codec_get_str(&r, type, sizeof(type));
     sess_codec_get_str(&r, req, sizeof(req));
-    if (!sess_codec_r_done(&r) || ver != SESS_STATE_VERSION)
+    if (ver == SESS_STATE_VERSION_HELD) {
+        /* only a user with a timer running holds events back */
+        if ((sess != SS_OPEN && !hold) || (nheld = load_held(&r, t[3], held)) < 0)
+            return -1;
+    } else if (ver != SESS_STATE_VERSION) {
+        return -1;
+    }
+    if (!sess_codec_r_done(&r))
         return -1;
     for (int i = 0; i < 8; i++)
         if (!time_ok(t[i]))
@@ -1172,6 +1323,14 @@ static int load_user(struct sess_engine *e, const char *org, const char *user, s
     u->hold = hold;
     u->end_reason = reason;
     u->flags = UF_SAVED;
+    if (nheld) {
+        u->held = xmalloc((size_t)nheld * sizeof(*u->held));
+        for (int i = 0; i < nheld; i++)
+            u->held[i] = (struct sess_held){held[i].ts, type_intern(e, held[i].type),
+                                            type_intern(e, held[i].req), held[i].kind};
+        u->nheld = (uint8_t)nheld;
+        e->st.held_events += (uint64_t)nheld;
+    }
     user_link(o, u);
     heap_put(o, u, user_due(u));
     e->st.open_sessions += sess == SS_OPEN;

@@ -400,6 +400,8 @@ static void test_event_at_timeout_instant(void **state)
     set(&h, 30, 10, 0);
     login(&h, "bob", 40 * MIN, "creator");
     act(&h, "bob", 50 * MIN, NULL);
+    assert_int_equal(holds(&h, "bob", hc, 8), 1); /* held until the release is final */
+    tick(&h, 50 * MIN + 5 * SEC);
     assert_int_equal(holds(&h, "bob", hc, 8), 3);
     expect_hold(hc[1], "creator", 50 * MIN, 0, R_LIC);
     expect_hold(hc[2], "creator", 50 * MIN, 1, 0);
@@ -763,6 +765,60 @@ static void test_same_user_reordering(void **state)
     h_free(&h);
 }
 
+/* Two clients of one user racing at the user's own timeout: the later
+ * activity arrives first. It waits until the timeout is final (the horizon
+ * passes it), so the earlier one, arriving in time, keeps the session. */
+static void test_same_user_race_across_timeout(void **state)
+{
+    (void)state;
+    struct h h;
+    const struct chg *hc[8];
+    struct sess_engine_stats st;
+    h_init(&h);
+    set(&h, 10, 10, 0);
+    login(&h, "ann", 0, "creator");
+    act(&h, "ann", 10 * MIN + SEC, NULL);
+    sess_engine_stats(h.e, &st);
+    assert_int_equal(st.held_events, 1);
+    assert_int_equal(sess_of(&h, "ann", 0)->reason, R_OPEN); /* nothing fired early */
+    ev_full(&h, ORG, "ann", LICMON__V1__EVENT_KIND__ACTIVITY, 10 * MIN - SEC, NULL, NULL,
+            10 * MIN + 2 * SEC);
+    sess_engine_stats(h.e, &st);
+    assert_int_equal(st.held_events, 0);
+    tick(&h, 21 * MIN);
+    assert_int_equal(n_sessions(&h, "ann"), 1);
+    expect_ended(sess_of(&h, "ann", 0), 20 * MIN + SEC, R_USER, 1201, 1201, 20 * MIN + SEC, 0);
+    assert_int_equal(sess_of(&h, "ann", 0)->la, 10 * MIN + SEC);
+    assert_int_equal(n_counted(&h, W_IMPLICIT), 0);
+    /* U > L: the seat is not released and taken again */
+    set(&h, 20, 10, 0);
+    login(&h, "bob", 100 * MIN, "creator");
+    act(&h, "bob", 110 * MIN + SEC, NULL);
+    ev_full(&h, ORG, "bob", LICMON__V1__EVENT_KIND__ACTIVITY, 110 * MIN - SEC, NULL, NULL,
+            110 * MIN + 2 * SEC);
+    tick(&h, 131 * MIN);
+    assert_int_equal(holds(&h, "bob", hc, 8), 2);
+    expect_hold(hc[1], "creator", 120 * MIN + SEC, 0, R_LIC);
+    /* no older event comes: the timeout fires once the horizon passes it,
+     * then the held activity is an implicit login, as it always was */
+    login(&h, "cy", 200 * MIN, "creator");
+    act(&h, "cy", 220 * MIN + SEC, "creator");
+    assert_int_equal(n_sessions(&h, "cy"), 1);
+    tick(&h, 220 * MIN + 6 * SEC);
+    assert_int_equal(n_sessions(&h, "cy"), 2);
+    expect_ended(sess_of(&h, "cy", 200 * MIN), 220 * MIN, R_USER, 1200, 600, 210 * MIN, 0);
+    /* a settings change moving the timeout past a held event applies it */
+    login(&h, "dan", 300 * MIN, "creator");
+    act(&h, "dan", 320 * MIN + SEC, NULL);
+    set_org(&h, ORG, 30, 30, 0, 5, 320 * MIN + 2 * SEC);
+    sess_engine_stats(h.e, &st);
+    assert_int_equal(st.held_events, 0);
+    flush(&h);
+    assert_int_equal(n_sessions(&h, "dan"), 1);
+    assert_int_equal(sess_of(&h, "dan", 300 * MIN)->end, 350 * MIN + SEC);
+    h_free(&h);
+}
+
 static void test_behind_after_timers(void **state)
 {
     (void)state;
@@ -948,6 +1004,10 @@ static void scripted_stream(struct h *h, int step, struct store *s, unsigned *se
     STEP(tick(h, 40 * MIN));
     STEP(act(h, "ann", 41 * MIN, NULL));
     STEP(login(h, "dan", 42 * MIN, "creator"));
+    /* dan's two clients race at L's instant (47 min): held, then drained */
+    STEP(act(h, "dan", 47 * MIN + SEC, NULL));
+    STEP(ev_full(h, ORG, "dan", LICMON__V1__EVENT_KIND__ACTIVITY, 47 * MIN - SEC, NULL, NULL,
+                 47 * MIN + 2 * SEC));
     STEP(flush(h));
 #undef STEP
 }
@@ -958,7 +1018,7 @@ static void test_save_load_equals_uninterrupted(void **state)
     struct h ref;
     h_init(&ref);
     scripted_stream(&ref, -1, NULL, NULL);
-    for (int step = 0; step <= 16; step++) {
+    for (int step = 0; step <= 18; step++) {
         struct h h;
         struct store s = {0};
         unsigned seed = (unsigned)step;
@@ -974,6 +1034,64 @@ static void test_save_load_equals_uninterrupted(void **state)
         h_free(&h);
     }
     h_free(&ref);
+}
+
+/* At most SESS_MAX_HELD (32) events wait per user; the longest user record
+ * they make is saved and loaded back whole, and any damage to it refused. */
+static void test_held_events_bounded_and_saved(void **state)
+{
+    (void)state;
+    struct h h;
+    struct store s = {0};
+    struct sess_engine_stats st;
+    static const char t32[] = "t0123456789012345678901234567890";
+    static const char r32[] = "r0123456789012345678901234567890";
+    h_init(&h);
+    set(&h, 10, 10, 0);
+    login(&h, "ann", 0, "creator");
+    for (int i = 0; i < 32; i++)
+        ev_full(&h, ORG, "ann", LICMON__V1__EVENT_KIND__LOGIN, 10 * MIN + 10 * i, t32, r32,
+                10 * MIN + 10 * i);
+    sess_engine_stats(h.e, &st);
+    assert_int_equal(st.held_events, 32);
+    sess_engine_save_dirty(h.e, store_put, &s);
+    struct kv *x = NULL;
+    for (size_t i = 0; i < s.n; i++)
+        if (s.a[i].k[1] == 'U')
+            x = &s.a[i];
+    assert_non_null(x);
+    assert_true(x->vl > 32 * 75);
+    struct sess_engine *e = sess_engine_new(NULL, NULL);
+    for (size_t l = 0; l < x->vl; l++)
+        assert_int_equal(sess_engine_load(e, x->k, x->kl, x->v, l), -1);
+    /* out of time order, a logout carrying a type, an unknown kind */
+    assert_int_equal(x->v[0], 2);
+    uint8_t *bad = xmemdup(x->v, x->vl);
+    /* the fixed part ("creator", no req), the count, then 75 bytes each */
+    size_t ev1 = 4 + 8 * 8 + 4 + (1 + 7) + 1 + 1, ev2 = ev1 + 8 + 1 + 2 * 33;
+    assert_int_equal(bad[ev1 - 1], 32);
+    bad[ev2 + 1] = 0;
+    assert_int_equal(sess_engine_load(e, x->k, x->kl, bad, x->vl), -1);
+    memcpy(bad, x->v, x->vl);
+    bad[ev1 + 8] = LICMON__V1__EVENT_KIND__LOGOUT;
+    assert_int_equal(sess_engine_load(e, x->k, x->kl, bad, x->vl), -1);
+    bad[ev1 + 8] = LICMON__V1__EVENT_KIND__DENIED;
+    assert_int_equal(sess_engine_load(e, x->k, x->kl, bad, x->vl), -1);
+    free(bad);
+    assert_int_equal(sess_engine_load(e, x->k, x->kl, x->v, x->vl), 0);
+    sess_engine_stats(e, &st);
+    assert_int_equal(st.held_events, 32);
+    sess_engine_free(&e);
+    /* the 33rd: the waiting ones apply as they came (the rule before
+     * holding: the timeout first), and nothing is held any more */
+    ev_full(&h, ORG, "ann", LICMON__V1__EVENT_KIND__ACTIVITY, 10 * MIN + 320, NULL, NULL,
+            10 * MIN + 320);
+    sess_engine_stats(h.e, &st);
+    assert_int_equal(st.held_events, 0);
+    expect_ended(sess_of(&h, "ann", 0), 10 * MIN, R_USER, 600, 600, 10 * MIN, 0);
+    assert_int_equal(n_sessions(&h, "ann"), 33);
+    store_free(&s);
+    h_free(&h);
 }
 
 static void test_load_rejects_damage(void **state)
@@ -1775,6 +1893,8 @@ int main(void)
         cmocka_unit_test(test_late_event),
         cmocka_unit_test(test_cross_user_reordering_is_exact),
         cmocka_unit_test(test_same_user_reordering),
+        cmocka_unit_test(test_same_user_race_across_timeout),
+        cmocka_unit_test(test_held_events_bounded_and_saved),
         cmocka_unit_test(test_behind_after_timers),
         cmocka_unit_test(test_many_users_and_types),
         cmocka_unit_test(test_settings_change_mid_stream),
