@@ -39,9 +39,12 @@
  * timer; held events apply in time order (ties in arrival order), an event
  * arriving before them goes first, and a timer fires before a held event
  * only once it is final. So only events right behind their user's timeout
- * wait, and at most allowed_lateness; past SESS_MAX_HELD waiting events of
- * one user they apply as before holding existed (the timers due before
- * each fire at once), which bounds the memory and the saved record. So per
+ * wait (and, while one does, the later events of that user), at most
+ * allowed_lateness of the org's clock (a backfill's clock moves with its
+ * events); when one more event of a user would wait than SESS_MAX_HELD,
+ * those waiting apply at once in time order, each after the timers due
+ * before it (the rule before holding existed), which bounds the memory and
+ * the saved record. So per
  * user the changes' instants never go back; across users of an org they
  * are in order within allowed_lateness (events apply at once, timers at the
  * horizon). Timers due at the same instant fire in user-id byte order, so the
@@ -853,6 +856,15 @@ static void user_forget(struct sess_engine *e, struct sess_user *u)
     mark_dirty(e, u); /* freed (and deleted from the store) by save_dirty */
 }
 
+static void scratch_put(struct sess_engine *e, size_t i, struct sess_user *u)
+{
+    if (i == e->cscratch) {
+        e->cscratch = e->cscratch ? e->cscratch * 2 : 64;
+        e->scratch = xrealloc(e->scratch, e->cscratch * sizeof(*e->scratch));
+    }
+    e->scratch[i] = u;
+}
+
 static int user_cmp(const void *a, const void *b)
 {
     const struct sess_user *x = *(struct sess_user *const *)a, *y = *(struct sess_user *const *)b;
@@ -868,11 +880,7 @@ static void org_fire(struct sess_engine *e, struct sess_org *o, int64_t horizon)
         int64_t d = o->heap[0].due;
         size_t n = 0;
         while (o->hlen && o->heap[0].due == d) {
-            if (n == e->cscratch) {
-                e->cscratch = e->cscratch ? e->cscratch * 2 : 64;
-                e->scratch = xrealloc(e->scratch, e->cscratch * sizeof(*e->scratch));
-            }
-            e->scratch[n++] = heap_pop(o);
+            scratch_put(e, n++, heap_pop(o));
         }
         if (n > 1)
             qsort(e->scratch, n, sizeof(*e->scratch), user_cmp);
@@ -885,6 +893,7 @@ static void org_fire(struct sess_engine *e, struct sess_org *o, int64_t horizon)
                 continue;
             }
             user_drain(e, u, d); /* what waited for this timer */
+            mark_dirty(e, u);
             heap_put(o, u, user_due(u));
         }
     }
@@ -988,14 +997,22 @@ void sess_engine_settings(struct sess_engine *e, const Licmon__V1__OrgSettings *
     o->has_settings = 1;
     o->dirty = 1;
     org_rekey(o);
-    /* a held event now before its user's timer applies */
+    /* a held event now before its user's timer applies; users in id order,
+     * not in hash-chain order, which a restart changes */
+    size_t n = 0;
     for (size_t b = 0; b < o->nbuckets; b++)
         for (struct sess_user *u = o->buckets[b]; u; u = u->next)
             if (u->nheld) {
-                user_drain(e, u, INT64_MIN);
-                mark_dirty(e, u);
-                heap_put(o, u, user_due(u));
+                scratch_put(e, n++, u);
             }
+    if (n > 1)
+        qsort(e->scratch, n, sizeof(*e->scratch), user_cmp);
+    for (size_t i = 0; i < n; i++) {
+        struct sess_user *u = e->scratch[i];
+        user_drain(e, u, INT64_MIN);
+        mark_dirty(e, u);
+        heap_put(o, u, user_due(u));
+    }
     if (o->has_events)
         org_fire(e, o, org_horizon(o));
 }
@@ -1044,8 +1061,11 @@ void sess_engine_event(struct sess_engine *e, const Licmon__V1__Event *ev, int64
         return;
     }
     struct sess_user *u = user_find(o, in.user, in.ulen);
-    if (u && u->nheld == SESS_MAX_HELD && in.ts >= u->utime)
-        user_drain(e, u, INT64_MAX); /* too many waiting: they apply as they came */
+    /* one more would wait: those waiting apply now, in time order, each
+     * after the timers due before it (memory and the saved record stay
+     * bounded) */
+    if (u && u->nheld == SESS_MAX_HELD && in.ts >= user_timer_due(u))
+        user_drain(e, u, INT64_MAX);
     if (u && in.ts < u->utime) {
         apply_behind(e, o, u, &in);
     } else if (u && (u->nheld || user_timer_due(u) <= in.ts)) {
@@ -1083,8 +1103,11 @@ void sess_engine_stats(const struct sess_engine *e, struct sess_engine_stats *ou
 /* ---- saving and loading ---- */
 
 #define SESS_KEY_MAX (2 + 64 + 1 + SESS_MAX_USER)
-/* a user's fields (at most 115 bytes) and its held events (at most 75 each) */
-#define SESS_VAL_MAX (128 + SESS_MAX_HELD * (8 + 1 + 2 * (1 + SESS_MAX_TYPE)))
+/* the longest user record: its fields (two strings of a type each), the
+ * count of held events, then each held event (a time, a kind, two types) */
+#define SESS_TYPE_ENC (1 + SESS_MAX_TYPE)
+#define SESS_VAL_MAX                                                                               \
+    (4 + 8 * 8 + 4 + 2 * SESS_TYPE_ENC + 1 + SESS_MAX_HELD * (8 + 1 + 2 * SESS_TYPE_ENC))
 
 static size_t user_key(const struct sess_user *u, uint8_t *key)
 {

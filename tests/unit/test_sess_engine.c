@@ -1048,7 +1048,7 @@ static void test_held_events_bounded_and_saved(void **state)
     static const char r32[] = "r0123456789012345678901234567890";
     h_init(&h);
     set(&h, 10, 10, 0);
-    login(&h, "ann", 0, "creator");
+    downgrade(&h, "ann", 0, t32, r32);
     for (int i = 0; i < 32; i++)
         ev_full(&h, ORG, "ann", LICMON__V1__EVENT_KIND__LOGIN, 10 * MIN + 10 * i, t32, r32,
                 10 * MIN + 10 * i);
@@ -1067,8 +1067,9 @@ static void test_held_events_bounded_and_saved(void **state)
     /* out of time order, a logout carrying a type, an unknown kind */
     assert_int_equal(x->v[0], 2);
     uint8_t *bad = xmemdup(x->v, x->vl);
-    /* the fixed part ("creator", no req), the count, then 75 bytes each */
-    size_t ev1 = 4 + 8 * 8 + 4 + (1 + 7) + 1 + 1, ev2 = ev1 + 8 + 1 + 2 * 33;
+    /* the fixed part (two 32-byte types), the count, then 75 bytes each */
+    size_t ev1 = 4 + 8 * 8 + 4 + 2 * 33 + 1, ev2 = ev1 + 8 + 1 + 2 * 33;
+    assert_int_equal(x->vl, ev1 + 32 * 75);
     assert_int_equal(bad[ev1 - 1], 32);
     bad[ev2 + 1] = 0;
     assert_int_equal(sess_engine_load(e, x->k, x->kl, bad, x->vl), -1);
@@ -1092,6 +1093,58 @@ static void test_held_events_bounded_and_saved(void **state)
     assert_int_equal(n_sessions(&h, "ann"), 33);
     store_free(&s);
     h_free(&h);
+    /* 32 waiting, then an earlier one in time: it needs no place, it goes
+     * first and the timeout never happens */
+    h_init(&h);
+    set(&h, 10, 10, 0);
+    login(&h, "bob", 0, "creator");
+    for (int i = 1; i <= 32; i++)
+        act(&h, "bob", 10 * MIN + i, NULL);
+    ev_full(&h, ORG, "bob", LICMON__V1__EVENT_KIND__ACTIVITY, 10 * MIN - SEC, NULL, NULL,
+            10 * MIN + SEC);
+    sess_engine_stats(h.e, &st);
+    assert_int_equal(st.held_events, 0);
+    flush(&h);
+    assert_int_equal(n_sessions(&h, "bob"), 1);
+    assert_int_equal(sess_of(&h, "bob", 0)->end, 20 * MIN + 32);
+    h_free(&h);
+}
+
+/* Users holding events when a settings change frees them: they go in user
+ * order, whatever order a restart loaded them in. */
+static void held_users_stream(struct h *h, struct store *s, unsigned *seed)
+{
+    static const char *const users[] = {"u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7",
+                                        "u8", "u9", "ua", "ub", "uc", "ud", "ue", "uf"};
+    set(h, 10, 10, 0);
+    for (int i = 0; i < 16; i++)
+        login(h, users[i], 0, "creator");
+    for (int i = 0; i < 16; i++)
+        act(h, users[15 - i], 10 * MIN + 50 * i, NULL);
+    if (s)
+        h_restart(h, s, seed);
+    set_org(h, ORG, 30, 30, 0, 5, 10 * MIN + SEC);
+    flush(h);
+}
+
+static void test_held_users_restart(void **state)
+{
+    (void)state;
+    struct h ref;
+    h_init(&ref);
+    held_users_stream(&ref, NULL, NULL);
+    for (unsigned seed = 0; seed < 16; seed++) {
+        struct h h;
+        struct store s = {0};
+        unsigned sd = seed;
+        h_init(&h);
+        held_users_stream(&h, &s, &sd);
+        assert_int_equal(h.loglen, ref.loglen);
+        assert_memory_equal(h.log, ref.log, ref.loglen);
+        store_free(&s);
+        h_free(&h);
+    }
+    h_free(&ref);
 }
 
 static void test_load_rejects_damage(void **state)
@@ -1895,6 +1948,7 @@ int main(void)
         cmocka_unit_test(test_same_user_reordering),
         cmocka_unit_test(test_same_user_race_across_timeout),
         cmocka_unit_test(test_held_events_bounded_and_saved),
+        cmocka_unit_test(test_held_users_restart),
         cmocka_unit_test(test_behind_after_timers),
         cmocka_unit_test(test_many_users_and_types),
         cmocka_unit_test(test_settings_change_mid_stream),
