@@ -117,7 +117,7 @@ static void on_change(void *arg, Licmon__V1__Change *c)
 /* ---- the script: 5 bytes per step ---- */
 
 static const char *const users[] = {"alice", "bob", "carol@x.example", "d", "\xc3\xa9mile", "zz"};
-static const char *const types[] = {"creator", "reviewer", "test_runner", ""};
+static const char *const types[] = {"creator", "reviewer", "test_runner_of_the_longest_name_", ""};
 static const char *const orgs[] = {"acme", "o.2"};
 
 struct step {
