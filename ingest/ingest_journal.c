@@ -148,14 +148,18 @@ void ingest_journal_ack_clear(Licmon__V1__BatchAck *ack)
 }
 
 void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventBatch *batch,
-                              int64_t now_ms, Licmon__V1__BatchAck *ack)
+                              const char *const *nul_fields, int64_t now_ms,
+                              Licmon__V1__BatchAck *ack)
 {
     char reason[160];
     uint8_t key[DEDUP_KEY_MAX];
     ack->batch_id = batch->batch_id;
     for (size_t i = 0; i < batch->n_events; i++) {
         const Licmon__V1__Event *ev = batch->events[i];
-        if (ingest_validate_event(ev, now_ms, j->retention_days, reason, sizeof(reason))) {
+        if (nul_fields && nul_fields[i])
+            snprintf(reason, sizeof(reason), "%s: contains a NUL byte", nul_fields[i]);
+        if ((nul_fields && nul_fields[i]) ||
+            ingest_validate_event(ev, now_ms, j->retention_days, reason, sizeof(reason))) {
             ack_reject(ack, (uint32_t)i, reason);
             metric_add(j->m_rejected, 1);
             continue;

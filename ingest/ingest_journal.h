@@ -18,9 +18,11 @@ struct ingest_journal *ingest_journal_open(struct store *st, int64_t retention_d
 void ingest_journal_free(struct ingest_journal **j);
 
 /* Validates, dedups and stages one batch into the current group; fills ack
- * (its rejections array is malloc'd: free with ingest_journal_ack_clear). */
+ * (its rejections array is malloc'd: free with ingest_journal_ack_clear).
+ * nul_fields: ingest_batch_nul_fields of its frame, or NULL. */
 void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventBatch *batch,
-                              int64_t now_ms, Licmon__V1__BatchAck *ack);
+                              const char *const *nul_fields, int64_t now_ms,
+                              Licmon__V1__BatchAck *ack);
 void ingest_journal_ack_clear(Licmon__V1__BatchAck *ack);
 /* Stages a settings change or a clock tick; returns its journal seq. */
 uint64_t ingest_journal_add_settings(struct ingest_journal *j, const Licmon__V1__OrgSettings *s,

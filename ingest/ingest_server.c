@@ -3,6 +3,7 @@
  * socket goes into one group commit: many small batches cost one fsync. */
 #include "ingest_server.h"
 #include "health.h"
+#include "ingest_validate.h"
 #include "log.h"
 #include "settings.h"
 #include "timeutil.h"
@@ -103,10 +104,15 @@ static void on_producer(void *arg)
         size_t size = zmq_msg_size(&msg);
         bytes += (int64_t)size;
         Licmon__V1__EventBatch *batch = NULL;
+        const char **nul_fields = NULL;
         if ((int64_t)size <= s->cfg.max_frame_bytes)
             batch = licmon__v1__event_batch__unpack(NULL, size, zmq_msg_data(&msg));
-        if (!batch) /* refused whole: name the batch if its id can be read */
+        if (!batch) { /* refused whole: name the batch if its id can be read */
             pb_peek_varint(zmq_msg_data(&msg), size, 1, &pa->ack.batch_id);
+        } else if ((int64_t)batch->n_events <= s->cfg.max_batch_events) {
+            nul_fields = xcalloc(batch->n_events + 1, sizeof(*nul_fields));
+            ingest_batch_nul_fields(zmq_msg_data(&msg), size, batch->n_events, nul_fields);
+        }
         zmq_msg_close(&msg);
         if ((int64_t)size > s->cfg.max_frame_bytes) {
             metric_add(s->m_bad_frames, 1);
@@ -121,10 +127,11 @@ static void on_producer(void *arg)
             pa->ack.error = xasprintf("batch of %zu events is over the limit of %lld",
                                       batch->n_events, (long long)s->cfg.max_batch_events);
         } else {
-            ingest_journal_add_batch(s->j, batch, now, &pa->ack);
+            ingest_journal_add_batch(s->j, batch, nul_fields, now, &pa->ack);
             events += (int64_t)batch->n_events;
         }
         PB_FREE(event_batch, batch);
+        free(nul_fields);
         metric_add(s->m_batches, 1);
         nacks++;
     }

@@ -15,6 +15,12 @@
  * retention_days; otherwise the reason, naming the field, written to buf. */
 const char *ingest_validate_event(const Licmon__V1__Event *ev, int64_t now_ms,
                                   int64_t retention_days, char *buf, size_t len);
+/* For each of the n events of the EventBatch frame buf (as unpacked from
+ * it), the name of a string field of it holding a NUL byte, or NULL: out
+ * must hold n. protobuf-c keeps such a byte, and every check and key after
+ * it would see the string end there ("e1\0x" would count as a duplicate of
+ * "e1"), so the event is refused instead. */
+void ingest_batch_nul_fields(const uint8_t *buf, size_t len, size_t n, const char **out);
 /* 1 when s is valid UTF-8 (no overlongs, no surrogates). */
 int ingest_valid_utf8(const char *s, size_t n);
 

@@ -25,41 +25,74 @@ static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
     return -1;
 }
 
+int pb_wire_next(const uint8_t **pp, const uint8_t *end, struct pb_wire *f)
+{
+    const uint8_t *p = *pp;
+    uint64_t key;
+    size_t skip = 0;
+    if (p >= end || read_varint(&p, end, &key) != 0)
+        return -1;
+    *f = (struct pb_wire){.num = key >> 3, .type = (int)(key & 7)};
+    switch (f->type) {
+    case 0: /* varint */
+        if (read_varint(&p, end, &f->v) != 0)
+            return -1;
+        break;
+    case 1: /* 64-bit */
+        skip = 8;
+        break;
+    case 2: /* length-delimited */
+        if (read_varint(&p, end, &f->v) != 0 || f->v > (uint64_t)(end - p))
+            return -1;
+        skip = (size_t)f->v;
+        f->data = p;
+        f->len = skip;
+        break;
+    case 5: /* 32-bit */
+        skip = 4;
+        break;
+    default:
+        return -1;
+    }
+    if (skip > (size_t)(end - p))
+        return -1;
+    *pp = p + skip;
+    return 0;
+}
+
 int pb_peek_varint(const uint8_t *buf, size_t len, uint32_t field, uint64_t *out)
 {
     const uint8_t *p = buf, *end = buf + len;
+    struct pb_wire f;
     int found = -1;
-    uint64_t key, v;
-    while (p < end && read_varint(&p, end, &key) == 0) {
-        size_t skip;
-        switch (key & 7) {
-        case 0: /* varint */
-            if (read_varint(&p, end, &v) != 0)
-                return found;
-            if (key >> 3 == field) {
-                *out = v;
-                found = 0;
-            }
-            continue;
-        case 1: /* 64-bit */
-            skip = 8;
-            break;
-        case 2: /* length-delimited */
-            if (read_varint(&p, end, &v) != 0)
-                return found;
-            skip = v > (uint64_t)(end - p) ? (size_t)(end - p) + 1 : (size_t)v;
-            break;
-        case 5: /* 32-bit */
-            skip = 4;
-            break;
-        default:
-            return found;
+    while (pb_wire_next(&p, end, &f) == 0)
+        if (f.type == 0 && f.num == field) {
+            *out = f.v;
+            found = 0;
         }
-        if (skip > (size_t)(end - p))
-            return found;
-        p += skip;
-    }
     return found;
+}
+
+const char *pb_string_with_nul(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len)
+{
+    const uint8_t *p = buf, *end = buf + len;
+    struct pb_wire f;
+    while (pb_wire_next(&p, end, &f) == 0) {
+        if (f.type != 2 || f.num > UINT32_MAX)
+            continue;
+        const ProtobufCFieldDescriptor *fd =
+            protobuf_c_message_descriptor_get_field(d, (unsigned)f.num);
+        if (!fd)
+            continue;
+        if (fd->type == PROTOBUF_C_TYPE_STRING && f.len && memchr(f.data, 0, f.len))
+            return fd->name;
+        if (fd->type == PROTOBUF_C_TYPE_MESSAGE) {
+            const char *name = pb_string_with_nul(fd->descriptor, f.data, f.len);
+            if (name)
+                return name;
+        }
+    }
+    return NULL;
 }
 
 #define PB_CHUNK_KEEP (16u << 20)

@@ -17,6 +17,24 @@ uint8_t *pb_pack(const ProtobufCMessage *m, size_t *len);
  * the first damaged key. */
 int pb_peek_varint(const uint8_t *buf, size_t len, uint32_t field, uint64_t *out);
 
+/* One field of a message's wire bytes: its number and wire type, a
+ * varint's value (or a length-delimited field's length) and the bytes of a
+ * length-delimited field. */
+struct pb_wire {
+    uint64_t num, v;
+    int type;
+    const uint8_t *data;
+    size_t len;
+};
+/* Reads the field at *p (before end) into f and moves *p past it; -1 at the
+ * end, at a damaged field or at a group (no message of ours has one). */
+int pb_wire_next(const uint8_t **p, const uint8_t *end, struct pb_wire *f);
+
+/* The name of the first string field, of the message of type d in buf or
+ * of its submessages, that holds a NUL byte: protobuf-c unpacks it whole,
+ * and every C string use then stops there. NULL when there is none. */
+const char *pb_string_with_nul(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len);
+
 /* A Chunk (proto: repeated bytes items = 1) built in place: each item is
  * packed straight after its field key and length, so buf always holds the
  * packed Chunk of the items added since the last clear — no per-item

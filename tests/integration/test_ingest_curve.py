@@ -137,3 +137,38 @@ def test_oversized_and_malformed_frames_never_stall_ingest():
         p.terminate()
         p.wait(10)
         log.close()
+
+
+def test_nul_byte_in_a_string_is_refused_by_name():
+    """protobuf-c keeps a NUL byte inside a string, and C strings end there:
+    "e1\\0x" must not become "e1" (a duplicate of the next event) nor
+    "alice\\0bob" the user alice. Each is refused, naming its field; the
+    events around them are journaled."""
+    folder = tempfile.mkdtemp(prefix="lm-nul-", dir="/tmp")
+    p, log = start_ingest(folder, [])
+    ctx = zmq.Context()
+    try:
+        s = ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(f"ipc://{folder}/run/ingest-producer.sock")
+        now = int(time.time() * 1000)
+
+        def event(eid, user):
+            return field_bytes(2, field_bytes(1, eid) + field_bytes(2, b"acme") +
+                               field_bytes(3, user) + field_varint(4, now) +
+                               field_varint(5, 1) + field_bytes(6, b"creator"))
+        batch = (field_varint(1, 7) + event(b"e1\0x", b"alice") + event(b"e1", b"alice") +
+                 event(b"e2", b"alice\0bob") + event(b"e3", b"bob"))
+        s.send(batch)
+        assert s.poll(10000)
+        ack = fields(s.recv())
+        got = dict(ack)
+        assert got[1] == 7 and got[2] == 2 and got[4] == 2 and 3 not in got, ack
+        rejections = [dict(fields(v)) for k, v in ack if k == 5]
+        assert rejections == [{2: b"event_id: contains a NUL byte"},
+                              {1: 2, 2: b"user: contains a NUL byte"}], rejections
+    finally:
+        ctx.destroy(linger=0)
+        p.terminate()
+        p.wait(10)
+        log.close()

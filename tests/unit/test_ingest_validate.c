@@ -11,6 +11,7 @@
 #include "keys.h"
 #include "timeutil.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define NOW 1764237600000LL
@@ -98,6 +99,34 @@ static void test_rejections(void **state)
 #undef CASE
 }
 
+/* Each event of a frame gets the name of its string field holding a NUL
+ * byte, in the order protobuf-c unpacks them. */
+static void test_batch_nul_fields(void **state)
+{
+    (void)state;
+    Licmon__V1__Event a = LICMON__V1__EVENT__INIT, b = LICMON__V1__EVENT__INIT;
+    Licmon__V1__Event *evs[] = {&a, &b, &a};
+    a.event_id = "ea";
+    a.user = "alice";
+    b.event_id = "eb";
+    b.license_type = "xxxxxxx";
+    Licmon__V1__EventBatch batch = LICMON__V1__EVENT_BATCH__INIT;
+    batch.events = evs;
+    batch.n_events = 3;
+    size_t len;
+    uint8_t *buf = pb_pack(&batch.base, &len);
+    const char *out[3] = {"x", "x", "x"};
+    ingest_batch_nul_fields(buf, len, 3, out);
+    assert_true(!out[0] && !out[1] && !out[2]);
+    ((uint8_t *)memmem(buf, len, "xxxxxxx", 7))[3] = 0;
+    ((uint8_t *)memmem(buf, len, "eb", 2))[1] = 0;
+    ingest_batch_nul_fields(buf, len, 3, out);
+    assert_null(out[0]);
+    assert_string_equal(out[1], "event_id"); /* the first one in the frame */
+    assert_null(out[2]);
+    free(buf);
+}
+
 static void test_dedup_retention(void **state)
 {
     (void)state;
@@ -116,6 +145,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_events),
         cmocka_unit_test(test_rejections),
+        cmocka_unit_test(test_batch_nul_fields),
         cmocka_unit_test(test_dedup_retention),
     };
     return cmocka_run_group_tests_name("ingest_validate", tests, NULL, NULL);

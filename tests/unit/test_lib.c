@@ -442,6 +442,36 @@ static void test_pb_chunk(void **state)
     pb_chunk_free(&c);
 }
 
+/* A string field holding a NUL byte is named, in the message or in its
+ * submessages; none otherwise, whatever else holds zero bytes. */
+static void test_pb_string_with_nul(void **state)
+{
+    (void)state;
+    Licmon__V1__Event ev = LICMON__V1__EVENT__INIT, *evs[] = {&ev};
+    ev.user = "alice";
+    ev.org = "acme";
+    ev.event_id = "e1";
+    ev.ts_ms = 1LL << 40; /* bytes of zero bits, none a zero byte */
+    Licmon__V1__EventBatch b = LICMON__V1__EVENT_BATCH__INIT;
+    b.batch_id = 0;
+    b.events = evs;
+    b.n_events = 1;
+    size_t len;
+    uint8_t *buf = pb_pack(&b.base, &len);
+    assert_null(pb_string_with_nul(&licmon__v1__event_batch__descriptor, buf, len));
+    uint8_t *u = memmem(buf, len, "alice", 5);
+    assert_non_null(u);
+    u[2] = 0;
+    assert_string_equal(pb_string_with_nul(&licmon__v1__event_batch__descriptor, buf, len), "user");
+    /* the wire walk: every field once, then the end */
+    const uint8_t *p = buf;
+    struct pb_wire f;
+    assert_int_equal(pb_wire_next(&p, buf + len, &f), 0);
+    assert_true(f.num == 2 && f.type == 2 && f.data == buf + 2 && f.len == len - 2);
+    assert_int_equal(pb_wire_next(&p, buf + len, &f), -1);
+    free(buf);
+}
+
 /* The batch id of a frame read without unpacking it: wherever the field
  * sits, the last occurrence, through fields of every wire type; a damaged
  * frame gives what was read before the damage, or nothing. */
@@ -493,12 +523,19 @@ static void test_pb_peek_varint(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc3339),        cmocka_unit_test(test_dates),
-        cmocka_unit_test(test_time_zones),     cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_hmap),           cmocka_unit_test(test_settings),
-        cmocka_unit_test(test_event_json),     cmocka_unit_test(test_pb_chunk),
-        cmocka_unit_test(test_pb_peek_varint), cmocka_unit_test(test_log_warn_limited),
-        cmocka_unit_test(test_xrandom_hex),    cmocka_unit_test(test_health_mhd_log),
+        cmocka_unit_test(test_rfc3339),
+        cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_time_zones),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_hmap),
+        cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_event_json),
+        cmocka_unit_test(test_pb_chunk),
+        cmocka_unit_test(test_pb_peek_varint),
+        cmocka_unit_test(test_pb_string_with_nul),
+        cmocka_unit_test(test_log_warn_limited),
+        cmocka_unit_test(test_xrandom_hex),
+        cmocka_unit_test(test_health_mhd_log),
     };
     return cmocka_run_group_tests_name("lib", tests, NULL, NULL);
 }
