@@ -25,7 +25,7 @@ int event_json_parse(const char *text, size_t len, Licmon__V1__Event *ev, char *
 {
     licmon__v1__event__init(ev);
     json_error_t jerr;
-    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!o) {
         snprintf(err, errlen, "not JSON: %s", jerr.text);
         return -1;

@@ -69,6 +69,24 @@ def test_rejections_name_line_and_field(stack):
     assert in_use(stack, "acme", "creator") == 1
 
 
+def test_nul_bytes_and_non_objects_are_rejected_by_line(stack):
+    """A line holding a NUL byte is rejected with its number, never skipped
+    (one starting with NUL used to look blank) nor cut at the NUL (the rest
+    used to be ignored and the event sent); JSON that is not an object gets
+    the reason that says so."""
+    t = now_ms()
+    p = stack.send([
+        "\0" + json.dumps(ev("n1", "login", user="nul1", ts=t, license_type="creator")),
+        json.dumps(ev("n2", "login", user="nul2", ts=t, license_type="creator")) + "\0{junk",
+        ev("n3", "login", user="nul3", ts=t, license_type="creator"),
+        "5",
+    ], check=False)
+    assert p.returncode == 1, p.stderr
+    assert "accepted 1, duplicate 0, rejected 3" in p.stdout, (p.stdout, p.stderr)
+    assert ":1: contains a NUL byte" in p.stderr and ":2: contains a NUL byte" in p.stderr
+    assert ":4: an event must be a JSON object" in p.stderr, p.stderr
+
+
 def test_huge_events_are_rejected_one_by_one_not_the_batch(stack):
     """20 events of 900 KB each (over ingest's 16 MiB frame limit together):
     licmonctl cuts its batches by size too, so ingest judges every event and

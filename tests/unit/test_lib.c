@@ -389,13 +389,11 @@ static void test_event_json(void **state)
     static const struct {
         const char *json, *reason;
     } bad[] = {
-        {"{\"kind\":\"nap\"}", "kind:"},
-        {"{\"ts\":true}", "ts:"},
-        {"{\"ts\":\"yesterday\"}", "ts:"},
-        {"{\"user\":42}", "user:"},
-        {"[1,2]", "an event must be"},
-        {"{\"org\":", "not JSON"},
-        {"{\"org\":\"a\",\"org\":\"b\"}", "not JSON"},
+        {"{\"kind\":\"nap\"}", "kind:"},   {"{\"ts\":true}", "ts:"},
+        {"{\"ts\":\"yesterday\"}", "ts:"}, {"{\"user\":42}", "user:"},
+        {"[1,2]", "an event must be"},     {"5", "an event must be"},
+        {"\"login\"", "an event must be"}, {"null", "an event must be"},
+        {"{\"org\":", "not JSON"},         {"{\"org\":\"a\",\"org\":\"b\"}", "not JSON"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = 0;

@@ -324,6 +324,23 @@ static int send_array(struct send_run *r, FILE *f, uint32_t fi, uint32_t line0)
     return rc;
 }
 
+/* Reads a line of at most cap bytes (its newline included) into buf, NUL
+ * bytes and all, and its length into *len (fgets would hide both); -1 at
+ * the end of the file. */
+static int read_line(FILE *f, char *buf, size_t cap, size_t *len)
+{
+    size_t n = 0;
+    int c;
+    while (n < cap && (c = getc_unlocked(f)) != EOF) {
+        buf[n++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return n ? 0 : -1;
+}
+
 static int send_file(struct send_run *r, FILE *f, uint32_t fi)
 {
     int c;
@@ -339,15 +356,21 @@ static int send_file(struct send_run *r, FILE *f, uint32_t fi)
         return send_array(r, f, fi, lineno);
     char *line = xmalloc(CTL_LINE_MAX + 2);
     int rc = 0;
-    while (rc == 0 && fgets(line, CTL_LINE_MAX + 2, f)) {
+    size_t len;
+    while (rc == 0 && read_line(f, line, CTL_LINE_MAX + 1, &len) == 0) {
         lineno++;
-        size_t len = strlen(line);
         r->bytes_done += len;
         if (len > CTL_LINE_MAX && line[len - 1] != '\n') {
             while ((c = getc(f)) != EOF && c != '\n')
                 r->bytes_done++;
             struct ctl_src src = {fi, lineno, false};
             send_reject(r, &src, "line longer than 1 MiB");
+            r->local_rejected++;
+            continue;
+        }
+        if (memchr(line, 0, len)) {
+            struct ctl_src src = {fi, lineno, false};
+            send_reject(r, &src, "contains a NUL byte");
             r->local_rejected++;
             continue;
         }
