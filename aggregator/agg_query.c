@@ -427,7 +427,9 @@ int agg_query_answer(const struct agg_query_ctx *ctx, const Licmon__V1__Query *q
     struct qenv e = {.ctx = ctx, .q = q, .s = s, .org = q->org, .type = type};
     e.now_ms = q->now_ms > 0 ? q->now_ms : time_now_ms();
     e.today = agg_rollup_local_date(ctx->rollup, q->org, e.now_ms);
-    e.first_day = e.today - agg_retention_days_days(s);
+    /* the R days ending today, as the exporter clamps periods (one more
+     * made /stats count a day /usage said was gone) */
+    e.first_day = e.today - (agg_retention_days_days(s) - 1);
     e.min_cut_ms = e.now_ms - agg_retention_minutes_days(s) * DAY_MS;
     int rc = 0;
     switch (q->kind) {

@@ -986,6 +986,15 @@ static void take_last(void *arg, const struct agg_roll_mrow *r)
     *(int64_t *)arg = r->end;
 }
 
+/* in_use before the oldest day row kept: its own carry-in, or with no day
+ * row left the sealed in_use (nothing sealed changed it since). The rows
+ * before it may be gone (the day retention's compaction), not the seats
+ * held through them. */
+static int64_t carry_into_days(const struct agg_roll_series *s)
+{
+    return s->days.n ? s->days.v[0].before : s->in_use_sealed;
+}
+
 /* in_use just before minute k (the seats that carry into k). */
 static int carry_before(struct agg_roll_series *s, int64_t k, int64_t *out)
 {
@@ -1029,7 +1038,7 @@ static int carry_before(struct agg_roll_series *s, int64_t k, int64_t *out)
     if (found)
         *out = s->days.v[at].before;
     else
-        *out = at ? s->days.v[at - 1].end : 0;
+        *out = at ? s->days.v[at - 1].end : carry_into_days(s);
     return 0;
 }
 
@@ -1233,8 +1242,7 @@ int agg_rollup_days(struct agg_rollup *r, const char *org, const char *type, int
     if (s) {
         bool found;
         size_t a = agg_roll_bvec_find(&s->days, from_date, &found);
-        if (a)
-            carry = s->days.v[a - 1].end;
+        carry = a ? s->days.v[a - 1].end : carry_into_days(s);
         for (size_t i = a; i < s->days.n && s->days.v[i].key <= to_date; i++)
             hour_copy_out(&dv, &s->days.v[i]);
         if (s->nopen) {

@@ -13,6 +13,7 @@
 
 #include "../../aggregator/agg_roll_int.h"
 #include "../../aggregator/agg_rollup.h"
+#include "keys.h"
 #include "timeutil.h"
 #include "xmem.h"
 
@@ -1015,6 +1016,60 @@ static struct agg_rollup_row minute_of(struct agg_rollup *r, const char *type, c
     return row;
 }
 
+/* Removes the day rows dated before `date`, as the day retention's
+ * compaction filter does. */
+static void drop_day_rows_before(struct memstore *m, int64_t date)
+{
+    ms_flush(m);
+    size_t o = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        struct kv *e = &m->e[i];
+        if (e->kl > 10 && e->k[0] == 'R' && e->k[1] == 'd' &&
+            keys_get_i64(e->k + e->kl - 8) < date) {
+            free(e->k);
+            free(e->v);
+            continue;
+        }
+        m->e[o++] = *e;
+    }
+    m->n = o;
+}
+
+/* A seat held through days without a change keeps counting on them after
+ * the day rows before them were compacted away and the rollup reloaded:
+ * with no day row left, and with a later one whose carry-in holds it. */
+static void test_carry_survives_compacted_days(void **state)
+{
+    (void)state;
+    struct memstore m = {0};
+    struct agg_rollup *r = new_rollup(&m);
+    hold(r, "a", "creator", "2025-01-01T10:00:10Z", true, 0);
+    agg_rollup_advance(r, "o", ms_of("2025-01-12T00:00:00Z"));
+    save(r, &m);
+    int64_t jan1 = agg_rollup_local_date(r, "o", ms_of("2025-01-01T12:00:00Z"));
+    agg_rollup_free(&r);
+    drop_day_rows_before(&m, jan1 + 1);
+    r = reload(&m);
+    struct agg_rollup_row row[3];
+    assert_int_equal(agg_rollup_days(r, "o", "creator", jan1 + 5, jan1 + 7, row, 3), 3);
+    for (int i = 0; i < 3; i++)
+        assert_true(row[i].peak == 1 && row[i].in_use_end == 1);
+    /* b takes a seat on the 15th; the 1st's row is gone, the 15th's kept */
+    hold(r, "b", "creator", "2025-01-15T10:00:10Z", true, 0);
+    agg_rollup_advance(r, "o", ms_of("2025-01-20T00:00:00Z"));
+    save(r, &m);
+    agg_rollup_free(&r);
+    r = reload(&m);
+    assert_int_equal(agg_rollup_days(r, "o", "creator", jan1 + 9, jan1 + 9, row, 1), 1);
+    assert_true(row[0].peak == 1 && row[0].in_use_end == 1);
+    assert_int_equal(agg_rollup_days(r, "o", "creator", jan1 + 14, jan1 + 14, row, 1), 1);
+    assert_int_equal(row[0].peak, 2);
+    row[0] = minute_of(r, "creator", "2025-01-10T08:00:00Z");
+    assert_int_equal(row[0].peak, 1);
+    agg_rollup_free(&r);
+    ms_free(&m);
+}
+
 static void test_same_instant(void **state)
 {
     (void)state;
@@ -1385,6 +1440,7 @@ int main(void)
         cmocka_unit_test(test_kolkata),
         cmocka_unit_test(test_zone_change),
         cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_carry_survives_compacted_days),
         cmocka_unit_test(test_gc),
         cmocka_unit_test(test_user_row_without_trailer),
         cmocka_unit_test(test_user_row_bounds),
