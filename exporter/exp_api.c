@@ -339,7 +339,7 @@ const Licmon__V1__License *exp_org_license(const struct exp_org_ctx *ctx, const 
 static void api_licenses(struct exp_api *a, const char *org, struct exp_resp *resp)
 {
     Licmon__V1__Reply *rep;
-    int64_t now = time_now_ms();
+    int64_t now = exp_api_now(a);
     if (api_query(a, LICMON__V1__QUERY_KIND__LICENSES, org, now, 0, &rep, resp))
         return;
     Licmon__V1__OrgSettings *s = api_settings_in_force(rep->query, org);
@@ -351,7 +351,7 @@ static void api_licenses(struct exp_api *a, const char *org, struct exp_resp *re
 static void api_current(struct exp_api *a, const char *org, struct exp_resp *resp)
 {
     Licmon__V1__Reply *rep;
-    int64_t now = time_now_ms();
+    int64_t now = exp_api_now(a);
     if (api_query(a, LICMON__V1__QUERY_KIND__CURRENT, org, now, 0, &rep, resp))
         return;
     Licmon__V1__OrgSettings *s = api_settings_in_force(rep->query, org);

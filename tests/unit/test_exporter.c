@@ -1994,6 +1994,13 @@ static void test_api_stats(void **state)
     assert_string_equal(jstr(ex, "expires"), "2026-04-18");
     assert_string_equal(jstr(ex, "state"), "major");
     got_free(&g);
+    /* /licenses counts the days left from the same "now" as /stats */
+    assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/licenses", fx->svc_hdr, NULL, NULL, &g),
+                     200);
+    json_t *lic = json_array_get(json_object_get(g.json, "licenses"), 0);
+    assert_string_equal(jstr(lic, "type"), "creator");
+    assert_int_equal(json_integer_value(json_object_get(lic, "days_left")), 20);
+    got_free(&g);
     assert_int_equal(call_full(fx, "GET", "/v1/orgs/acme/stats?period=7d&threshold_pct=0",
                                fx->svc_hdr, NULL, NULL, &g),
                      400);
