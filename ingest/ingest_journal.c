@@ -187,7 +187,11 @@ void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventB
         Licmon__V1__JournalRecord rec = LICMON__V1__JOURNAL_RECORD__INIT;
         rec.arrival_ms = now_ms;
         rec.body_case = LICMON__V1__JOURNAL_RECORD__BODY_EVENT;
-        rec.event = (Licmon__V1__Event *)ev;
+        /* what was validated: a field this version does not know is not kept */
+        Licmon__V1__Event known = *ev;
+        known.base.n_unknown_fields = 0;
+        known.base.unknown_fields = NULL;
+        rec.event = &known;
         journal_append(j, &rec);
         ack->accepted++;
         metric_add(j->m_accepted, 1);

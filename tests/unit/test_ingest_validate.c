@@ -9,6 +9,9 @@
 #include "../../ingest/ingest_journal.h"
 #include "../../ingest/ingest_validate.h"
 #include "keys.h"
+#include "lstream.h"
+#include "store.h"
+#include "xmem.h"
 #include "timeutil.h"
 
 #include <stdlib.h>
@@ -129,6 +132,59 @@ static void test_batch_nul_fields(void **state)
     free(buf);
 }
 
+/* What is journaled is the event as validated: a field this version does
+ * not know (a newer producer's, or just padding) is not kept. */
+static void test_journal_keeps_known_fields(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_ingest.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct store *st = store_open(dir);
+    assert_non_null(st);
+    struct ingest_journal *j = ingest_journal_open(st, 400);
+    Licmon__V1__Event ev = good();
+    size_t evlen = licmon__v1__event__get_packed_size(&ev);
+    uint8_t frame[1024], *p = frame;
+    *p++ = 0x12; /* field 2, events: the event and an unknown field 15 of 500 bytes */
+    *p++ = (uint8_t)(0x80 | ((evlen + 3 + 500) & 0x7f));
+    *p++ = (uint8_t)((evlen + 3 + 500) >> 7);
+    p += licmon__v1__event__pack(&ev, p);
+    *p++ = 15 << 3 | 2;
+    *p++ = 0x80 | (500 & 0x7f);
+    *p++ = 500 >> 7;
+    memset(p, 'z', 500);
+    p += 500;
+    Licmon__V1__EventBatch *b = licmon__v1__event_batch__unpack(NULL, (size_t)(p - frame), frame);
+    assert_non_null(b);
+    assert_int_equal(b->events[0]->base.n_unknown_fields, 1);
+    Licmon__V1__BatchAck ack = LICMON__V1__BATCH_ACK__INIT;
+    ingest_journal_add_batch(j, b, NULL, NOW, &ack);
+    assert_int_equal(ack.accepted, 1);
+    assert_int_equal(ingest_journal_commit(j), 0);
+    struct lstream *log = ingest_journal_log(j);
+    char *val;
+    size_t len;
+    assert_int_equal(lstream_get(log, lstream_head(log), &val, &len), 1);
+    Licmon__V1__Chunk *chunk = licmon__v1__chunk__unpack(NULL, len, (const uint8_t *)val);
+    assert_non_null(chunk);
+    Licmon__V1__JournalRecord *rec = licmon__v1__journal_record__unpack(
+        NULL, chunk->items[chunk->n_items - 1].len, chunk->items[chunk->n_items - 1].data);
+    assert_non_null(rec);
+    assert_string_equal(rec->event->user, ev.user);
+    assert_int_equal(rec->event->base.n_unknown_fields, 0);
+    assert_true(len < 300);
+    licmon__v1__journal_record__free_unpacked(rec, NULL);
+    licmon__v1__chunk__free_unpacked(chunk, NULL);
+    free(val);
+    ingest_journal_ack_clear(&ack);
+    licmon__v1__event_batch__free_unpacked(b, NULL);
+    ingest_journal_free(&j);
+    store_close(&st);
+    char *cmd = xasprintf("rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+}
+
 static void test_dedup_retention(void **state)
 {
     (void)state;
@@ -145,9 +201,8 @@ static void test_dedup_retention(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_events),
-        cmocka_unit_test(test_rejections),
-        cmocka_unit_test(test_batch_nul_fields),
+        cmocka_unit_test(test_good_events),      cmocka_unit_test(test_rejections),
+        cmocka_unit_test(test_batch_nul_fields), cmocka_unit_test(test_journal_keeps_known_fields),
         cmocka_unit_test(test_dedup_retention),
     };
     return cmocka_run_group_tests_name("ingest_validate", tests, NULL, NULL);
