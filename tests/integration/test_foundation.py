@@ -87,6 +87,28 @@ def test_nul_bytes_and_non_objects_are_rejected_by_line(stack):
     assert ":4: an event must be a JSON object" in p.stderr, p.stderr
 
 
+def test_a_byte_order_mark_opening_a_file_is_skipped(stack, tmp_path):
+    """Windows editors start a UTF-8 file with a byte order mark: it is not
+    part of the first event, in an NDJSON file or a JSON array."""
+    t = now_ms()
+    p = stack.send(["\ufeff" + json.dumps(ev("bom1", "login", user="bom1", ts=t,
+                                                license_type="creator")),
+                    ev("bom2", "login", user="bom2", ts=t, license_type="creator")])
+    assert "accepted 2, duplicate 0, rejected 0" in p.stdout, (p.stdout, p.stderr)
+    arr = tmp_path / "events.json"
+    arr.write_bytes(b"\xef\xbb\xbf" + json.dumps(
+        [ev("bom3", "login", user="bom3", ts=t, license_type="creator")]).encode())
+    p = ctl("send", "--dir", stack.dir, str(arr))
+    assert "accepted 1, duplicate 0, rejected 0" in p.stdout, (p.stdout, p.stderr)
+    # 0xEF that starts no byte order mark: the first line is rejected, by number
+    bad = tmp_path / "bad.ndjson"
+    bad.write_bytes(b"\xef\xbf\xbd{}\n" + json.dumps(
+        ev("bom4", "login", user="bom4", ts=t, license_type="creator")).encode() + b"\n")
+    p = ctl("send", "--dir", stack.dir, str(bad), check=False)
+    assert p.returncode == 1 and "accepted 1, duplicate 0, rejected 1" in p.stdout, p.stdout
+    assert ":1: not JSON: starts with byte 0xEF" in p.stderr, p.stderr
+
+
 def test_huge_events_are_rejected_one_by_one_not_the_batch(stack):
     """20 events of 900 KB each (over ingest's 16 MiB frame limit together):
     licmonctl cuts its batches by size too, so ingest judges every event and

@@ -341,10 +341,41 @@ static int read_line(FILE *f, char *buf, size_t cap, size_t *len)
     return n ? 0 : -1;
 }
 
+/* Skips a UTF-8 byte order mark opening the file (RFC 8259 lets a parser
+ * ignore it; Windows editors write one). A first byte 0xEF that does not
+ * start one cannot start JSON either: that first line is rejected, and 1
+ * returned (the lines read). */
+static uint32_t skip_bom(struct send_run *r, FILE *f, uint32_t fi)
+{
+    int c = getc(f);
+    if (c != 0xEF) {
+        if (c != EOF)
+            ungetc(c, f);
+        return 0;
+    }
+    r->bytes_done++;
+    c = getc(f);
+    if (c == 0xBB) {
+        r->bytes_done++;
+        c = getc(f);
+        if (c == 0xBF) {
+            r->bytes_done++;
+            return 0;
+        }
+    }
+    for (; c != EOF && c != '\n'; c = getc(f))
+        r->bytes_done++;
+    r->bytes_done += c == '\n';
+    struct ctl_src src = {fi, 1, false};
+    send_reject(r, &src, "not JSON: starts with byte 0xEF, and not a byte order mark");
+    r->local_rejected++;
+    return 1;
+}
+
 static int send_file(struct send_run *r, FILE *f, uint32_t fi)
 {
     int c;
-    uint32_t lineno = 0; /* lines read so far: the blank ones skipped count */
+    uint32_t lineno = skip_bom(r, f, fi); /* lines read so far: the blank ones skipped count */
     while ((c = getc(f)) == ' ' || c == '\t' || c == '\r' || c == '\n') {
         r->bytes_done++;
         lineno += c == '\n';
