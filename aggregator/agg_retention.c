@@ -105,7 +105,12 @@ void agg_retention_publish(struct agg_retention *ret,
         memcpy(o->org, org, len);
         o->len = len;
         o->minutes_days = agg_retention_minutes_days(settings[i]);
+        /* day rows stay at least as long as minute and hour rows: a quiet
+         * stretch takes its seats from the day row before it (the rollup's
+         * carry), which must not be gone while the stretch's hours are not */
         o->days_days = agg_retention_days_days(settings[i]);
+        if (o->days_days < o->minutes_days)
+            o->days_days = o->minutes_days;
     }
     qsort(s->v, s->n, sizeof(s->v[0]), ret_org_cmp);
     struct ret_snap *old = atomic_exchange(&ret->snap, s);

@@ -120,9 +120,10 @@ const char *ingest_validate_event(const Licmon__V1__Event *ev, int64_t now_ms,
     if (ev->ts_ms == 0)
         REJECT("ts: missing (or 0, which is 1970)");
     if (ev->ts_ms < now_ms - retention_days * 86400000LL) {
-        /* 10^9 .. 10^11: a time of 2001-2286 in seconds, 1970-1973 in ms */
+        /* 10^9 .. 10^11: as seconds 2001 on, as milliseconds 1970-01-12 to
+         * 1973-03-03 */
         if (ev->ts_ms >= 1000000000LL && ev->ts_ms < 100000000000LL)
-            REJECT("ts: %lld is in 1970 as milliseconds; it looks like seconds (ts is "
+            REJECT("ts: %lld is before 1974 as milliseconds; it looks like seconds (ts is "
                    "milliseconds since the epoch)",
                    (long long)ev->ts_ms);
         REJECT("ts: older than the %lld-day retention", (long long)retention_days);

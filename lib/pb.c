@@ -2,6 +2,7 @@
 #include "pb.h"
 #include "xmem.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,22 +78,29 @@ const char *pb_string_with_nul(const ProtobufCMessageDescriptor *d, const uint8_
 {
     const uint8_t *p = buf, *end = buf + len;
     struct pb_wire f;
-    while (pb_wire_next(&p, end, &f) == 0) {
+    const char *found = NULL;
+    /* a singular field may occur more than once: protobuf-c keeps the last */
+    bool *last_nul = xcalloc(d->n_fields + 1, sizeof(*last_nul));
+    while (!found && pb_wire_next(&p, end, &f) == 0) {
         if (f.type != 2 || f.num > UINT32_MAX)
             continue;
         const ProtobufCFieldDescriptor *fd =
             protobuf_c_message_descriptor_get_field(d, (unsigned)f.num);
         if (!fd)
             continue;
-        if (fd->type == PROTOBUF_C_TYPE_STRING && f.len && memchr(f.data, 0, f.len))
-            return fd->name;
-        if (fd->type == PROTOBUF_C_TYPE_MESSAGE) {
-            const char *name = pb_string_with_nul(fd->descriptor, f.data, f.len);
-            if (name)
-                return name;
-        }
+        bool nul = fd->type == PROTOBUF_C_TYPE_STRING && f.len && memchr(f.data, 0, f.len);
+        if (fd->type == PROTOBUF_C_TYPE_MESSAGE)
+            found = pb_string_with_nul(fd->descriptor, f.data, f.len);
+        else if (fd->label == PROTOBUF_C_LABEL_REPEATED && nul)
+            found = fd->name;
+        else if (fd->type == PROTOBUF_C_TYPE_STRING)
+            last_nul[fd - d->fields] = nul;
     }
-    return NULL;
+    for (unsigned i = 0; !found && i < d->n_fields; i++)
+        if (last_nul[i])
+            found = d->fields[i].name;
+    free(last_nul);
+    return found;
 }
 
 #define PB_CHUNK_KEEP (16u << 20)

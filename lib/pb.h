@@ -30,9 +30,13 @@ struct pb_wire {
  * end, at a damaged field or at a group (no message of ours has one). */
 int pb_wire_next(const uint8_t **p, const uint8_t *end, struct pb_wire *f);
 
-/* The name of the first string field, of the message of type d in buf or
- * of its submessages, that holds a NUL byte: protobuf-c unpacks it whole,
- * and every C string use then stops there. NULL when there is none. */
+/* The name of a string field, of the message of type d in buf or of its
+ * submessages, that holds a NUL byte as protobuf-c unpacks it (whole: and
+ * every C string use then stops there); of a singular field only the last
+ * occurrence counts, as it is the one kept. The first such field in the
+ * descriptor's order, a repeated or nested one first; NULL when none. (A
+ * singular submessage occurring twice is merged by protobuf-c; each
+ * occurrence is judged here: none of ours is.) */
 const char *pb_string_with_nul(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len);
 
 /* A Chunk (proto: repeated bytes items = 1) built in place: each item is

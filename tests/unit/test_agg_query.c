@@ -686,10 +686,16 @@ static void test_retention_filter(void **state)
     c.settings = s;
     apply_change(f, &c);
     settings_free(&s);
+    /* minute rows kept longer than day rows: the day rows stay as long */
+    s = settings_default("wide");
+    s->retention_days_minutes = 3000;
+    c.settings = s;
+    apply_change(f, &c);
+    settings_free(&s);
     commit(f); /* publishes */
 
-    uint8_t k[9][128];
-    size_t kl[9];
+    uint8_t k[10][128];
+    size_t kl[10];
     kl[0] = rkey(k[0], 'm', "acme", old_min / MIN_MS);               /* dropped */
     kl[1] = rkey(k[1], 'm', "acme", fresh_min / MIN_MS);             /* kept: grace */
     kl[2] = rkey(k[2], 'h', "acme", old_min / MIN_MS);               /* dropped */
@@ -699,8 +705,10 @@ static void test_retention_filter(void **state)
     kl[6] = agg_state_archive_key(k[6], "acme", old_min - DAY_MS, "old", 3);
     kl[7] = agg_state_archive_key(k[7], "acme", old_min - DAY_MS, "open", 4);
     kl[8] = agg_state_span_key(k[8], "acme", old_min / DAY_MS - 2, old_min - 9 * DAY_MS, "x", 1);
+    kl[9] = rkey(k[9], 'd', "wide", (now - 2500 * DAY_MS) / DAY_MS); /* kept: as its minutes */
     for (int i = 0; i < 6; i++)
         put(f, k[i], kl[i], "v", 1);
+    put(f, k[9], kl[9], "v", 1);
     Licmon__V1__SessionRecord r = LICMON__V1__SESSION_RECORD__INIT;
     r.session_id = "old";
     r.org = "acme";
@@ -727,13 +735,13 @@ static void test_retention_filter(void **state)
 
     /* a filter whose settings were never published keeps everything */
     struct agg_retention *fresh = agg_retention_new();
-    for (int i = 0; i < 9; i++)
+    for (int i = 0; i < 10; i++)
         assert_false(agg_retention_expired(fresh, (const char *)k[i], kl[i], "", 0, now));
     agg_retention_free(&fresh);
 
     store_compact(f->store);
-    bool want[9] = {false, true, false, true, false, true, false, true, false};
-    for (int i = 0; i < 9; i++)
+    bool want[10] = {false, true, false, true, false, true, false, true, false, true};
+    for (int i = 0; i < 10; i++)
         if (exists(f, k[i], kl[i]) != want[i])
             fail_msg("key %d: expected %s", i, want[i] ? "kept" : "dropped");
     struct agg_app_stats st;

@@ -461,6 +461,14 @@ static void test_pb_string_with_nul(void **state)
     assert_non_null(u);
     u[2] = 0;
     assert_string_equal(pb_string_with_nul(&licmon__v1__event_batch__descriptor, buf, len), "user");
+    /* a singular field given twice: protobuf-c keeps the last, and so is it
+     * judged ("e\0" then "e1": kept "e1"; the other way round: kept "e\0") */
+    const uint8_t twice[] = {0x0a, 2, 'e', 0, 0x0a, 2, 'e', '1'};
+    assert_null(pb_string_with_nul(&licmon__v1__event__descriptor, twice, sizeof(twice)));
+    const uint8_t twice_nul[] = {0x0a, 2, 'e', '1', 0x0a, 2, 'e', 0};
+    assert_string_equal(
+        pb_string_with_nul(&licmon__v1__event__descriptor, twice_nul, sizeof(twice_nul)),
+        "event_id");
     /* the wire walk: every field once, then the end */
     const uint8_t *p = buf;
     struct pb_wire f;

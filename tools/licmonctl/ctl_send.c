@@ -394,6 +394,7 @@ static int send_file(struct send_run *r, FILE *f, uint32_t fi)
         if (len > CTL_LINE_MAX && line[len - 1] != '\n') {
             while ((c = getc(f)) != EOF && c != '\n')
                 r->bytes_done++;
+            r->bytes_done += c == '\n';
             struct ctl_src src = {fi, lineno, false};
             send_reject(r, &src, "line longer than 1 MiB");
             r->local_rejected++;
