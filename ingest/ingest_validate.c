@@ -14,7 +14,7 @@ void ingest_batch_nul_fields(const uint8_t *buf, size_t len, size_t n, const cha
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         out[i] = NULL;
-    if (!memchr(buf, 0, len)) /* the common case: no NUL byte anywhere */
+    if (!len || !memchr(buf, 0, len)) /* the common case: no NUL byte anywhere */
         return;
     while (k < n && pb_wire_next(&p, end, &f) == 0)
         if (f.type == 2 && f.num == events->id)
