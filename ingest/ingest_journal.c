@@ -156,10 +156,10 @@ void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventB
     ack->batch_id = batch->batch_id;
     for (size_t i = 0; i < batch->n_events; i++) {
         const Licmon__V1__Event *ev = batch->events[i];
-        if (nul_fields && nul_fields[i])
-            snprintf(reason, sizeof(reason), "%s: contains a NUL byte", nul_fields[i]);
-        if ((nul_fields && nul_fields[i]) ||
-            ingest_validate_event(ev, now_ms, j->retention_days, reason, sizeof(reason))) {
+        const char *nul = nul_fields ? nul_fields[i] : NULL;
+        if (nul)
+            snprintf(reason, sizeof(reason), "%s: contains a NUL byte", nul);
+        if (nul || ingest_validate_event(ev, now_ms, j->retention_days, reason, sizeof(reason))) {
             ack_reject(ack, (uint32_t)i, reason);
             metric_add(j->m_rejected, 1);
             continue;

@@ -7,15 +7,15 @@
 
 void ingest_batch_nul_fields(const uint8_t *buf, size_t len, size_t n, const char **out)
 {
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    if (!len || !memchr(buf, 0, len)) /* the common case: no NUL byte anywhere */
+        return;
     const ProtobufCFieldDescriptor *events = protobuf_c_message_descriptor_get_field_by_name(
         &licmon__v1__event_batch__descriptor, "events");
     const uint8_t *p = buf, *end = buf + len;
     struct pb_wire f;
     size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        out[i] = NULL;
-    if (!len || !memchr(buf, 0, len)) /* the common case: no NUL byte anywhere */
-        return;
     while (k < n && pb_wire_next(&p, end, &f) == 0)
         if (f.type == 2 && f.num == events->id)
             out[k++] = pb_string_with_nul(&licmon__v1__event__descriptor, f.data, f.len);

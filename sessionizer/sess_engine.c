@@ -44,10 +44,9 @@
  * events); when one more event of a user would wait than SESS_MAX_HELD,
  * those waiting apply at once in time order, each after the timers due
  * before it (the rule before holding existed), which bounds the memory and
- * the saved record. So per
- * user the changes' instants never go back; across users of an org they
- * are in order within allowed_lateness (events apply at once, timers at the
- * horizon). Timers due at the same instant fire in user-id byte order, so the
+ * the saved record. So per user the changes' instants never go back; across
+ * users of an org they are in order within allowed_lateness (events apply at
+ * once, timers at the horizon). Timers due at the same instant fire in user-id byte order, so the
  * output does not depend on heap layout (and so not on save/load). Costs:
  * an event O(log n), a due timer O(log n), a tick O(orgs), a settings
  * change O(users of the org) (every due is recomputed).
@@ -115,7 +114,7 @@
 #define SESS_NO_IDX UINT32_MAX
 #define SESS_STATE_VERSION 1      /* a user record holding no event back */
 #define SESS_STATE_VERSION_HELD 2 /* one with the events it holds back */
-#define SESS_MAX_HELD 32          /* past this many, a user's held events apply as they came */
+#define SESS_MAX_HELD 32          /* one more: those held apply at once (see "Ordering") */
 
 enum { SS_NONE, SS_OPEN, SS_ENDED };
 enum { UF_DIRTY = 1, UF_SAVED = 2, UF_GONE = 4 };
@@ -879,9 +878,8 @@ static void org_fire(struct sess_engine *e, struct sess_org *o, int64_t horizon)
     while (o->hlen && o->heap[0].due <= horizon) {
         int64_t d = o->heap[0].due;
         size_t n = 0;
-        while (o->hlen && o->heap[0].due == d) {
+        while (o->hlen && o->heap[0].due == d)
             scratch_put(e, n++, heap_pop(o));
-        }
         if (n > 1)
             qsort(e->scratch, n, sizeof(*e->scratch), user_cmp);
         for (size_t i = 0; i < n; i++) {
@@ -1002,9 +1000,8 @@ void sess_engine_settings(struct sess_engine *e, const Licmon__V1__OrgSettings *
     size_t n = 0;
     for (size_t b = 0; b < o->nbuckets; b++)
         for (struct sess_user *u = o->buckets[b]; u; u = u->next)
-            if (u->nheld) {
+            if (u->nheld)
                 scratch_put(e, n++, u);
-            }
     if (n > 1)
         qsort(e->scratch, n, sizeof(*e->scratch), user_cmp);
     for (size_t i = 0; i < n; i++) {

@@ -240,6 +240,14 @@ static void send_reject(void *arg, const struct ctl_src *src, const char *reason
         ctl_note("licmonctl send: %s", reason);
 }
 
+/* An event refused here, before sending (its line or element named): told
+ * and counted. */
+static void reject_local(struct send_run *r, struct ctl_src src, const char *reason)
+{
+    send_reject(r, &src, reason);
+    r->local_rejected++;
+}
+
 static void send_refused(void *arg, const struct ctl_batch *b, const char *error)
 {
     struct send_run *r = arg;
@@ -275,8 +283,7 @@ static int send_event(struct send_run *r, const char *text, size_t len, struct c
     r->read_events++;
     if (event_json_parse(text, len, ev, err, sizeof(err)) != 0) {
         free(ev);
-        r->local_rejected++;
-        send_reject(r, &src, err);
+        reject_local(r, src, err);
         return 0;
     }
     ctl_batch_add(&r->batch, ev, src);
@@ -294,9 +301,8 @@ static int send_array(struct send_run *r, FILE *f, uint32_t fi, uint32_t line0)
     size_t len = fread(buf, 1, CTL_ARRAY_FILE_MAX + 1, f);
     r->bytes_done += len;
     if (len > CTL_ARRAY_FILE_MAX) {
-        struct ctl_src src = {fi, line0 + 1, false};
-        send_reject(r, &src, "a JSON array file larger than 256 MiB: send NDJSON instead");
-        r->local_rejected++;
+        reject_local(r, (struct ctl_src){fi, line0 + 1, false},
+                     "a JSON array file larger than 256 MiB: send NDJSON instead");
         free(buf);
         return 0;
     }
@@ -304,12 +310,11 @@ static int send_array(struct send_run *r, FILE *f, uint32_t fi, uint32_t line0)
     json_t *arr = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     free(buf);
     if (!json_is_array(arr)) {
-        struct ctl_src src = {fi, line0 + (uint32_t)(arr ? 1 : jerr.line), false};
         char reason[300];
         snprintf(reason, sizeof(reason), "not a JSON array of events: %s",
                  arr ? "another JSON value" : jerr.text);
-        send_reject(r, &src, reason);
-        r->local_rejected++;
+        reject_local(r, (struct ctl_src){fi, line0 + (uint32_t)(arr ? 1 : jerr.line), false},
+                     reason);
         json_decref(arr);
         return 0;
     }
@@ -341,6 +346,15 @@ static int read_line(FILE *f, char *buf, size_t cap, size_t *len)
     return n ? 0 : -1;
 }
 
+/* Skips the rest of a line from c, its next byte already read, counting
+ * the bytes as done. */
+static void skip_rest_of_line(struct send_run *r, FILE *f, int c)
+{
+    for (; c != EOF && c != '\n'; c = getc(f))
+        r->bytes_done++;
+    r->bytes_done += c == '\n';
+}
+
 /* Skips a UTF-8 byte order mark opening the file (RFC 8259 lets a parser
  * ignore it; Windows editors write one). A first byte 0xEF that does not
  * start one cannot start JSON either: that first line is rejected, and 1
@@ -363,12 +377,9 @@ static uint32_t skip_bom(struct send_run *r, FILE *f, uint32_t fi)
             return 0;
         }
     }
-    for (; c != EOF && c != '\n'; c = getc(f))
-        r->bytes_done++;
-    r->bytes_done += c == '\n';
-    struct ctl_src src = {fi, 1, false};
-    send_reject(r, &src, "not JSON: starts with byte 0xEF, and not a byte order mark");
-    r->local_rejected++;
+    skip_rest_of_line(r, f, c);
+    reject_local(r, (struct ctl_src){fi, 1, false},
+                 "not JSON: starts with byte 0xEF, and not a byte order mark");
     return 1;
 }
 
@@ -392,18 +403,12 @@ static int send_file(struct send_run *r, FILE *f, uint32_t fi)
         lineno++;
         r->bytes_done += len;
         if (len > CTL_LINE_MAX && line[len - 1] != '\n') {
-            while ((c = getc(f)) != EOF && c != '\n')
-                r->bytes_done++;
-            r->bytes_done += c == '\n';
-            struct ctl_src src = {fi, lineno, false};
-            send_reject(r, &src, "line longer than 1 MiB");
-            r->local_rejected++;
+            skip_rest_of_line(r, f, getc(f));
+            reject_local(r, (struct ctl_src){fi, lineno, false}, "line longer than 1 MiB");
             continue;
         }
         if (memchr(line, 0, len)) {
-            struct ctl_src src = {fi, lineno, false};
-            send_reject(r, &src, "contains a NUL byte");
-            r->local_rejected++;
+            reject_local(r, (struct ctl_src){fi, lineno, false}, "contains a NUL byte");
             continue;
         }
         char *s = line;
