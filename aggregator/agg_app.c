@@ -48,8 +48,9 @@ static int app_scan(void *arg, const void *from, size_t fl, const void *to, size
         if (visit(varg, k, kl, v, vl))
             break;
     }
+    int rc = store_iter_status(it);
     store_iter_free(&it);
-    return 0;
+    return rc;
 }
 
 static void sink_put(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
@@ -140,7 +141,10 @@ long agg_app_load(struct agg_app *a)
             }
             n++;
         }
+        int rc = store_iter_status(it);
         store_iter_free(&it);
+        if (rc < 0)
+            return -1;
     }
     long m = store_load_namespaces(a->store, agg_state_namespaces, load_state, a->state);
     if (m < 0)
@@ -204,8 +208,10 @@ static int64_t keep_ms(void *arg, const char *org)
     return agg_retention_days_days(agg_state_settings(a->state, org)) * AGG_RET_DAY_MS;
 }
 
-void agg_app_flush(struct agg_app *a, struct store_batch *b)
+int agg_app_flush(struct agg_app *a, struct store_batch *b)
 {
+    if (agg_rollup_store_failed(a->rollup))
+        return -1;
     if (++a->flushes % AGG_APP_GC_EVERY == 0)
         agg_rollup_gc_behind(a->rollup, keep_ms, a);
     agg_state_save_dirty(a->state, store_batch_write, b);
@@ -213,6 +219,7 @@ void agg_app_flush(struct agg_app *a, struct store_batch *b)
     agg_rollup_save_dirty(a->rollup, &sink);
     if (a->settings_changed)
         publish_retention(a);
+    return 0;
 }
 
 /* -------------------------------------------------------------- queries */

@@ -34,8 +34,9 @@ long agg_app_load(struct agg_app *a);
 int agg_app_apply(struct agg_app *a, const uint8_t *data, size_t len);
 /* Puts everything changed since the last flush into b; b must be written
  * before the next apply (rows handed out are dropped from memory and read
- * back from the store). */
-void agg_app_flush(struct agg_app *a, struct store_batch *b);
+ * back from the store). -1, with nothing put, once applying needed a row it
+ * could not read (logged): the state in memory must not be committed. */
+int agg_app_flush(struct agg_app *a, struct store_batch *b);
 
 /* Answers a Query into rep (released by agg_app_query_clear); 0 or -1 with
  * rep->error set. */

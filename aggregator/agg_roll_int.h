@@ -175,6 +175,10 @@ struct agg_rollup {
     size_t norgs;
     struct agg_roll_org *last_org;
     struct agg_rollup_stats st;
+    /* a row the applying needed could not be read (a read error or a row
+     * that does not decode): what was derived since may be wrong, so it
+     * must never be saved (agg_rollup_store_failed) */
+    bool store_failed;
 };
 
 /* agg_rollup.c */

@@ -13,6 +13,7 @@
 #include "agg_roll_int.h"
 #include "keys.h"
 #include "log.h"
+#include "timeutil.h"
 #include "xmem.h"
 
 #include <stdlib.h>
@@ -214,7 +215,13 @@ static struct agg_roll_brow *hour_row(struct agg_roll_series *s, int64_t key, bo
         size_t fl = agg_roll_key(from, 'h', s->org->name, s->type, true, key);
         size_t tl = agg_roll_key(to, 'h', s->org->name, s->type, true, key + 1);
         struct read_brow c = {.b = &b};
-        store_scan(s->org->ru, from, fl, to, tl, read_brow_visit, &c);
+        if (store_scan(s->org->ru, from, fl, to, tl, read_brow_visit, &c) != 0 || c.bad) {
+            char when[32];
+            time_format_rfc3339(key * MIN_MS, when, sizeof(when));
+            log_warn_ctx("org", s->org->name, "rollup: cannot read the stored hour row of %s at %s",
+                         s->type, when);
+            s->org->ru->store_failed = true;
+        }
         if (c.found) {
             struct agg_roll_brow *nb = agg_roll_bvec_insert(&s->hours, at);
             *nb = b;
@@ -1391,6 +1398,11 @@ const char *agg_rollup_zone(struct agg_rollup *r, const char *org)
     return o ? agg_roll_tz_name(o->tz) : "UTC";
 }
 
+bool agg_rollup_store_failed(const struct agg_rollup *r)
+{
+    return r->store_failed;
+}
+
 void agg_rollup_stats(const struct agg_rollup *r, struct agg_rollup_stats *out)
 {
     *out = r->st;
@@ -1430,7 +1442,8 @@ static void series_rebuild(struct agg_roll_series *s, struct agg_roll_tz *old_tz
     struct agg_roll_org *o = s->org;
     struct rebuild b = {.tz = o->tz, .first = INT64_MIN};
     if (each_minute(s, AGG_ROLL_NEVER_MIN, o->open_from, rebuild_fn, &b) != 0) {
-        /* a storage error: keep what we had rather than lose days */
+        /* a storage error: the rows stay in the old zone, never saved so */
+        o->ru->store_failed = true;
         log_warn_ctx("org", o->name,
                      "rollup: cannot read minute rows of %s to re-derive hours and days for "
                      "zone %s",

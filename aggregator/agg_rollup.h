@@ -106,6 +106,9 @@ void agg_rollup_advance(struct agg_rollup *r, const char *org, int64_t watermark
  * Write each batch before calling again: rows handed out stay in memory
  * until the next call, then are dropped and read back through the store. */
 void agg_rollup_save_dirty(struct agg_rollup *r, const struct agg_rollup_sink *sink);
+/* True once applying needed a row it could not read: nothing derived since
+ * may be saved; the program restarts from its last commit. */
+bool agg_rollup_store_failed(const struct agg_rollup *r);
 /* Start-up: scan each prefix (2 bytes, NULL-terminated list) of the store
  * and hand every pair to agg_rollup_load. Minute and hour rows are not
  * loaded; they are read when needed. 0 restored, 1 not ours, -1 unreadable. */

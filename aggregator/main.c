@@ -41,7 +41,9 @@ static void flush(void *arg, struct stage *st, struct store_batch *b)
 {
     struct aggregator *a = arg;
     (void)st;
-    agg_app_flush(a->app, b);
+    if (agg_app_flush(a->app, b) != 0)
+        log_fatal("a row the rollup needed could not be read from the database (see above); "
+                  "restarting from the last commit");
 }
 
 static void committed(void *arg, struct stage *st)

@@ -34,6 +34,7 @@ struct store_batch {
 };
 
 struct store_iter {
+    struct store *s; /* its path and read error limit */
     rocksdb_iterator_t *it;
     rocksdb_readoptions_t *ropts; /* holds the bounds, which point into bounds */
     char *bounds;                 /* lo then hi */
@@ -270,6 +271,8 @@ long store_load_namespaces(struct store *s, const char *ns, store_load_fn load, 
             }
             n++;
         }
+        if (n >= 0 && store_iter_status(it) < 0)
+            n = -1;
         store_iter_free(&it);
     }
     return n;
@@ -284,6 +287,7 @@ struct store_iter *store_iter_range(struct store *s, const void *lo, size_t lol,
                                     size_t hil)
 {
     struct store_iter *it = xcalloc(1, sizeof(*it));
+    it->s = s;
     it->bounds = xmalloc(lol + hil + 1);
     memcpy(it->bounds, lo, lol);
     if (hi)
@@ -318,6 +322,17 @@ void store_iter_free(struct store_iter **itp)
 bool store_iter_valid(const struct store_iter *it)
 {
     return rocksdb_iter_valid(it->it);
+}
+
+int store_iter_status(const struct store_iter *it)
+{
+    char *err = NULL;
+    rocksdb_iter_get_error(it->it, &err);
+    if (!err)
+        return 0;
+    log_warn_limited(&it->s->read_errors, "read %s: %s", it->s->path, err);
+    free(err);
+    return -1;
 }
 
 void store_iter_next(struct store_iter *it)

@@ -53,7 +53,8 @@ void store_batch_write(void *batch, const void *key, size_t klen, const void *va
 /* Restores saved state: calls load for every key whose first byte is one
  * of the namespace bytes in ns (a NUL-terminated string), in key order.
  * load returns < 0 for a pair it cannot read. Returns the number of keys,
- * or -1 (logged, naming the namespace) at the first unreadable one. */
+ * or -1 (logged, naming the namespace) at the first unreadable one or
+ * when a read error cut the scan short. */
 typedef int (*store_load_fn)(void *arg, const void *key, size_t klen, const void *val, size_t vlen);
 long store_load_namespaces(struct store *s, const char *ns, store_load_fn load, void *arg);
 
@@ -74,6 +75,12 @@ struct store_iter *store_iter_ns(struct store *s, uint8_t ns);
 void store_iter_free(struct store_iter **it);
 bool store_iter_valid(const struct store_iter *it);
 void store_iter_next(struct store_iter *it);
+/* Why a scan ended: 0 at its bound (or at a key the caller stopped at),
+ * -1 (logged with the database's path) when RocksDB stopped it on a read
+ * error, an I/O error or a damaged block, which ends an iteration just as
+ * the last key does. Every scan whose result counts checks it: a scan cut
+ * short is not "no more keys". */
+int store_iter_status(const struct store_iter *it);
 const char *store_iter_key(const struct store_iter *it, size_t *klen);
 const char *store_iter_value(const struct store_iter *it, size_t *vlen);
 

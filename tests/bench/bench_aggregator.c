@@ -283,7 +283,8 @@ int main(void)
                 for (size_t j = 0; j < npacked; j++)
                     agg_app_apply(app, packed[j], plen[j]);
                 double t2 = now_s(), c2 = cpu_s();
-                agg_app_flush(app, b);
+                if (agg_app_flush(app, b) != 0)
+                    return 1;
                 double t3 = now_s();
                 batch_keys += (size_t)store_batch_count(b);
                 if (store_write(store, b, true) != 0)

@@ -80,7 +80,7 @@ static int teardown(void **state)
 
 static void commit(struct fx *f)
 {
-    agg_app_flush(f->app, f->b);
+    assert_int_equal(agg_app_flush(f->app, f->b), 0);
     assert_int_equal(store_write(f->store, f->b, false), 0);
     store_batch_clear(f->b);
 }
