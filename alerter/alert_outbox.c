@@ -153,21 +153,26 @@ static void ob_instance(struct alert_outbox *ob)
     store_batch_free(&b);
 }
 
-static json_t *ob_load_json(struct alert_outbox *ob, char ns, uint64_t seq)
+/* The entry seq under namespace ns: 1 with *out set, 0 when there is none
+ * or it is not a JSON object, -1 on a read error (logged by the store). */
+static int ob_load_json(struct alert_outbox *ob, char ns, uint64_t seq, json_t **out)
 {
     uint8_t k[OB_KEY_LEN];
     ob_key(k, ns, seq);
     char *val = NULL;
     size_t len = 0;
-    if (store_get(ob->store, k, sizeof(k), &val, &len) != 1)
-        return NULL;
+    *out = NULL;
+    int rc = store_get(ob->store, k, sizeof(k), &val, &len);
+    if (rc != 1)
+        return rc;
     json_t *j = json_loadb(val, len, 0, NULL);
     free(val);
     if (j && !json_is_object(j)) {
         json_decref(j);
         j = NULL;
     }
-    return j;
+    *out = j;
+    return j ? 1 : 0;
 }
 
 static void ob_put_json(struct store_batch *b, char ns, uint64_t seq, const json_t *j)
@@ -218,6 +223,8 @@ static void ob_load(struct alert_outbox *ob)
             ob->next_seq = item.seq + 1; /* never reuse an id */
         json_decref(j);
     }
+    if (store_iter_status(it) < 0) /* the entries past it would wait unseen */
+        log_fatal("cannot read the outbox's queued notifications");
     store_iter_free(&it);
     if (ob->items.n)
         log_info("outbox: %zu notifications still to send", ob->items.n);
@@ -374,8 +381,11 @@ static void ob_on_done(void *arg, uint64_t seq, const struct alert_result *r)
         return;
     it->inflight = false;
     ob->inflight--;
-    json_t *j = ob_load_json(ob, 'Q', seq);
-    if (!j) {
+    json_t *j;
+    int rc = ob_load_json(ob, 'Q', seq, &j);
+    if (rc < 0) /* the outcome cannot be recorded: sent again after the restart, same id */
+        log_fatal("cannot read outbox entry %llu to record its delivery", (unsigned long long)seq);
+    if (rc == 0) {
         log_warn("outbox entry %llu vanished while it was being sent", (unsigned long long)seq);
         list_remove(&ob->items, idx);
         return;
@@ -412,8 +422,13 @@ static void ob_on_done(void *arg, uint64_t seq, const struct alert_result *r)
 
 static void ob_start(struct alert_outbox *ob, struct ob_item *it)
 {
-    json_t *j = ob_load_json(ob, 'Q', it->seq);
-    if (!j) {
+    json_t *j;
+    int rc = ob_load_json(ob, 'Q', it->seq, &j);
+    if (rc < 0) { /* a read error (logged): tried again, not parked */
+        it->next_ms = ob->now + OB_LATER_MS;
+        return;
+    }
+    if (rc == 0) {
         log_warn("outbox entry %llu is unreadable; skipped until restart",
                  (unsigned long long)it->seq);
         it->next_ms = INT64_MAX;
@@ -524,10 +539,8 @@ void alert_outbox_prune(struct alert_outbox *ob, int64_t now_ms, int max)
 
 char *alert_outbox_entry_json(struct alert_outbox *ob, uint64_t seq)
 {
-    json_t *j = ob_load_json(ob, 'Q', seq);
-    if (!j)
-        j = ob_load_json(ob, 'R', seq);
-    if (!j)
+    json_t *j;
+    if (ob_load_json(ob, 'Q', seq, &j) != 1 && ob_load_json(ob, 'R', seq, &j) != 1)
         return NULL;
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);

@@ -445,14 +445,18 @@ static size_t pending_key(uint8_t *k, size_t cap, const char *org)
 
 static void pending_del(struct exp_api *a, const char *org);
 
-/* Call with pending_lock held. */
-static Licmon__V1__OrgSettings *pending_get(struct exp_api *a, const char *org, uint64_t *seq)
+/* Call with pending_lock held. *failed is set when the store cannot be
+ * read (logged): then there may be pending settings NULL does not show. */
+static Licmon__V1__OrgSettings *pending_get(struct exp_api *a, const char *org, uint64_t *seq,
+                                            bool *failed)
 {
     uint8_t k[128];
     size_t kl = pending_key(k, sizeof(k), org);
     char *v;
     size_t vl;
-    if (!a->cfg.store || store_get(a->cfg.store, k, kl, &v, &vl) != 1)
+    int rc = a->cfg.store ? store_get(a->cfg.store, k, kl, &v, &vl) : 0;
+    *failed = rc < 0;
+    if (rc != 1)
         return NULL;
     Licmon__V1__OrgSettings *s =
         vl > 8 ? licmon__v1__org_settings__unpack(NULL, vl - 8, (const uint8_t *)v + 8) : NULL;
@@ -466,11 +470,12 @@ static Licmon__V1__OrgSettings *pending_get(struct exp_api *a, const char *org, 
     return s;
 }
 
-static void pending_put(struct exp_api *a, const char *org, uint64_t seq,
-                        const Licmon__V1__OrgSettings *s)
+/* 0, or -1 when the store failed (logged) */
+static int pending_put(struct exp_api *a, const char *org, uint64_t seq,
+                       const Licmon__V1__OrgSettings *s)
 {
     if (!a->cfg.store)
-        return;
+        return 0;
     uint8_t k[128];
     size_t kl = pending_key(k, sizeof(k), org);
     size_t n = licmon__v1__org_settings__get_packed_size(s);
@@ -487,6 +492,7 @@ static void pending_put(struct exp_api *a, const char *org, uint64_t seq,
                      (unsigned long long)seq);
     store_batch_free(&b);
     free(v);
+    return rc;
 }
 
 /* Call with pending_lock held. */
@@ -511,13 +517,21 @@ static Licmon__V1__OrgSettings *api_settings_latest(struct exp_api *a, const cha
     if (!s)
         return NULL;
     /* read and drop in one step: a PUT may keep a newer copy meanwhile */
+    bool failed;
     pthread_mutex_lock(&a->pending_lock);
-    Licmon__V1__OrgSettings *p = pending_get(a, org, &seq);
+    Licmon__V1__OrgSettings *p = pending_get(a, org, &seq, &failed);
     if (p && applied >= seq) {
         pending_del(a, org);
         settings_free(&p);
     }
     pthread_mutex_unlock(&a->pending_lock);
+    if (failed) { /* not the aggregator's: it may lack a change journaled since */
+        settings_free(&s);
+        exp_resp_error(resp, 503, "unavailable",
+                       "the exporter's store cannot be read: the settings last changed are "
+                       "unknown");
+        return NULL;
+    }
     if (!p)
         return s;
     settings_free(&s);
@@ -638,18 +652,33 @@ static void api_settings_put(struct exp_api *a, const struct exp_principal *p, c
     }
     uint64_t seq = rep->journaled_seq;
     PB_FREE(reply, rep);
-    pending_put(a, org, seq, next);
+    bool kept = pending_put(a, org, seq, next) == 0;
     pthread_mutex_unlock(lock);
     metric_add(a->m_settings, 1);
     log_info_ctx("org", org, "settings changed by token %s, journaled at seq %llu", p->id,
                  (unsigned long long)seq);
-    if (!api_wait_applied(a, next))
+    bool applied = api_wait_applied(a, next);
+    if (!applied)
         log_warn_ctx("org", org,
                      "settings journaled at seq %llu are not visible in the aggregator yet",
                      (unsigned long long)seq);
     exp_zone_forget(a, org);
-    api_ok(resp, 200, settings_to_json(next));
+    if (!applied && !kept) /* the next change would start from the settings before it */
+        exp_resp_error(resp, 503, "unavailable",
+                       "the settings were journaled but are not applied yet, and the exporter's "
+                       "store failed to keep them: read them back before another change");
+    else
+        api_ok(resp, 200, settings_to_json(next));
     settings_free(&next);
+}
+
+static void api_token_list(struct exp_api *a, struct exp_resp *resp)
+{
+    json_t *list = exp_tokens_list(a->cfg.tokens);
+    if (list)
+        api_ok(resp, 200, list);
+    else
+        exp_resp_error(resp, 503, "unavailable", "the token table cannot be read");
 }
 
 static void api_token_create(struct exp_api *a, const struct exp_req *req, struct exp_resp *resp)
@@ -817,7 +846,7 @@ void exp_api_handle(struct exp_api *a, const struct exp_req *req, struct exp_res
         if (r.method == EXP_M_POST)
             api_token_create(a, req, resp);
         else
-            api_ok(resp, 200, exp_tokens_list(a->cfg.tokens));
+            api_token_list(a, resp);
         break;
     case EXP_ROUTE_TOKEN:
         api_token_revoke(a, r.id, resp);

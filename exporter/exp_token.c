@@ -238,7 +238,12 @@ json_t *exp_tokens_list(struct exp_tokens *t)
             recs = xrealloc(recs, cap * sizeof(*recs));
         }
     }
+    int rc = store_iter_status(it);
     store_iter_free(&it);
+    if (rc < 0) { /* a list cut short would show revoked what is not */
+        free(recs);
+        return NULL;
+    }
     qsort(recs, n, sizeof(*recs), token_rec_cmp);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {

@@ -49,7 +49,8 @@ int exp_tokens_lookup(struct exp_tokens *t, const char *secret, struct exp_token
 /* 1 revoked, 0 no such id, -1 on error. */
 int exp_tokens_revoke(struct exp_tokens *t, const char *id);
 /* {"tokens":[{id, org, role, created}, ...]} oldest first, never a secret.
- * Damaged records are logged and left out. */
+ * Damaged records are logged and left out; NULL when a read error cut the
+ * scan short (logged). */
 json_t *exp_tokens_list(struct exp_tokens *t);
 
 #endif

@@ -169,11 +169,9 @@ void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventB
         char *old;
         size_t oldlen;
         int found = store_get(j->st, key, kl, &old, &oldlen);
-        if (found < 0) {
-            ack_reject(ack, (uint32_t)i, "internal: duplicate index unreadable, send again");
-            metric_add(j->m_rejected, 1);
-            continue;
-        }
+        if (found < 0) /* a rejection would be final: nothing of the group is acknowledged */
+            log_fatal("cannot read the duplicate index (see above); exiting so unacknowledged "
+                      "batches are resent");
         if (found > 0)
             free(old);
         if (found > 0 || group_set_add(&j->seen, (const char *)key, kl)) {

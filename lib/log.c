@@ -146,5 +146,9 @@ _Noreturn void log_die(enum log_level level, const char *fmt, ...)
     va_end(ap);
     if (level == LOG_PANIC)
         abort();
-    exit(1);
+    /* _exit, not exit: RocksDB's background threads may still run, and the
+     * C++ destructors exit() would run under them can crash or wait for
+     * ever; everything kept is crash-safe, as after a kill -9 */
+    fflush(NULL);
+    _exit(1);
 }

@@ -174,6 +174,8 @@ static void sizes_load(struct lstream *ls)
         sizes_push(&ls->sizes, keys_get_u64((const uint8_t *)k + 1), vl);
         ls->sizes.bytes += vl;
     }
+    if (store_iter_status(it) < 0) /* a fetch of the record says so too */
+        log_warn("the log's backlog counts only the records before one it cannot read");
     store_iter_free(&it);
 }
 
@@ -333,6 +335,7 @@ static void lstream_answer(struct lstream *ls, void *router, const struct zsock_
     ProtobufCBinaryData *recs = NULL;
     uint64_t *hashes = NULL;
     size_t n = 0, bytes = 0;
+    uint64_t unreadable = 0; /* a record a read error kept from us */
     if (from <= ls->head) {
         uint64_t last = ls->head;
         if (last - from + 1 > max)
@@ -348,11 +351,13 @@ static void lstream_answer(struct lstream *ls, void *router, const struct zsock_
         for (uint64_t seq = from; seq <= last; seq++) {
             size_t kl, vl;
             const char *k = store_iter_valid(it) ? store_iter_key(it, &kl) : NULL;
-            if (!k || kl != 9 || keys_get_u64((const uint8_t *)k + 1) != seq)
+            if (!k || kl != 9 || keys_get_u64((const uint8_t *)k + 1) != seq) {
+                if (store_iter_status(it) < 0) {
+                    unreadable = seq;
+                    break;
+                }
                 log_panic("log record %llu is missing", (unsigned long long)seq);
-            const char *v = store_iter_value(it, &vl);
-            recs[n].data = xmemdup(v, vl);
-            recs[n].len = vl;
+            }
             /* records from before logs had chains have no hash: 0 */
             const char *hk = store_iter_valid(hit) ? store_iter_key(hit, &kl) : NULL;
             if (hk && kl == 9 && keys_get_u64((const uint8_t *)hk + 1) == seq) {
@@ -360,7 +365,13 @@ static void lstream_answer(struct lstream *ls, void *router, const struct zsock_
                 if (vl == 8)
                     hashes[n] = keys_get_u64((const uint8_t *)hv);
                 store_iter_next(hit);
+            } else if (store_iter_status(hit) < 0) {
+                unreadable = seq; /* not "no hash": that skips the chain check */
+                break;
             }
+            const char *v = store_iter_value(it, &vl);
+            recs[n].data = xmemdup(v, vl);
+            recs[n].len = vl;
             n++;
             bytes += recs[n - 1].len;
             if (bytes > LSTREAM_REPLY_MAX_BYTES)
@@ -376,7 +387,15 @@ static void lstream_answer(struct lstream *ls, void *router, const struct zsock_
     fr.n_records = n;
     fr.hashes = hashes;
     fr.n_hashes = n;
+    if (unreadable) { /* the consumer waits and asks again; the log says why */
+        rep.body_case = LICMON__V1__REPLY__BODY__NOT_SET;
+        rep.error = xasprintf("cannot read record %llu of the log: a read error (see the log of "
+                              "its program)",
+                              (unsigned long long)unreadable);
+    }
     lstream_send_reply(router, env, &rep);
+    if (unreadable)
+        free(rep.error);
     for (size_t i = 0; i < n; i++)
         free(recs[i].data);
     free(recs);

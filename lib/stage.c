@@ -385,7 +385,7 @@ struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *
         log_fatal("cannot read the applied position");
     st->applied_hash = lstream_get_hash(store, ST_HASH, st->applied);
     int rc = store_get_fixed(store, ST_UPSTREAM, strlen(ST_UPSTREAM), st->up_id, sizeof(st->up_id));
-    if (rc < 0)
+    if (rc < 0 || rc == 2) /* damaged: unknown would accept any log */
         log_fatal("cannot read the identity of the upstream log");
     st->up_known = rc == 1;
     if (cfg->consumers)

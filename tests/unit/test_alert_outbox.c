@@ -12,6 +12,8 @@
 
 #include "../../alerter/alert_message.h"
 #include "../../alerter/alert_outbox.h"
+#include "damage.h"
+#include "keys.h"
 #include "log.h"
 #include "settings.h"
 #include "xmem.h"
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_SENT 64
@@ -372,6 +375,49 @@ static void test_backoff(void **state)
         }
 }
 
+/* The outbox's queue cut by a read error (a damaged block on disk) at
+ * start: the alerter stops, naming it, rather than start with the entries
+ * before the damage as if they were all (the rest would wait unseen). */
+static void test_damaged_queue_stops_the_start(void **state)
+{
+    struct fixture *fx = *state;
+    close_outbox(fx);
+    fx->store = store_open(fx->dir);
+    assert_non_null(fx->store);
+    uint32_t x = 2654435761u;
+    struct store_batch *b = store_batch_new();
+    for (uint64_t seq = 1; seq <= 20000; seq++) {
+        uint8_t k[9] = {'Q'}, pad[100];
+        keys_put_u64(k + 1, seq);
+        incompressible(pad, sizeof(pad), &x);
+        char v[300];
+        int n = snprintf(v, sizeof(v), "{\"created_ms\":1,\"attempts\":0,\"pad\":\"");
+        for (size_t i = 0; i < sizeof(pad); i++)
+            n += snprintf(v + n, sizeof(v) - (size_t)n, "%02x", pad[i]);
+        n += snprintf(v + n, sizeof(v) - (size_t)n, "\"}");
+        store_batch_put(b, k, sizeof(k), v, (size_t)n);
+    }
+    assert_int_equal(store_write(fx->store, b, true), 0);
+    store_batch_free(&b);
+    store_compact(fx->store);
+    store_close(&fx->store);
+    damage_largest_table(fx->dir, 1000000);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDERR_FILENO);
+        open_outbox(fx);
+        _exit(0); /* started on what it could read */
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    fx->store = store_open(fx->dir); /* for the teardown */
+}
+
 int main(void)
 {
     log_set_level(LOG_FATAL); /* the retries would fill the screen */
@@ -381,6 +427,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_message_id_stable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_later_and_prune, setup, teardown),
         cmocka_unit_test(test_backoff),
+        cmocka_unit_test_setup_teardown(test_damaged_queue_stops_the_start, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

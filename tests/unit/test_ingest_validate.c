@@ -8,13 +8,16 @@
 
 #include "../../ingest/ingest_journal.h"
 #include "../../ingest/ingest_validate.h"
+#include "damage.h"
 #include "keys.h"
 #include "lstream.h"
 #include "store.h"
 #include "xmem.h"
 #include "timeutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <string.h>
 
 #define NOW 1764237600000LL
@@ -199,12 +202,80 @@ static void test_dedup_retention(void **state)
     assert_false(ingest_journal_expired(&days, "L\0\0\0\0\0\0\0\1", 9, (const char *)ts, 8));
 }
 
+/* The duplicate index cut by a read error (a damaged block on disk): ingest
+ * exits before acknowledging anything of the group, so producers send the
+ * batch again, instead of rejecting the events it could not check (a
+ * rejection is final: the events would never be counted). */
+#define DAMAGED_IDS 20000
+static void test_unreadable_dedup_index_is_not_a_rejection(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_ingest.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct store *st = store_open(dir);
+    assert_non_null(st);
+    char(*ids)[96] = xcalloc(DAMAGED_IDS, sizeof(*ids));
+    uint32_t x = 362436069u;
+    struct store_batch *b = store_batch_new();
+    uint8_t ts[8];
+    keys_put_i64(ts, NOW - 1000);
+    for (int i = 0; i < DAMAGED_IDS; i++) {
+        uint8_t r[40];
+        incompressible(r, sizeof(r), &x);
+        int n = snprintf(ids[i], sizeof(ids[i]), "%05d-", i);
+        for (size_t k = 0; k < sizeof(r); k++)
+            n += snprintf(ids[i] + n, sizeof(ids[i]) - (size_t)n, "%02x", r[k]);
+        uint8_t key[160];
+        const char *parts[] = {"acme", ids[i]};
+        size_t kl = keys_make(key, sizeof(key), KEY_NS_DEDUP, parts, 2);
+        store_batch_put(b, key, kl, ts, sizeof(ts));
+    }
+    assert_int_equal(store_write(st, b, true), 0);
+    store_batch_free(&b);
+    store_compact(st);
+    store_close(&st);
+    damage_largest_table(dir, 1000000);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDERR_FILENO);
+        st = store_open(dir);
+        struct ingest_journal *j = ingest_journal_open(st, 400);
+        Licmon__V1__Event *evs = xcalloc(DAMAGED_IDS, sizeof(*evs));
+        Licmon__V1__Event **pevs = xcalloc(DAMAGED_IDS, sizeof(*pevs));
+        for (int i = 0; i < DAMAGED_IDS; i++) {
+            evs[i] = good();
+            evs[i].event_id = ids[i];
+            pevs[i] = &evs[i];
+        }
+        Licmon__V1__EventBatch batch = LICMON__V1__EVENT_BATCH__INIT;
+        batch.events = pevs;
+        batch.n_events = DAMAGED_IDS;
+        Licmon__V1__BatchAck ack = LICMON__V1__BATCH_ACK__INIT;
+        ingest_journal_add_batch(j, &batch, NULL, NOW, &ack);
+        _exit(ack.rejected > 0 ? 2 : 0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1);
+    free(ids);
+    char *cmd = xasprintf("rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_events),      cmocka_unit_test(test_rejections),
-        cmocka_unit_test(test_batch_nul_fields), cmocka_unit_test(test_journal_keeps_known_fields),
+        cmocka_unit_test(test_good_events),
+        cmocka_unit_test(test_rejections),
+        cmocka_unit_test(test_batch_nul_fields),
+        cmocka_unit_test(test_journal_keeps_known_fields),
         cmocka_unit_test(test_dedup_retention),
+        cmocka_unit_test(test_unreadable_dedup_index_is_not_a_rejection),
     };
     return cmocka_run_group_tests_name("ingest_validate", tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "capture.h"
+#include "damage.h"
 #include "event_json.h"
 #include "health.h"
 #include "hmap.h"
@@ -18,8 +19,6 @@
 #include "timeutil.h"
 #include "xmem.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -558,47 +557,19 @@ static void test_scan_cut_by_damage(void **state)
     struct store *s = store_open(dir);
     assert_non_null(s);
     char val[200];
-    uint32_t x = 2463534242u; /* values that do not compress */
+    uint32_t x = 2463534242u;
     struct store_batch *b = store_batch_new();
     for (int i = 0; i < DAMAGE_KEYS; i++) {
         char k[16];
         int kl = snprintf(k, sizeof(k), "S%08d", i);
-        for (size_t j = 0; j < sizeof(val); j++) {
-            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-            val[j] = (char)x;
-        }
+        incompressible(val, sizeof(val), &x);
         store_batch_put(b, k, (size_t)kl, val, sizeof(val));
     }
     assert_int_equal(store_write(s, b, true), 0);
     store_batch_free(&b);
     store_compact(s); /* into table files */
     store_close(&s);
-
-    /* the largest table file, damaged in its middle */
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    char sst[128] = "";
-    off_t largest = 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        size_t n = strlen(e->d_name);
-        if (n < 5 || strcmp(e->d_name + n - 4, ".sst") != 0)
-            continue;
-        char path[128];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        int fd = open(path, O_RDONLY);
-        off_t size = lseek(fd, 0, SEEK_END);
-        close(fd);
-        if (size > largest)
-            largest = size, snprintf(sst, sizeof(sst), "%s", path);
-    }
-    closedir(d);
-    assert_true(largest > 1000000);
-    int fd = open(sst, O_WRONLY);
-    assert_true(fd >= 0);
-    char junk[64];
-    memset(junk, 0x5a, sizeof(junk));
-    assert_int_equal(pwrite(fd, junk, sizeof(junk), largest / 2), (ssize_t)sizeof(junk));
-    close(fd);
+    damage_largest_table(dir, 1000000);
 
     damaged_store = store_open(dir);
     assert_non_null(damaged_store);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "damage.h"
 #include "lstream.h"
 #include "store.h"
 #include "zsock.h"
@@ -498,6 +499,58 @@ static void test_full_parking_answers_the_oldest(void **state)
     assert_true(last_answered);
 }
 
+/* A record of the log that a read error keeps from the reader (a damaged
+ * block on disk): the fetch that reaches it is answered with an error
+ * naming the record, which the consumer's stage reports and retries,
+ * instead of aborting the program that serves the log. The records before
+ * it are served. */
+static void test_unreadable_record_is_an_error_answer(void **state)
+{
+    struct fixture *f = *state;
+    uint32_t x = 88172645u;
+    struct store_batch *b = store_batch_new();
+    for (int i = 0; i < 20000; i++) {
+        char rec[200];
+        incompressible(rec, sizeof(rec), &x);
+        lstream_append(f->ls, b, rec, sizeof(rec));
+    }
+    lstream_set_journal_seq(f->ls, b, 20000);
+    assert_int_equal(store_write(f->st, b, true), 0);
+    lstream_commit(f->ls, true);
+    store_batch_free(&b);
+    store_compact(f->st);
+    lstream_free(&f->ls);
+    store_close(&f->st);
+    damage_largest_table(f->dir, 1000000);
+    f->st = store_open(f->dir);
+    assert_non_null(f->st);
+    f->ls = lstream_open(f->st, consumers);
+
+    uint64_t from = 1;
+    const char *why = NULL;
+    Licmon__V1__Reply *r = NULL;
+    while (!why && from <= 20000) {
+        fetch(f, from, 1000, 0);
+        r = reply(f, 1000);
+        assert_non_null(r);
+        if (r->error && *r->error) {
+            why = r->error;
+            break;
+        }
+        assert_int_equal(r->body_case, LICMON__V1__REPLY__BODY_FETCH);
+        assert_int_equal(r->fetch->first_seq, from);
+        assert_true(r->fetch->n_records > 0);
+        from += r->fetch->n_records;
+        licmon__v1__reply__free_unpacked(r, NULL);
+    }
+    assert_non_null(why);
+    assert_true(from > 1 && from < 20000);
+    unsigned long long bad = 0; /* within the fetch that failed */
+    assert_int_equal(sscanf(why, "cannot read record %llu of the log", &bad), 1);
+    assert_true(bad >= from && bad < from + 1000);
+    licmon__v1__reply__free_unpacked(r, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,6 +565,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_log_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_tells_a_restored_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_parking_answers_the_oldest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unreadable_record_is_an_error_answer, setup, teardown),
     };
     int rc = cmocka_run_group_tests_name("lstream", tests, NULL, NULL);
     zsock_ctx_term();
