@@ -171,7 +171,7 @@ FUZZ_SHORT_SECONDS ?= 5
 FUZZ_MOD_SRC := $(LIB_SRC) $(foreach p,$(PROGRAMS),$(filter-out $(p)/main.c,$(wildcard $(p)/*.c)))
 FUZZ_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_MOD_SRC)) $(FUZZ_DIR)/obj/gen/licmon.pb-c.o
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
-               -fno-sanitize-recover=undefined -D_GNU_SOURCE -Ilib -I$(BUILD)/gen
+               -fno-sanitize-recover=undefined -D_GNU_SOURCE -DLICMON_FUZZ -Ilib -I$(BUILD)/gen
 $(BUILD)/.deps-fuzz-ok: tools/deps-fuzz.txt
 	@sh tools/install-deps.sh tools/deps-fuzz.txt
 	@mkdir -p $(@D) && touch $@

@@ -372,6 +372,8 @@ static void ob_finish(struct alert_outbox *ob, size_t idx, json_t *j, const char
     list_remove(&ob->items, idx);
 }
 
+static void ob_write_outcomes(struct alert_outbox *ob);
+
 static void ob_on_done(void *arg, uint64_t seq, const struct alert_result *r)
 {
     struct alert_outbox *ob = arg;
@@ -383,8 +385,10 @@ static void ob_on_done(void *arg, uint64_t seq, const struct alert_result *r)
     ob->inflight--;
     json_t *j;
     int rc = ob_load_json(ob, 'Q', seq, &j);
-    if (rc < 0) /* the outcome cannot be recorded: sent again after the restart, same id */
+    if (rc < 0) { /* its outcome cannot be recorded: sent again after the restart, same id */
+        ob_write_outcomes(ob); /* those of this poll before it are kept */
         log_fatal("cannot read outbox entry %llu to record its delivery", (unsigned long long)seq);
+    }
     if (rc == 0) {
         log_warn("outbox entry %llu vanished while it was being sent", (unsigned long long)seq);
         list_remove(&ob->items, idx);

@@ -146,9 +146,13 @@ _Noreturn void log_die(enum log_level level, const char *fmt, ...)
     va_end(ap);
     if (level == LOG_PANIC)
         abort();
+#ifdef LICMON_FUZZ
+    exit(1); /* libFuzzer's exit handler reports it, with the input */
+#else
     /* _exit, not exit: RocksDB's background threads may still run, and the
      * C++ destructors exit() would run under them can crash or wait for
      * ever; everything kept is crash-safe, as after a kill -9 */
     fflush(NULL);
     _exit(1);
+#endif
 }

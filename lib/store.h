@@ -53,8 +53,8 @@ void store_batch_write(void *batch, const void *key, size_t klen, const void *va
 /* Restores saved state: calls load for every key whose first byte is one
  * of the namespace bytes in ns (a NUL-terminated string), in key order.
  * load returns < 0 for a pair it cannot read. Returns the number of keys,
- * or -1 (logged, naming the namespace) at the first unreadable one or
- * when a read error cut the scan short. */
+ * or -1 (logged: naming the namespace at the first unreadable pair, the
+ * database's path when a read error cut the scan short). */
 typedef int (*store_load_fn)(void *arg, const void *key, size_t klen, const void *val, size_t vlen);
 long store_load_namespaces(struct store *s, const char *ns, store_load_fn load, void *arg);
 
