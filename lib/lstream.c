@@ -353,7 +353,7 @@ static void lstream_answer(struct lstream *ls, void *router, const struct zsock_
             const char *k = store_iter_valid(it) ? store_iter_key(it, &kl) : NULL;
             if (!k || kl != 9 || keys_get_u64((const uint8_t *)k + 1) != seq) {
                 if (store_iter_status(it) < 0) {
-                    unreadable = seq;
+                    unreadable = n ? 0 : seq; /* those before it go: the next fetch fails */
                     break;
                 }
                 log_panic("log record %llu is missing", (unsigned long long)seq);
@@ -366,7 +366,7 @@ static void lstream_answer(struct lstream *ls, void *router, const struct zsock_
                     hashes[n] = keys_get_u64((const uint8_t *)hv);
                 store_iter_next(hit);
             } else if (store_iter_status(hit) < 0) {
-                unreadable = seq; /* not "no hash": that skips the chain check */
+                unreadable = n ? 0 : seq; /* not "no hash": that skips the chain check */
                 break;
             }
             const char *v = store_iter_value(it, &vl);
