@@ -591,29 +591,32 @@ static void test_crash_seed2(void **state)
     crash_run(12345);
 }
 
-/* A stored hour row that cannot be read when a minute is folded into it
- * (damage, or a read error): the aggregator must not save what it derived
- * without it (a fresh hour of that minute alone, written over the stored
- * one), but refuse the commit and restart from its last one. */
-static void test_unreadable_hour_row_is_never_saved(void **state)
+/* Rows of kind ('h' hour, 'm' minute) stored by a run committed after
+ * num/den of the stream, all overwritten with bytes that do not decode (as
+ * damage or a read error would leave them); then the rest is applied. The
+ * aggregator must not save what it derived without them, but refuse the
+ * commit and restart from its last one: an hour row a minute is folded
+ * into (else a fresh hour of that minute alone is written over the stored
+ * one), the minute rows a zone change re-derives hours and days from (else
+ * the old zone's rows stay, saved as the new zone's). */
+static void unreadable_rows_are_never_saved(char kind, uint64_t num, uint64_t den)
 {
-    (void)state;
     rng = 7;
     int64_t t0 = 0;
     assert_int_equal(time_parse_rfc3339("2026-10-21T00:00:00Z", &t0), 0);
     struct upstream up = {0};
     gen_upstream(&up, t0);
     struct run r;
-    run_init(&r, "hour");
-    uint64_t half = up.n / 2;
-    for (uint64_t seq = 1; seq <= half; seq++)
+    run_init(&r, "rows");
+    uint64_t part = up.n * num / den;
+    for (uint64_t seq = 1; seq <= part; seq++)
         run_apply(&r, &up, seq);
-    run_commit(&r, half);
+    run_commit(&r, part);
     run_close(&r);
-    /* every stored hour row damaged */
     struct store *st = store_open(r.dir);
     assert_non_null(st);
-    struct store_iter *it = store_iter_range(st, "Rh", 2, "Ri", 2);
+    const char from[2] = {'R', kind}, to[2] = {'R', (char)(kind + 1)};
+    struct store_iter *it = store_iter_range(st, from, 2, to, 2);
     struct store_batch *b = store_batch_new();
     int damaged = 0;
     for (; store_iter_valid(it); store_iter_next(it), damaged++) {
@@ -630,16 +633,32 @@ static void test_unreadable_hour_row_is_never_saved(void **state)
 
     run_open(&r);
     int refused = 0;
-    for (uint64_t seq = half + 1; seq <= up.n && !refused; seq++) {
+    for (uint64_t seq = part + 1; seq <= up.n && !refused; seq++) {
         run_apply(&r, &up, seq);
         if (agg_app_flush(r.app, r.batch) != 0) {
             refused = 1;
             assert_int_equal(store_batch_count(r.batch), 0); /* nothing handed out */
+        } else {
+            assert_int_equal(store_write(r.store, r.batch, false), 0);
+            store_batch_clear(r.batch);
         }
     }
     assert_true(refused);
     run_destroy(&r);
     upstream_free(&up);
+}
+
+static void test_unreadable_hour_row_is_never_saved(void **state)
+{
+    (void)state;
+    unreadable_rows_are_never_saved('h', 1, 2);
+}
+
+/* committed before the zone change (after 4 days of 9) */
+static void test_unreadable_minutes_stop_a_zone_change(void **state)
+{
+    (void)state;
+    unreadable_rows_are_never_saved('m', 1, 4);
 }
 
 int main(void)
@@ -648,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_crash_seed1),
         cmocka_unit_test(test_crash_seed2),
         cmocka_unit_test(test_unreadable_hour_row_is_never_saved),
+        cmocka_unit_test(test_unreadable_minutes_stop_a_zone_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
