@@ -30,7 +30,8 @@ struct ingest_journal {
     struct group_set seen;
     int64_t retention_days;
     struct pb_chunk items; /* the group's journal records, packed as one Chunk */
-    struct metric *m_accepted, *m_duplicate, *m_rejected, *m_commits, *m_head;
+    struct metric *m_accepted, *m_duplicate, *m_rejected, *m_commits, *m_head, *m_ahead;
+    struct log_limit ahead_log;
 };
 
 /* 1 when key was already in the set; otherwise adds it */
@@ -83,6 +84,8 @@ struct ingest_journal *ingest_journal_open(struct store *st, int64_t retention_d
     j->m_accepted = metric_counter("licmon_ingest_events_total{result=\"accepted\"}",
                                    "events received, by outcome");
     j->m_duplicate = metric_counter("licmon_ingest_events_total{result=\"duplicate\"}", "");
+    j->m_ahead = metric_counter("licmon_ingest_events_ahead_total",
+                                "accepted events stamped over a minute ahead of ingest's clock");
     j->m_rejected = metric_counter("licmon_ingest_events_total{result=\"rejected\"}", "");
     j->m_head = metric_gauge("licmon_ingest_journal_head_seq", "last journal sequence written");
     metric_set(j->m_head, (int64_t)lstream_head(j->log));
@@ -193,6 +196,14 @@ void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventB
         journal_append(j, &rec);
         ack->accepted++;
         metric_add(j->m_accepted, 1);
+        if (ev->ts_ms > now_ms + INGEST_AHEAD_WARN_MS) { /* README: a clock that is wrong */
+            metric_add(j->m_ahead, 1);
+            log_warn_limited(&j->ahead_log,
+                             "org %s: event %s is stamped %lld s ahead of ingest's clock; it "
+                             "moves the org's clock, and its timeouts, that far ahead (is the "
+                             "producer's clock or time zone wrong?)",
+                             ev->org, ev->event_id, (long long)((ev->ts_ms - now_ms) / 1000));
+        }
     }
 }
 

@@ -10,6 +10,9 @@
 #define INGEST_EVENT_ID_MAX 128
 #define INGEST_USER_MAX 256
 #define INGEST_FUTURE_MAX_MS (24LL * 3600 * 1000)
+/* An accepted event stamped further ahead than this moves its org's clock
+ * (and so its timeouts) ahead of time: counted and warned about. */
+#define INGEST_AHEAD_WARN_MS (60LL * 1000)
 
 /* NULL when ev is acceptable at now_ms with minute retention of
  * retention_days; otherwise the reason, naming the field, written to buf. */

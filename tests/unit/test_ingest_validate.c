@@ -8,7 +8,9 @@
 
 #include "../../ingest/ingest_journal.h"
 #include "../../ingest/ingest_validate.h"
+#include "capture.h"
 #include "damage.h"
+#include "health.h"
 #include "keys.h"
 #include "lstream.h"
 #include "store.h"
@@ -267,6 +269,51 @@ static void test_unreadable_dedup_index_is_not_a_rejection(void **state)
     free(cmd);
 }
 
+/* An event stamped hours ahead (a producer sending local time as UTC) is
+ * accepted (SPEC), but it moves its org's clock and timeouts that far: the
+ * operator is told, naming the org, the event and by how much. */
+static struct ingest_journal *ahead_j;
+static void add_ahead_batch(void)
+{
+    Licmon__V1__Event evs[3] = {good(), good(), good()};
+    evs[0].event_id = "now";
+    evs[1].event_id = "soon";
+    evs[1].ts_ms = NOW + 30000;
+    evs[2].event_id = "later";
+    evs[2].ts_ms = NOW + 2 * 3600000;
+    Licmon__V1__Event *pevs[3] = {&evs[0], &evs[1], &evs[2]};
+    Licmon__V1__EventBatch batch = LICMON__V1__EVENT_BATCH__INIT;
+    batch.events = pevs;
+    batch.n_events = 3;
+    Licmon__V1__BatchAck ack = LICMON__V1__BATCH_ACK__INIT;
+    ingest_journal_add_batch(ahead_j, &batch, NULL, NOW, &ack);
+    assert_int_equal(ack.accepted, 3);
+    ingest_journal_ack_clear(&ack);
+}
+
+static void test_events_ahead_are_told(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_ingest.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct store *st = store_open(dir);
+    assert_non_null(st);
+    ahead_j = ingest_journal_open(st, 400);
+    struct metric *ahead = metric_counter("licmon_ingest_events_ahead_total", "");
+    int64_t before = metric_get(ahead);
+    char *log = stderr_of(add_ahead_batch);
+    assert_int_equal(metric_get(ahead) - before, 1);
+    assert_non_null(strstr(log, "org acme: event later is stamped 7200 s ahead"));
+    assert_null(strstr(log, "event soon"));
+    free(log);
+    assert_int_equal(ingest_journal_commit(ahead_j), 0);
+    ingest_journal_free(&ahead_j);
+    store_close(&st);
+    char *cmd = xasprintf("rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_journal_keeps_known_fields),
         cmocka_unit_test(test_dedup_retention),
         cmocka_unit_test(test_unreadable_dedup_index_is_not_a_rejection),
+        cmocka_unit_test(test_events_ahead_are_told),
     };
     return cmocka_run_group_tests_name("ingest_validate", tests, NULL, NULL);
 }
