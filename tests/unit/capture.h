@@ -4,8 +4,10 @@
 #define LICMON_TEST_CAPTURE_H
 #include "xmem.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Runs fn with stderr going to a file; returns what it wrote (caller frees). */
@@ -25,6 +27,24 @@ static inline char *stderr_of(void (*fn)(void))
     close(fd);
     unlink(path);
     return out;
+}
+
+/* Runs fn in a child process with stderr silenced; returns the child's
+ * exit status (0 when fn returns). For code that exits on a fatal error. */
+static inline int exit_status_of(void (*fn)(void))
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDERR_FILENO);
+        fn();
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
 }
 
 /* How many lines out holds. */

@@ -27,6 +27,7 @@
 #include "store.h"
 #include "svc.h"
 #include "timeutil.h"
+#include "tmpdir.h"
 #include "xmem.h"
 #include "zsock.h"
 
@@ -39,23 +40,6 @@
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- helpers */
-
-static char *tmpdir_new(void)
-{
-    char tmpl[] = "/tmp/test_exporter.XXXXXX";
-    char *d = mkdtemp(tmpl);
-    assert_non_null(d);
-    return xstrdup(d);
-}
-
-static void tmpdir_free(char **d)
-{
-    char *cmd = xasprintf("rm -rf '%s'", *d);
-    assert_int_equal(system(cmd), 0);
-    free(cmd);
-    free(*d);
-    *d = NULL;
-}
 
 static int64_t day_ms(const char *date, int hour, int minute)
 {

@@ -17,6 +17,7 @@
 #include "settings.h"
 #include "store.h"
 #include "timeutil.h"
+#include "tmpdir.h"
 #include "xmem.h"
 
 #include <stdio.h>
@@ -552,8 +553,7 @@ static void load_damaged(void)
 static void test_scan_cut_by_damage(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/lm-damage-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char *dir = tmpdir_new();
     struct store *s = store_open(dir);
     assert_non_null(s);
     char val[200];
@@ -588,9 +588,7 @@ static void test_scan_cut_by_damage(void **state)
     assert_int_equal(store_iter_status(it), 0);
     store_iter_free(&it);
     store_close(&damaged_store);
-    char cmd[64];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    tmpdir_free(&dir);
 }
 
 int main(void)
