@@ -46,10 +46,10 @@
  * before it (the rule before holding existed), which bounds the memory and
  * the saved record. So per user the changes' instants never go back; across
  * users of an org they are in order within allowed_lateness (events apply at
- * once, timers at the horizon). Timers due at the same instant fire in user-id byte order, so the
- * output does not depend on heap layout (and so not on save/load). Costs:
- * an event O(log n), a due timer O(log n), a tick O(orgs), a settings
- * change O(users of the org) (every due is recomputed).
+ * once, timers at the horizon). Timers due at the same instant fire in
+ * user-id byte order, so the output does not depend on heap layout (and so
+ * not on save/load). Costs: an event O(log n), a due timer O(log n), a tick
+ * O(orgs), a settings change O(users of the org) (every due is recomputed).
  *
  * Events behind their user (ts < state time: reordered within the lateness,
  * or late) cannot be exact, as what was emitted cannot be taken back. Rules,
