@@ -85,7 +85,8 @@ struct ingest_journal *ingest_journal_open(struct store *st, int64_t retention_d
                                    "events received, by outcome");
     j->m_duplicate = metric_counter("licmon_ingest_events_total{result=\"duplicate\"}", "");
     j->m_ahead = metric_counter("licmon_ingest_events_ahead_total",
-                                "accepted events stamped over a minute ahead of ingest's clock");
+                                "accepted events stamped over a minute ahead of ingest's clock "
+                                "");
     j->m_rejected = metric_counter("licmon_ingest_events_total{result=\"rejected\"}", "");
     j->m_head = metric_gauge("licmon_ingest_journal_head_seq", "last journal sequence written");
     metric_set(j->m_head, (int64_t)lstream_head(j->log));
@@ -200,8 +201,8 @@ void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventB
             metric_add(j->m_ahead, 1);
             log_warn_limited(&j->ahead_log,
                              "org %s: event %s is stamped %lld s ahead of ingest's clock; it "
-                             "moves the org's clock, and its timeouts, that far ahead (is the "
-                             "producer's clock or time zone wrong?)",
+                             "counts as stamped at its arrival plus the org's allowed lateness "
+                             "(is the producer's clock or time zone wrong?)",
                              ev->org, ev->event_id, (long long)((ev->ts_ms - now_ms) / 1000));
         }
     }

@@ -16,7 +16,7 @@ struct sessionizer {
     struct stage *stage;
     uint64_t seq;          /* journal record being applied */
     struct pb_arena arena; /* the journal record being applied lives here */
-    struct metric *m_sessions, *m_holds, *m_late, *m_timers, *m_held;
+    struct metric *m_sessions, *m_holds, *m_late, *m_timers, *m_held, *m_ahead;
 };
 
 static void on_change(void *arg, Licmon__V1__Change *change)
@@ -67,6 +67,7 @@ static void flush(void *arg, struct stage *st, struct store_batch *b)
     metric_set(z->m_late, (int64_t)stats.late_events);
     metric_set(z->m_timers, (int64_t)stats.pending_timers);
     metric_set(z->m_held, (int64_t)stats.held_events);
+    metric_set(z->m_ahead, (int64_t)stats.ahead_events);
 }
 
 static int load_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
@@ -114,6 +115,9 @@ int main(int argc, char **argv)
     z.m_timers = metric_gauge("licmon_sessionizer_pending_timers", "armed inactivity timers");
     z.m_held = metric_gauge("licmon_sessionizer_held_events",
                             "events waiting for a timeout of their user to become final");
+    z.m_ahead = metric_gauge("licmon_sessionizer_ahead_events",
+                             "events stamped further ahead of their arrival than the allowed "
+                             "lateness, taken as that far ahead (since start)");
 
     static const char *const consumers[] = {"aggregator", NULL};
     struct stage_config cfg = {

@@ -723,6 +723,47 @@ static void test_late_event(void **state)
     h_free(&h);
 }
 
+/* A producer's clock or time zone that is wrong (README: a clock that is
+ * wrong): an event stamped hours ahead counts at its arrival plus the
+ * allowed lateness, so it cannot end the other users' sessions early or make
+ * their events late. */
+static void test_event_stamped_ahead_counts_at_the_bound(void **state)
+{
+    (void)state;
+    struct h h;
+    h_init(&h);
+    set(&h, 10, 10, 0); /* allowed lateness 5 s */
+    login(&h, "ann", 100 * SEC, "creator");
+    ev_full(&h, ORG, "bob", LICMON__V1__EVENT_KIND__LOGIN, 100 * SEC + 8 * 60 * MIN, "creator",
+            NULL, 160 * SEC);
+    const struct chg *bob = sess_of(&h, "bob", 165 * SEC);
+    assert_non_null(bob);
+    assert_int_equal(bob->reason, R_OPEN);
+    struct sess_engine_stats st;
+    sess_engine_stats(h.e, &st);
+    assert_int_equal(st.ahead_events, 1);
+    assert_int_equal(st.open_sessions, 2);
+    /* ann's session goes on by ingest's clock: her next event is on time,
+     * and her timeout fires when it is due, not before */
+    tick(&h, 5 * MIN);
+    act(&h, "ann", 5 * MIN, NULL);
+    assert_int_equal(n_counted(&h, W_LATE), 0);
+    assert_int_equal(sess_of(&h, "ann", 100 * SEC)->reason, R_OPEN);
+    tick(&h, 15 * MIN - 1);
+    assert_int_equal(sess_of(&h, "ann", 100 * SEC)->reason, R_OPEN);
+    /* an event just inside the bound keeps its own time */
+    ev_full(&h, ORG, "cy", LICMON__V1__EVENT_KIND__LOGIN, 15 * MIN + 4 * SEC, "creator", NULL,
+            15 * MIN);
+    assert_non_null(sess_of(&h, "cy", 15 * MIN + 4 * SEC));
+    flush(&h);
+    expect_ended(sess_of(&h, "ann", 100 * SEC), 15 * MIN, R_USER, 800, 800, 15 * MIN, 0);
+    assert_int_equal(sess_of(&h, "bob", 165 * SEC)->end, 165 * SEC + 10 * MIN);
+    assert_int_equal(n_counted(&h, W_LATE), 0);
+    sess_engine_stats(h.e, &st);
+    assert_int_equal(st.ahead_events, 1);
+    h_free(&h);
+}
+
 static void test_cross_user_reordering_is_exact(void **state)
 {
     (void)state;
@@ -1944,6 +1985,7 @@ int main(void)
         cmocka_unit_test(test_live_timeouts_fire_by_ticks),
         cmocka_unit_test(test_backfill_does_not_jump_clock),
         cmocka_unit_test(test_late_event),
+        cmocka_unit_test(test_event_stamped_ahead_counts_at_the_bound),
         cmocka_unit_test(test_cross_user_reordering_is_exact),
         cmocka_unit_test(test_same_user_reordering),
         cmocka_unit_test(test_same_user_race_across_timeout),
