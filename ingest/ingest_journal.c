@@ -201,8 +201,8 @@ void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventB
             metric_add(j->m_ahead, 1);
             log_warn_limited(&j->ahead_log,
                              "org %s: event %s is stamped %lld s ahead of ingest's clock; it "
-                             "counts as stamped at its arrival plus the org's allowed lateness "
-                             "(is the producer's clock or time zone wrong?)",
+                             "counts as stamped at its arrival (is the producer's clock or time "
+                             "zone wrong?)",
                              ev->org, ev->event_id, (long long)((ev->ts_ms - now_ms) / 1000));
         }
     }
@@ -272,7 +272,7 @@ static int64_t journal_arrival(struct ingest_journal *j, uint64_t seq)
 void ingest_journal_retain(struct ingest_journal *j, int64_t now_ms, int64_t retention_ms)
 {
     /* binary search for the first record that arrived within the window;
-     * arrivals follow the wall clock, so they ascend along the journal */
+     * arrivals are ingest's steady clock, so they ascend along the journal */
     uint64_t lo = lstream_first(j->log), hi = lstream_head(j->log) + 1;
     int64_t since = now_ms - retention_ms;
     while (lo < hi) {
@@ -287,9 +287,9 @@ void ingest_journal_retain(struct ingest_journal *j, int64_t now_ms, int64_t ret
 
 bool ingest_journal_expired(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
 {
-    int64_t days = *(const int64_t *)arg;
+    struct ingest_expiry *x = arg;
     if (klen < 1 || key[0] != KEY_NS_DEDUP || vlen != 8)
         return false;
     /* one spare day so an event at the edge is still known as a duplicate */
-    return keys_get_i64((const uint8_t *)val) < time_now_ms() - (days + 1) * 86400000LL;
+    return keys_get_i64((const uint8_t *)val) < x->now_ms - (x->days + 1) * 86400000LL;
 }

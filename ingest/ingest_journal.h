@@ -34,9 +34,16 @@ int ingest_journal_pending(const struct ingest_journal *j);
 int ingest_journal_commit(struct ingest_journal *j);
 
 struct lstream *ingest_journal_log(struct ingest_journal *j);
+/* What the duplicate index's compaction filter reads: the retention and
+ * ingest's clock (its steady reading, published by the server; the filter
+ * runs on RocksDB's threads). */
+struct ingest_expiry {
+    int64_t days;
+    _Atomic int64_t now_ms;
+};
 /* Compaction filter (store_expired_fn): a duplicate-index entry whose event
- * is older than the retention (arg: int64_t days) is dropped: such an event
- * would be rejected as too old anyway. */
+ * is older than the retention (arg: struct ingest_expiry) is dropped: such
+ * an event would be rejected as too old anyway. */
 bool ingest_journal_expired(void *arg, const char *key, size_t klen, const char *val, size_t vlen);
 /* Keeps the records journaled within retention_ms of now_ms even once the
  * sessionizer has applied them (a window for replays); older applied ones

@@ -34,9 +34,41 @@ struct ingest_server {
     struct pending_ack *acks;
     struct svc *svc;
     int64_t last_tick_mono, last_retain_mono;
-    bool paused; /* over the backlog bound: the producer socket is not read */
+    struct time_steady clock; /* ingest's clock: every reading journaled comes from it */
+    bool paused;              /* over the backlog bound: the producer socket is not read */
     struct metric *m_bad_frames, *m_batches, *m_backlog, *m_paused, *m_ticks, *m_unreadable;
+    struct metric *m_clock_step;
 };
+
+/* Ingest's clock (timeutil.h's steady clock; README: a clock that is
+ * wrong): a step of the host's clock reaches the journal, and so every
+ * org's clock and timeouts, only once it has lasted. */
+static int64_t ingest_now(struct ingest_server *s)
+{
+    enum time_steady_news news;
+    int64_t wall = time_now_ms(), now = time_steady_read(&s->clock, wall, time_boot_ms(), &news);
+    long long step_s = (long long)((wall - now) / 1000);
+    switch (news) {
+    case TIME_STEADY_STEP_SEEN:
+        log_warn("the host's clock stepped %+lld s; ingest's clock runs on without it, and "
+                 "takes it if it lasts %lld minutes",
+                 step_s, (long long)(TIME_STEADY_STEP_MS / 60000));
+        break;
+    case TIME_STEADY_STEP_TAKEN:
+        log_warn("ingest's clock takes the host clock's step, which has lasted %lld minutes",
+                 (long long)(TIME_STEADY_STEP_MS / 60000));
+        break;
+    case TIME_STEADY_STEP_GONE:
+        log_info("the host's clock agrees with ingest's clock again");
+        break;
+    case TIME_STEADY_SAME:
+        break;
+    }
+    metric_set(s->m_clock_step, wall - now);
+    if (s->cfg.expiry)
+        s->cfg.expiry->now_ms = now;
+    return now;
+}
 
 static void send_ack(void *sock, const struct zsock_env *env, const Licmon__V1__BatchAck *ack)
 {
@@ -83,7 +115,7 @@ static void on_producer(void *arg)
     struct ingest_server *s = arg;
     static struct log_limit bad_routing;
     int nacks = 0, dropped = 0;
-    int64_t events = 0, bytes = 0, now = time_now_ms();
+    int64_t events = 0, bytes = 0, now = ingest_now(s);
     /* dropped messages count too: a flood of them must not keep us here */
     while (nacks + dropped < GROUP_MAX_BATCHES && events < GROUP_MAX_EVENTS &&
            bytes < GROUP_MAX_BYTES) {
@@ -178,7 +210,7 @@ static void on_internal(void *arg)
                 rep.error = err;
             } else {
                 rep.journaled_seq =
-                    ingest_journal_add_settings(s->j, req->put_settings, time_now_ms());
+                    ingest_journal_add_settings(s->j, req->put_settings, ingest_now(s));
                 commit_or_die(s);
                 rep.body_case = LICMON__V1__REPLY__BODY_JOURNALED_SEQ;
                 log_info_ctx("org", req->put_settings->org, "settings change journaled as %llu",
@@ -206,12 +238,12 @@ static void on_tick(void *arg)
     check_backlog(s);
     if (time_mono_ms() - s->last_retain_mono >= 60000 || s->last_retain_mono == 0) {
         s->last_retain_mono = time_mono_ms();
-        ingest_journal_retain(s->j, time_now_ms(), s->cfg.journal_retention_ms);
+        ingest_journal_retain(s->j, ingest_now(s), s->cfg.journal_retention_ms);
     }
     if (time_mono_ms() - s->last_tick_mono < s->cfg.tick_ms)
         return;
     s->last_tick_mono = time_mono_ms();
-    ingest_journal_add_tick(s->j, time_now_ms());
+    ingest_journal_add_tick(s->j, ingest_now(s));
     commit_or_die(s);
     metric_add(s->m_ticks, 1);
 }
@@ -244,6 +276,8 @@ struct ingest_server *ingest_server_new(const struct ingest_server_config *cfg, 
     s->m_paused = metric_gauge("licmon_ingest_producers_paused",
                                "1 while producers wait because the backlog is over its bound");
     s->m_ticks = metric_counter("licmon_ingest_ticks_total", "clock ticks journaled");
+    s->m_clock_step = metric_gauge("licmon_ingest_clock_step_ms",
+                                   "the host's clock minus ingest's: a step not taken (yet)");
     s->m_unreadable = metric_counter("licmon_internal_requests_unreadable_total",
                                      "frames on the internal socket that were not a Request");
     struct zsock_opts po = ZSOCK_OPTS_DEFAULT;

@@ -8,6 +8,7 @@
 #include "prog.h"
 #include "store.h"
 #include "svc.h"
+#include "timeutil.h"
 #include "xmem.h"
 #include "zsock.h"
 #include "health.h"
@@ -97,7 +98,10 @@ int main(int argc, char **argv)
     prog_default_endpoint(&internal, common.dir, "ingest");
     prog_default_db(&db, common.dir, "ingest");
 
-    struct store *store = store_open_expiring(db, ingest_journal_expired, &retention_days);
+    static struct ingest_expiry expiry;
+    expiry.days = retention_days;
+    expiry.now_ms = time_now_ms();
+    struct store *store = store_open_expiring(db, ingest_journal_expired, &expiry);
     if (!store)
         log_fatal("cannot open the journal database %s", db);
     struct svc *svc = svc_new();
@@ -114,6 +118,7 @@ int main(int argc, char **argv)
         .journal_retention_ms = journal_hours * 3600 * 1000,
         .curve_secret_file = curve_secret,
         .max_backlog_bytes = backlog_mb << 20,
+        .expiry = &expiry,
     };
     struct ingest_server *server = ingest_server_new(&cfg, svc, journal);
     if (!server)

@@ -24,6 +24,50 @@ int64_t time_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t time_boot_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t time_steady_read(struct time_steady *c, int64_t wall, int64_t boot,
+                         enum time_steady_news *news)
+{
+    *news = TIME_STEADY_SAME;
+    if (!c->started) {
+        c->started = 1;
+        c->wall0 = c->last = wall;
+        c->boot0 = boot;
+        return wall;
+    }
+    int64_t run_on = c->wall0 + (boot - c->boot0);
+    int64_t step = wall - run_on;
+    if (step >= -TIME_STEADY_SLACK_MS && step <= TIME_STEADY_SLACK_MS) {
+        if (c->step_at)
+            *news = TIME_STEADY_STEP_GONE;
+        c->step_at = 0;
+        c->wall0 = wall;
+        c->boot0 = boot;
+        if (wall > c->last)
+            c->last = wall;
+        return c->last;
+    }
+    if (!c->step_at) {
+        c->step_at = boot;
+        *news = TIME_STEADY_STEP_SEEN;
+    } else if (boot - c->step_at >= TIME_STEADY_STEP_MS) {
+        c->step_at = 0;
+        c->wall0 = c->last = wall;
+        c->boot0 = boot;
+        *news = TIME_STEADY_STEP_TAKEN;
+        return wall;
+    }
+    if (run_on > c->last)
+        c->last = run_on;
+    return c->last;
+}
+
 /* Howard Hinnant's days_from_civil / civil_from_days. */
 int64_t time_days_from_civil(int64_t y, unsigned m, unsigned d)
 {

@@ -8,6 +8,35 @@
 
 int64_t time_now_ms(void);  /* wall clock */
 int64_t time_mono_ms(void); /* monotonic, for timeouts */
+int64_t time_boot_ms(void); /* monotonic, counting suspended time too */
+
+/* A wall clock that does not follow a step of the host's clock at once:
+ * ingest's, whose readings become every org's clock downstream (README: a
+ * clock that is wrong). It runs on from the last reading that agreed with
+ * the wall clock by the boot clock; the wall clock is taken as it is while
+ * it agrees within TIME_STEADY_SLACK_MS (so NTP's slewing passes), and a
+ * step is taken once it has lasted TIME_STEADY_STEP_MS (an NTP step, a VM
+ * resumed with a stale clock and corrected a moment later are not). Never
+ * goes back, but for a step back that has lasted. */
+#define TIME_STEADY_SLACK_MS 1000
+#define TIME_STEADY_STEP_MS (10 * 60000LL)
+struct time_steady {
+    int64_t wall0, boot0; /* the last agreement of the two clocks */
+    int64_t step_at;      /* boot time a step was first seen, 0 while they agree */
+    int64_t last;         /* the last reading */
+    int started;
+};
+enum time_steady_news {
+    TIME_STEADY_SAME,
+    TIME_STEADY_STEP_SEEN,
+    TIME_STEADY_STEP_TAKEN,
+    TIME_STEADY_STEP_GONE
+};
+/* The reading for the clocks' readings wall and boot (ms); *news says what
+ * changed. The first call takes wall as it is. */
+int64_t time_steady_read(struct time_steady *c, int64_t wall, int64_t boot,
+                         enum time_steady_news *news);
+
 /* "2026-11-27T10:00:00.123Z" into buf (at least 32 bytes); returns buf */
 char *time_format_rfc3339(int64_t ms, char *buf, size_t len);
 /* RFC 3339 with Z or an offset, optional fraction; 0 on success */

@@ -23,16 +23,17 @@
  *    ended do fire. (A backfill paused longer than that has its clock run
  *    ahead of it and its next events count late: the one case where a
  *    pause changes numbers, as in any event-time system's idle timeout.)
- * An event is taken at its own time only up to allowed_lateness after its
- * arrival; one stamped further ahead (its producer's clock or time zone is
- * wrong: it cannot have happened yet) is applied at that bound, counted in
- * ahead_events. So the clock runs at most allowed_lateness ahead of ingest's
- * clock, its horizon never ahead of it: whatever another producer's clock
- * says, the events of a producer whose clock is right are never late and
- * the timers of its users never fire before they are due by ingest's clock.
- * And the changes sent on (whose times are the aggregator's watermark)
- * never run ahead of the clock. A producer's events keep their order (ties
- * in arrival order); their times then come from ingest's clock.
+ * An event is taken at its own time only up to its arrival: one stamped
+ * after it cannot have happened yet (its producer's clock or time zone is
+ * wrong), and is applied at its arrival, counted in ahead_events. So no
+ * event moves max_ts, and the clock, past ingest's clock, as the events of a
+ * live stream whose clocks are right do not: whatever another producer's
+ * clock says, the events of one whose clock is right are late only when
+ * they arrive later than allowed_lateness, and the timers of its users never
+ * fire before they are due by ingest's clock; the changes sent on (whose
+ * times are the aggregator's watermark) never run ahead of it either. (A
+ * producer's clock a few ms ahead of ingest's has its events moved by that
+ * much; its events keep their order, ties in arrival order.)
  * Timers of the org fire once they are due at or before the horizon =
  * clock - allowed_lateness. An event whose ts is before the horizon at its
  * arrival is counted LATE_EVENT (this is "more than allowed_lateness behind
@@ -1043,9 +1044,8 @@ void sess_engine_event(struct sess_engine *e, const Licmon__V1__Event *ev, int64
         return;
     }
     struct sess_org *o = org_get(e, name);
-    int64_t bound = clamp_time(clamp_time(arrival_ms) + o->late_ms);
-    if (in.ts > bound) { /* see "Clock and lateness" */
-        in.ts = bound;
+    if (in.ts > clamp_time(arrival_ms)) { /* see "Clock and lateness" */
+        in.ts = clamp_time(arrival_ms);
         e->st.ahead_events++;
     }
     int late = 0;

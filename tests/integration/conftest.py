@@ -73,6 +73,18 @@ class Stack:
         return requests.put(self.url + path, headers=headers, timeout=30,
                             data=body if isinstance(body, str) else json.dumps(body))
 
+    def metrics(self, program):
+        """A program's metrics (its /metrics page) as {name: int}."""
+        with open(os.path.join(self.dir, "stack.json")) as f:
+            hp = json.load(f)["health"][program]
+        text = requests.get(f"http://{hp}/metrics", timeout=5).text
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = int(value)
+        return out
+
     def pid(self, program):
         """The pid of a running program of this stack (from /proc)."""
         exe = os.path.join(BIN, f"licmon-{program}")

@@ -148,18 +148,6 @@ def floating(org, emails, owned=10, pct=80, hooks=(), **extra):
     return body
 
 
-def alerter_metrics(stack):
-    with open(os.path.join(stack.dir, "stack.json")) as f:
-        hp = json.load(f)["health"]["alerter"]
-    text = requests.get(f"http://{hp}/metrics", timeout=5).text
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = int(value)
-    return out
-
-
 def message_ids(mails):
     return {m["Message-ID"] for m in mails}
 
@@ -299,16 +287,16 @@ def test_mail_server_down_then_back(env):
         stack.wait()
         time.sleep(2.0)   # a few refused attempts
         assert mail.handler.to("t2.example") == []
-        m = alerter_metrics(stack)
+        m = stack.metrics("alerter")
         assert m['licmon_alerter_outbox_depth'] >= 1
     finally:
         mail.start()
     assert wait_for(lambda: mail.handler.to("t2.example"), 5), "not delivered after the server came back"
     time.sleep(1.5)
     assert len(mail.handler.to("t2.example")) == 1
-    m = alerter_metrics(stack)
+    m = stack.metrics("alerter")
     assert m['licmon_alerter_notifications_total{outcome="retried"}'] >= 1
-    assert wait_for(lambda: alerter_metrics(stack)['licmon_alerter_outbox_depth'] == 0, 3)
+    assert wait_for(lambda: stack.metrics("alerter")['licmon_alerter_outbox_depth'] == 0, 3)
 
 
 def test_kill_alerter_mid_episode_repeats_nothing(env):
@@ -344,7 +332,7 @@ def test_kill_alerter_mid_episode_repeats_nothing(env):
 def test_refused_recipient_is_recorded_failed(env):
     stack, mail, hooks, clock = env["stack"], env["mail"], env["hooks"], env["clock"]
     org = "t4"
-    before = alerter_metrics(stack)
+    before = stack.metrics("alerter")
     set_settings(stack, org, floating(
         org, ["reject@t4.example", "ok@t4.example"], owned=2, pct=100,
         hooks=[{"url": env["hook_url"] + "/gone", "secret": "plain secret"}]))
@@ -352,7 +340,7 @@ def test_refused_recipient_is_recorded_failed(env):
     assert wait_for(lambda: mail.handler.to("t4.example"), 5)
 
     def failed():
-        return alerter_metrics(stack)['licmon_alerter_notifications_total{outcome="failed"}']
+        return stack.metrics("alerter")['licmon_alerter_notifications_total{outcome="failed"}']
     # the 550 and the webhook's 404 are both final
     fail_key = 'licmon_alerter_notifications_total{outcome="failed"}'
     assert wait_for(lambda: failed() >= before.get(fail_key, 0) + 2, 5)

@@ -155,6 +155,45 @@ static void test_dates(void **state)
     }
 }
 
+/* ingest's clock: a step of the host's clock is taken only once it has
+ * lasted; slewing passes; readings never go back but for a step taken */
+static void test_steady_clock(void **state)
+{
+    (void)state;
+    const int64_t W = 1795000000000LL, B = 5000, H8 = 8 * 3600000LL;
+    struct time_steady c = {0};
+    enum time_steady_news news;
+    assert_int_equal(time_steady_read(&c, W, B, &news), W);
+    assert_int_equal(news, TIME_STEADY_SAME);
+    /* NTP slewing: the wall clock is taken as it is */
+    assert_int_equal(time_steady_read(&c, W + 1000 + 300, B + 1000, &news), W + 1300);
+    /* ... but never back */
+    assert_int_equal(time_steady_read(&c, W + 1900, B + 1700, &news), W + 1900);
+    assert_int_equal(time_steady_read(&c, W + 1500, B + 1800, &news), W + 1900);
+    /* a step 8 h ahead, corrected a few seconds later: not taken */
+    assert_int_equal(time_steady_read(&c, W + 2000 + H8, B + 2000, &news), W + 1900);
+    assert_int_equal(news, TIME_STEADY_STEP_SEEN);
+    assert_int_equal(time_steady_read(&c, W + 7000 + H8, B + 7000, &news), W + 6700);
+    assert_int_equal(news, TIME_STEADY_SAME);
+    assert_int_equal(time_steady_read(&c, W + 9000, B + 9000, &news), W + 9000);
+    assert_int_equal(news, TIME_STEADY_STEP_GONE);
+    /* a step back: the clock runs on; once it has lasted, it is taken */
+    int64_t b = B + 10000, w = W + 10000 - 86400000LL;
+    assert_int_equal(time_steady_read(&c, w, b, &news), W + 10000);
+    assert_int_equal(news, TIME_STEADY_STEP_SEEN);
+    int64_t lasted = TIME_STEADY_STEP_MS - 1;
+    assert_int_equal(time_steady_read(&c, w + lasted, b + lasted, &news), W + 10000 + lasted);
+    assert_int_equal(time_steady_read(&c, w + lasted + 1, b + lasted + 1, &news), w + lasted + 1);
+    assert_int_equal(news, TIME_STEADY_STEP_TAKEN);
+    assert_int_equal(time_steady_read(&c, w + lasted + 101, b + lasted + 101, &news),
+                     w + lasted + 101);
+    assert_int_equal(news, TIME_STEADY_SAME);
+    /* a suspended machine: the boot clock counts the time asleep */
+    assert_int_equal(time_steady_read(&c, w + lasted + 3600101, b + lasted + 3600101, &news),
+                     w + lasted + 3600101);
+    assert_int_equal(news, TIME_STEADY_SAME);
+}
+
 static void test_time_zones(void **state)
 {
     (void)state;
@@ -596,6 +635,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc3339),
         cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_steady_clock),
         cmocka_unit_test(test_time_zones),
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_hmap),

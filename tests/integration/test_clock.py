@@ -1,0 +1,81 @@
+"""Clocks that are wrong (README: a clock that is wrong): a producer's, whose
+events are stamped hours ahead, and the host's, which steps. Neither may move
+an org's clock ahead and end the open sessions of its other users."""
+import datetime as dt
+import os
+import time
+
+from conftest import ev, now_ms, running_stack
+
+FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+
+def current(stack):
+    """The open sessions of acme as {user: login in ms}."""
+    cur = stack.get("/v1/orgs/acme/current").json()["sessions"]
+    return {s["user"]: int(dt.datetime.fromisoformat(s["login"].replace("Z", "+00:00"))
+                           .timestamp() * 1000) for s in cur}
+
+
+def wait_for(cond, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return cond()
+
+
+def test_an_event_stamped_hours_ahead_counts_at_its_arrival(stack):
+    """A producer sending local time as UTC: its event counts at its arrival,
+    within the org's allowed lateness, so it does not move the org's clock
+    hours ahead, which ended every other open session at its timeout (the
+    clock never goes back)."""
+    t = now_ms()
+    stack.send([ev("k1", "login", user="kim", ts=t, license_type="creator")])
+    stack.wait()
+    stack.send([ev("k2", "login", user="lee", ts=t + 8 * 3600 * 1000, license_type="creator")])
+    stack.wait()
+    stack.send([ev("k3", "activity", user="kim", ts=now_ms())])
+    stack.wait()
+    after = now_ms()
+    logins = current(stack)
+    assert sorted(logins) == ["kim", "lee"]
+    assert logins["kim"] == t
+    assert t <= logins["lee"] <= after + 5000
+    m = stack.metrics("sessionizer")
+    assert m["licmon_sessionizer_ahead_events"] == 1
+    assert m["licmon_sessionizer_late_events"] == 0
+    assert stack.metrics("ingest")["licmon_ingest_events_ahead_total"] == 1
+
+
+def test_a_step_of_the_host_clock_is_taken_only_once_it_lasts(tmp_path):
+    """The host's clock steps 8 hours ahead and is corrected seconds later (an
+    NTP step, a VM resumed with a stale clock). Ingest's clock, which every
+    org's clock follows downstream, runs on without the step: the open
+    sessions stay open. libfaketime steps the wall clock of every program of
+    the stack; their boot clocks run on."""
+    step = tmp_path / "faketime"
+    step.write_text("+0\n")
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    env = dict(os.environ, LD_PRELOAD=FAKETIME, FAKETIME_TIMESTAMP_FILE=str(step),
+               FAKETIME_CACHE_DURATION="1", FAKETIME_DONT_FAKE_MONOTONIC="1",
+               ASAN_OPTIONS=(asan + ":" if asan else "") + "verify_asan_link_order=0")
+    with running_stack(env=env) as stack:
+        t = now_ms()
+        stack.send([ev("s1", "login", user="kim", ts=t, license_type="creator")])
+        stack.wait()
+        step.write_text("+8h\n")
+        assert wait_for(lambda: stack.metrics("ingest")["licmon_ingest_clock_step_ms"]
+                        > 8 * 3600 * 1000 - 60000)
+        time.sleep(3)  # ticks journaled with the host clock 8 h ahead
+        stack.wait()
+        assert current(stack) == {"kim": t}
+        step.write_text("+0\n")
+        assert wait_for(lambda: stack.metrics("ingest")["licmon_ingest_clock_step_ms"] == 0)
+        stack.send([ev("s2", "activity", user="kim", ts=now_ms())])
+        stack.wait()
+        assert current(stack) == {"kim": t}
+        m = stack.metrics("sessionizer")
+        assert m["licmon_sessionizer_late_events"] == 0
+        assert m["licmon_sessionizer_open_sessions"] == 1
