@@ -111,6 +111,10 @@ static void make_changes(const uint8_t *p, size_t n, struct changes *ch)
             ev.kind = (Licmon__V1__EventKind)(((op >> 2) & 3) + LICMON__V1__EVENT_KIND__LOGIN);
             ev.license_type = (char *)types[(a >> 4) & 3];
             ev.requested_type = (char *)((op & 0x40) ? types[(b >> 4) & 3] : "");
+            /* it arrives when it happens, or later; with bit 7 of b before
+             * (a producer's clock ahead: the engine takes it at its arrival) */
+            if (!(b & 0x80) && ev.ts_ms > wall)
+                wall = ev.ts_ms;
             sess_engine_event(e, &ev, wall);
         } else if ((op & 3) == 2) {
             wall += (int64_t)d * 100;

@@ -151,6 +151,10 @@ static int run_step(struct sess_engine *e, struct runner *r, const struct step *
         ev.kind = (Licmon__V1__EventKind)(((s->op >> 2) & 3) + LICMON__V1__EVENT_KIND__LOGIN);
         ev.license_type = (char *)types[(s->a >> 4) & 3];
         ev.requested_type = (char *)((s->op & 0x40) ? types[(s->b >> 4) & 3] : "");
+        /* it arrives when it happens, or later (behind); with bit 7 of b
+         * before (a producer's clock ahead: taken at its arrival) */
+        if (!(s->b & 0x80) && ev.ts_ms > r->wall)
+            r->wall = ev.ts_ms;
         sess_engine_event(e, &ev, r->wall);
         break;
     }
