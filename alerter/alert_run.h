@@ -23,8 +23,9 @@ struct alert_run *alert_run_new(struct store *store, struct alert_outbox *ob,
                                 int64_t now_offset_ms);
 void alert_run_free(struct alert_run **r);
 
-/* The wall clock as the alerter sees it (with the offset). */
-int64_t alert_run_now(const struct alert_run *r);
+/* The alerter's clock: the host's through a steady clock (a step is taken
+ * only once it has lasted; timeutil.h), with the offset. */
+int64_t alert_run_now(struct alert_run *r);
 
 /* stage_ops callbacks (arg = the alert_run). */
 int alert_run_apply(void *arg, struct stage *st, uint64_t seq, const uint8_t *data, size_t len);

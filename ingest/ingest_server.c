@@ -45,26 +45,9 @@ struct ingest_server {
  * org's clock and timeouts, only once it has lasted. */
 static int64_t ingest_now(struct ingest_server *s)
 {
-    enum time_steady_news news;
-    int64_t wall = time_now_ms(), now = time_steady_read(&s->clock, wall, time_boot_ms(), &news);
-    long long step_s = (long long)((wall - now) / 1000);
-    switch (news) {
-    case TIME_STEADY_STEP_SEEN:
-        log_warn("the host's clock stepped %+lld s; ingest's clock runs on without it, and "
-                 "takes it if it lasts %lld minutes",
-                 step_s, (long long)(TIME_STEADY_STEP_MS / 60000));
-        break;
-    case TIME_STEADY_STEP_TAKEN:
-        log_warn("ingest's clock takes the host clock's step, which has lasted %lld minutes",
-                 (long long)(TIME_STEADY_STEP_MS / 60000));
-        break;
-    case TIME_STEADY_STEP_GONE:
-        log_info("the host's clock agrees with ingest's clock again");
-        break;
-    case TIME_STEADY_SAME:
-        break;
-    }
-    metric_set(s->m_clock_step, wall - now);
+    int64_t step;
+    int64_t now = time_steady_now(&s->clock, "ingest's", &step);
+    metric_set(s->m_clock_step, step);
     if (s->cfg.expiry)
         s->cfg.expiry->now_ms = now;
     return now;

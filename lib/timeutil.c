@@ -2,6 +2,7 @@
  * system zoneinfo (see timeutil.h). localtime_r with TZ switched under a
  * mutex is the libc way to reach zoneinfo; callers keep results per zone. */
 #include "timeutil.h"
+#include "log.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -66,6 +67,31 @@ int64_t time_steady_read(struct time_steady *c, int64_t wall, int64_t boot,
     if (run_on > c->last)
         c->last = run_on;
     return c->last;
+}
+
+int64_t time_steady_now(struct time_steady *c, const char *whose, int64_t *step_ms)
+{
+    enum time_steady_news news;
+    int64_t wall = time_now_ms(), now = time_steady_read(c, wall, time_boot_ms(), &news);
+    switch (news) {
+    case TIME_STEADY_STEP_SEEN:
+        log_warn("the host's clock stepped %+lld s; %s clock runs on without it, and takes it "
+                 "if it lasts %lld minutes",
+                 (long long)((wall - now) / 1000), whose, (long long)(TIME_STEADY_STEP_MS / 60000));
+        break;
+    case TIME_STEADY_STEP_TAKEN:
+        log_warn("%s clock takes the host clock's step, which has lasted %lld minutes", whose,
+                 (long long)(TIME_STEADY_STEP_MS / 60000));
+        break;
+    case TIME_STEADY_STEP_GONE:
+        log_info("the host's clock agrees with %s clock again", whose);
+        break;
+    case TIME_STEADY_SAME:
+        break;
+    }
+    if (step_ms)
+        *step_ms = wall - now;
+    return now;
 }
 
 /* Howard Hinnant's days_from_civil / civil_from_days. */

@@ -36,6 +36,10 @@ enum time_steady_news {
  * changed. The first call takes wall as it is. */
 int64_t time_steady_read(struct time_steady *c, int64_t wall, int64_t boot,
                          enum time_steady_news *news);
+/* The reading for the host's clocks now; logs a step seen, taken or gone,
+ * naming whose clock c is. *step_ms (may be NULL): the host's wall clock
+ * minus the reading, 0 but while a step is not taken. */
+int64_t time_steady_now(struct time_steady *c, const char *whose, int64_t *step_ms);
 
 /* "2026-11-27T10:00:00.123Z" into buf (at least 32 bytes); returns buf */
 char *time_format_rfc3339(int64_t ms, char *buf, size_t len);

@@ -136,6 +136,19 @@ def running_stack(prefix="lm-", env=None):
         assert not reports, "sanitizer reports:\n" + "\n".join(reports[:20])
 
 
+FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+
+def faketime_env(step_file, **extra):
+    """The environment for a stack whose programs read their wall clock
+    through libfaketime, shifted by what step_file says ("+0", "+8h", "+14d",
+    re-read every second); their boot and monotonic clocks run on."""
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return dict(os.environ, LD_PRELOAD=FAKETIME, FAKETIME_TIMESTAMP_FILE=str(step_file),
+                FAKETIME_CACHE_DURATION="1", FAKETIME_DONT_FAKE_MONOTONIC="1",
+                ASAN_OPTIONS=(asan + ":" if asan else "") + "verify_asan_link_order=0", **extra)
+
+
 @pytest.fixture
 def stack():
     with running_stack() as s:

@@ -28,7 +28,7 @@ import pytest
 import requests
 from aiosmtpd.controller import Controller
 
-from conftest import BIN, Stack, free_port, now_ms, sanitizer_reports
+from conftest import BIN, Stack, faketime_env, free_port, now_ms, running_stack, sanitizer_reports
 
 SECRET_RAW = b"licmon-test-webhook-key-0123456789"
 SECRET = "whsec_" + base64.b64encode(SECRET_RAW).decode()
@@ -371,6 +371,39 @@ def test_expiry_reminder_once(env):
     mails = mail.handler.to("t5.example")
     assert len(mails) == 1
     assert f"expires in 7 days ({expires})" in mails[0]["Subject"]
+
+
+def test_a_clock_step_sends_no_reminder_early(tmp_path):
+    """The host's clock steps two weeks ahead for a few seconds (README: a
+    clock that is wrong). The alerter's clock runs on without the step, so
+    the license expiring in 20 days gets no "7 days" reminder, which would
+    also have been its last before the day it expires."""
+    mail = MailServer()
+    mail.start()
+    step = tmp_path / "faketime"
+    step.write_text("+0\n")
+    e = faketime_env(step, LICMON_SMTP_URL=f"smtp://127.0.0.1:{mail.port}",
+                     LICMON_SMTP_FROM="licmon-alerts@licmon.example",
+                     LICMON_ALERTER_EXPIRY_CHECK_MS="200")
+    try:
+        with running_stack(env=e) as stack:
+            expires = (datetime.now(timezone.utc) + timedelta(days=20)).date().isoformat()
+            body = floating("t9", ["ops@t9.example"])
+            body["licenses"][0]["expires"] = expires
+            set_settings(stack, "t9", body)
+            assert wait_for(lambda: mail.handler.to("t9.example"), 5)
+            step.write_text("+14d\n")
+            assert wait_for(lambda: stack.metrics("alerter")["licmon_alerter_clock_step_ms"]
+                            > 13 * 86400 * 1000, 10)
+            time.sleep(2)  # ten expiry checks with the host clock two weeks ahead
+            step.write_text("+0\n")
+            assert wait_for(lambda: stack.metrics("alerter")["licmon_alerter_clock_step_ms"]
+                            == 0, 10)
+            mails = mail.handler.to("t9.example")
+            assert [m["Subject"] for m in mails] == [mails[0]["Subject"]]
+            assert f"expires in 20 days ({expires})" in mails[0]["Subject"]
+    finally:
+        mail.stop()
 
 
 def test_smtp_from_that_headers_cannot_carry_is_refused():

@@ -2,12 +2,9 @@
 events are stamped hours ahead, and the host's, which steps. Neither may move
 an org's clock ahead and end the open sessions of its other users."""
 import datetime as dt
-import os
 import time
 
-from conftest import ev, now_ms, running_stack
-
-FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+from conftest import ev, faketime_env, now_ms, running_stack
 
 
 def current(stack):
@@ -57,11 +54,7 @@ def test_a_step_of_the_host_clock_is_taken_only_once_it_lasts(tmp_path):
     the stack; their boot clocks run on."""
     step = tmp_path / "faketime"
     step.write_text("+0\n")
-    asan = os.environ.get("ASAN_OPTIONS", "")
-    env = dict(os.environ, LD_PRELOAD=FAKETIME, FAKETIME_TIMESTAMP_FILE=str(step),
-               FAKETIME_CACHE_DURATION="1", FAKETIME_DONT_FAKE_MONOTONIC="1",
-               ASAN_OPTIONS=(asan + ":" if asan else "") + "verify_asan_link_order=0")
-    with running_stack(env=env) as stack:
+    with running_stack(env=faketime_env(step)) as stack:
         t = now_ms()
         stack.send([ev("s1", "login", user="kim", ts=t, license_type="creator")])
         stack.wait()
