@@ -33,6 +33,7 @@ struct agg_retention {
     _Atomic(struct ret_snap *) snap; /* NULL: nothing published, keep all */
     atomic_int readers;
     atomic_uint_least64_t dropped;
+    _Atomic int64_t now_ms;    /* 0: none published yet, keep all */
     struct ret_snap **retired; /* writer only */
     size_t nretired, capretired;
 };
@@ -43,6 +44,7 @@ struct agg_retention *agg_retention_new(void)
     atomic_init(&ret->snap, NULL);
     atomic_init(&ret->readers, 0);
     atomic_init(&ret->dropped, 0);
+    atomic_init(&ret->now_ms, 0);
     return ret;
 }
 
@@ -260,9 +262,16 @@ bool agg_retention_expired(struct agg_retention *ret, const char *key, size_t kl
     return drop;
 }
 
+void agg_retention_set_now(struct agg_retention *ret, int64_t now_ms)
+{
+    atomic_store(&ret->now_ms, now_ms);
+}
+
 bool agg_retention_filter(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
 {
-    return agg_retention_expired(arg, key, klen, val, vlen, time_now_ms());
+    struct agg_retention *ret = arg;
+    int64_t now = atomic_load(&ret->now_ms);
+    return now && agg_retention_expired(ret, key, klen, val, vlen, now);
 }
 
 uint64_t agg_retention_dropped(struct agg_retention *ret)

@@ -4,7 +4,9 @@
  * retention_days_days (at least 1830). Old keys are dropped by a RocksDB
  * compaction filter, which runs on RocksDB's own threads: it reads only an
  * immutable snapshot of the per-org values, published with an atomic
- * pointer swap, and the wall clock. Queries clip to the same cutoffs from
+ * pointer swap, and the aggregator's clock, published the same way (a steady
+ * clock: a step of the host's wall clock while a compaction runs must not
+ * drop rows still inside retention). Queries clip to the same cutoffs from
  * the asker's clock, and the filter keeps a few days of grace beyond them,
  * so an answer never depends on whether a compaction has run yet. */
 #ifndef LICMON_AGG_RETENTION_H
@@ -37,7 +39,11 @@ void agg_retention_publish(struct agg_retention *ret,
  * drops it. Safe from any thread. */
 bool agg_retention_expired(struct agg_retention *ret, const char *key, size_t klen, const char *val,
                            size_t vlen, int64_t now_ms);
-/* store_expired_fn for store_open_expiring (arg: the agg_retention). */
+/* Publishes the clock the filter judges by; before the first call it keeps
+ * every key. Safe from any thread. */
+void agg_retention_set_now(struct agg_retention *ret, int64_t now_ms);
+/* store_expired_fn for store_open_expiring (arg: the agg_retention): judged
+ * at the clock last published. */
 bool agg_retention_filter(void *arg, const char *key, size_t klen, const char *val, size_t vlen);
 /* Keys dropped by the filter so far. */
 uint64_t agg_retention_dropped(struct agg_retention *ret);

@@ -9,6 +9,8 @@
 #include "log.h"
 #include "prog.h"
 #include "stage.h"
+#include "svc.h"
+#include "timeutil.h"
 #include "xmem.h"
 
 #include <stdlib.h>
@@ -17,8 +19,20 @@
 struct aggregator {
     struct agg_app *app;
     struct stage *stage;
-    struct metric *m_rows, *m_open, *m_users, *m_late, *m_dropped;
+    struct agg_retention *ret;
+    struct time_steady clock; /* what retention judges by (README: a clock that is wrong) */
+    struct metric *m_rows, *m_open, *m_users, *m_late, *m_dropped, *m_clock_step;
 };
+
+/* Publishes the aggregator's clock to the retention filter. */
+static void on_clock(void *arg)
+{
+    struct aggregator *a = arg;
+    int64_t step;
+    agg_retention_set_now(a->ret, time_steady_now(&a->clock, "the aggregator's", &step));
+    if (a->m_clock_step)
+        metric_set(a->m_clock_step, step);
+}
 
 static void emit(void *arg, const ProtobufCMessage *m)
 {
@@ -99,11 +113,12 @@ int main(int argc, char **argv)
     prog_default_endpoint(&internal, common.dir, "aggregator");
     prog_default_db(&db, common.dir, "aggregator");
     /* the filter keeps everything until the settings are loaded and published */
-    struct agg_retention *ret = agg_retention_new();
+    struct aggregator a = {0};
+    struct agg_retention *ret = a.ret = agg_retention_new();
+    on_clock(&a);
     struct store *store = store_open_expiring(db, agg_retention_filter, ret);
     if (!store)
         log_fatal("cannot open the database %s", db);
-    struct aggregator a = {0};
     a.app = agg_app_new(store, ret, emit, &a);
     long restored = agg_app_load(a.app);
     if (restored < 0)
@@ -118,6 +133,9 @@ int main(int argc, char **argv)
                             "changes older than the watermark, counted at it");
     a.m_dropped = metric_gauge("licmon_aggregator_retention_dropped",
                                "keys dropped by retention since start");
+    a.m_clock_step =
+        metric_gauge("licmon_aggregator_clock_step_ms",
+                     "the host's clock minus the aggregator's: a step not taken (yet)");
 
     static const char *const consumers[] = {"alerter", NULL};
     struct stage_config cfg = {
@@ -132,6 +150,7 @@ int main(int argc, char **argv)
         .apply = apply, .flush = flush, .committed = committed, .request = request, .arg = &a};
     struct svc *svc = svc_new();
     a.stage = stage_new(&cfg, &ops, svc, store);
+    svc_every(svc, 1000, on_clock, &a);
     health_set_ready(true);
     svc_run(svc);
 
