@@ -23,17 +23,20 @@
  *    ended do fire. (A backfill paused longer than that has its clock run
  *    ahead of it and its next events count late: the one case where a
  *    pause changes numbers, as in any event-time system's idle timeout.)
- * An event is taken at its own time only up to its arrival: one stamped
- * after it cannot have happened yet (its producer's clock or time zone is
- * wrong), and is applied at its arrival, counted in ahead_events. So no
- * event moves max_ts, and the clock, past ingest's clock, as the events of a
- * live stream whose clocks are right do not: whatever another producer's
- * clock says, the events of one whose clock is right are late only when
- * they arrive later than allowed_lateness, and the timers of its users never
- * fire before they are due by ingest's clock; the changes sent on (whose
- * times are the aggregator's watermark) never run ahead of it either. (A
- * producer's clock a few ms ahead of ingest's has its events moved by that
- * much; its events keep their order, ties in arrival order.)
+ * An event is taken at its own time only up to a little after its arrival
+ * (SESS_AHEAD_MS, or half the allowed_lateness when that is less: clocks on
+ * NTP differ by ms) or the org's clock, whichever is later: one stamped
+ * further ahead cannot have happened yet (its producer's clock or time zone
+ * is wrong) and is applied at that bound, counted in ahead_events. So no
+ * event moves max_ts, and the clock, more than the allowance past ingest's
+ * clock: whatever another producer's clock says, the events of one whose
+ * clock is right are late only when they arrive later than allowed_lateness
+ * less the allowance, its users' timers fire at most the allowance before
+ * they are due by ingest's clock, and the changes sent on (whose times are
+ * the aggregator's watermark) never run ahead of it either. An event not
+ * after the org's clock cannot move it, so it keeps its time however stale
+ * ingest's clock (a restart while the host's clock is behind). The wrong
+ * producer's events keep their order (ties in arrival order).
  * Timers of the org fire once they are due at or before the horizon =
  * clock - allowed_lateness. An event whose ts is before the horizon at its
  * arrival is counted LATE_EVENT (this is "more than allowed_lateness behind
@@ -120,6 +123,7 @@
 #define SESS_FORGET_MS (60 * 60000)        /* keep a finished record this long for late events */
 #define SESS_LIVE_LAG_MS 60000             /* an org whose events arrive this fresh is live */
 #define SESS_BACKFILL_IDLE_MS (10 * 60000) /* a backfill this quiet has ended */
+#define SESS_AHEAD_MS 1000 /* the most an event is taken after its arrival (see "Clock") */
 #define SESS_MAX_USER 256
 #define SESS_MAX_TYPE 32
 #define SESS_NO_IDX UINT32_MAX
@@ -1044,13 +1048,18 @@ void sess_engine_event(struct sess_engine *e, const Licmon__V1__Event *ev, int64
         return;
     }
     struct sess_org *o = org_get(e, name);
-    if (in.ts > clamp_time(arrival_ms)) { /* see "Clock and lateness" */
-        in.ts = clamp_time(arrival_ms);
+    /* see "Clock and lateness": not past its arrival by more than the allowance */
+    int64_t bound = clamp_time(clamp_time(arrival_ms) + imin(SESS_AHEAD_MS, o->late_ms / 2));
+    if (o->has_events) {
+        org_clock_wall(o, arrival_ms);
+        bound = imax(bound, o->clock);
+    }
+    if (in.ts > bound) {
+        in.ts = bound;
         e->st.ahead_events++;
     }
     int late = 0;
     if (o->has_events) {
-        org_clock_wall(o, arrival_ms);
         late = in.ts < org_horizon(o);
         if (in.ts > o->max_ts) {
             o->max_ts = in.ts;

@@ -40,7 +40,7 @@ int sess_engine_load(struct sess_engine *e, const void *key, size_t klen, const 
 /* Counts for metrics. */
 struct sess_engine_stats {
     uint64_t open_sessions, open_holds, late_events, orphans, pending_timers, held_events;
-    uint64_t ahead_events; /* stamped after their arrival: taken as at it */
+    uint64_t ahead_events; /* stamped too far after their arrival: taken at the bound */
 };
 void sess_engine_stats(const struct sess_engine *e, struct sess_engine_stats *out);
 
