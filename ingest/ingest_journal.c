@@ -85,8 +85,7 @@ struct ingest_journal *ingest_journal_open(struct store *st, int64_t retention_d
                                    "events received, by outcome");
     j->m_duplicate = metric_counter("licmon_ingest_events_total{result=\"duplicate\"}", "");
     j->m_ahead = metric_counter("licmon_ingest_events_ahead_total",
-                                "accepted events stamped over a minute ahead of ingest's clock "
-                                "");
+                                "accepted events stamped over a minute ahead of ingest's clock");
     j->m_rejected = metric_counter("licmon_ingest_events_total{result=\"rejected\"}", "");
     j->m_head = metric_gauge("licmon_ingest_journal_head_seq", "last journal sequence written");
     metric_set(j->m_head, (int64_t)lstream_head(j->log));
@@ -218,6 +217,19 @@ uint64_t ingest_journal_add_settings(struct ingest_journal *j, const Licmon__V1_
     return journal_append(j, &rec);
 }
 
+static const char clock_key[] = {KEY_NS_META, 'c', 'l', 'o', 'c', 'k'};
+
+void ingest_journal_put_clock(struct ingest_journal *j, const uint8_t *state, size_t len)
+{
+    store_batch_put(j->batch, clock_key, sizeof(clock_key), state, len);
+}
+
+int ingest_journal_get_clock(struct ingest_journal *j, uint8_t *state, size_t len)
+{
+    int rc = store_get_fixed(j->st, clock_key, sizeof(clock_key), state, len);
+    return rc == 2 ? 0 : rc;
+}
+
 uint64_t ingest_journal_add_tick(struct ingest_journal *j, int64_t now_ms)
 {
     Licmon__V1__JournalRecord rec = LICMON__V1__JOURNAL_RECORD__INIT;
@@ -272,7 +284,10 @@ static int64_t journal_arrival(struct ingest_journal *j, uint64_t seq)
 void ingest_journal_retain(struct ingest_journal *j, int64_t now_ms, int64_t retention_ms)
 {
     /* binary search for the first record that arrived within the window;
-     * arrivals are ingest's steady clock, so they ascend along the journal */
+     * arrivals are ingest's steady clock, so they ascend along the journal
+     * (but after a step back that lasted or a reboot with the clock behind:
+     * then records are kept up to that much longer or trimmed that much
+     * sooner, once) */
     uint64_t lo = lstream_first(j->log), hi = lstream_head(j->log) + 1;
     int64_t since = now_ms - retention_ms;
     while (lo < hi) {

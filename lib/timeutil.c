@@ -2,6 +2,7 @@
  * system zoneinfo (see timeutil.h). localtime_r with TZ switched under a
  * mutex is the libc way to reach zoneinfo; callers keep results per zone. */
 #include "timeutil.h"
+#include "keys.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -45,20 +46,24 @@ int64_t time_steady_read(struct time_steady *c, int64_t wall, int64_t boot,
     int64_t run_on = c->wall0 + (boot - c->boot0);
     int64_t step = wall - run_on;
     if (step >= -TIME_STEADY_SLACK_MS && step <= TIME_STEADY_SLACK_MS) {
-        if (c->step_at)
+        if (c->stepping)
             *news = TIME_STEADY_STEP_GONE;
-        c->step_at = 0;
+        c->stepping = 0;
         c->wall0 = wall;
         c->boot0 = boot;
         if (wall > c->last)
             c->last = wall;
         return c->last;
     }
-    if (!c->step_at) {
+    /* a step, or another one than the step seen: it must last from now */
+    if (!c->stepping || step - c->step_ms > TIME_STEADY_SLACK_MS ||
+        c->step_ms - step > TIME_STEADY_SLACK_MS) {
+        c->stepping = 1;
         c->step_at = boot;
+        c->step_ms = step;
         *news = TIME_STEADY_STEP_SEEN;
     } else if (boot - c->step_at >= TIME_STEADY_STEP_MS) {
-        c->step_at = 0;
+        c->stepping = 0;
         c->wall0 = c->last = wall;
         c->boot0 = boot;
         *news = TIME_STEADY_STEP_TAKEN;
@@ -67,6 +72,40 @@ int64_t time_steady_read(struct time_steady *c, int64_t wall, int64_t boot,
     if (run_on > c->last)
         c->last = run_on;
     return c->last;
+}
+
+int time_boot_id(char out[TIME_BOOT_ID_LEN + 1])
+{
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (!f)
+        return -1;
+    size_t n = fread(out, 1, TIME_BOOT_ID_LEN, f);
+    fclose(f);
+    out[n] = 0;
+    return n == TIME_BOOT_ID_LEN ? 0 : -1;
+}
+
+void time_steady_save(const struct time_steady *c, const char *boot_id,
+                      uint8_t out[TIME_STEADY_SAVED_LEN])
+{
+    memset(out, 0, TIME_BOOT_ID_LEN);
+    memcpy(out, boot_id, strnlen(boot_id, TIME_BOOT_ID_LEN));
+    keys_put_i64(out + TIME_BOOT_ID_LEN, c->wall0);
+    keys_put_i64(out + TIME_BOOT_ID_LEN + 8, c->boot0);
+    keys_put_i64(out + TIME_BOOT_ID_LEN + 16, c->last);
+}
+
+int time_steady_resume(struct time_steady *c, const char *boot_id, const uint8_t *saved, size_t len)
+{
+    char id[TIME_BOOT_ID_LEN] = {0};
+    memcpy(id, boot_id, strnlen(boot_id, TIME_BOOT_ID_LEN));
+    if (!boot_id[0] || len != TIME_STEADY_SAVED_LEN || memcmp(saved, id, TIME_BOOT_ID_LEN) != 0)
+        return -1;
+    *c = (struct time_steady){.wall0 = keys_get_i64(saved + TIME_BOOT_ID_LEN),
+                              .boot0 = keys_get_i64(saved + TIME_BOOT_ID_LEN + 8),
+                              .last = keys_get_i64(saved + TIME_BOOT_ID_LEN + 16),
+                              .started = 1};
+    return 0;
 }
 
 int64_t time_steady_now(struct time_steady *c, const char *whose, int64_t *step_ms)

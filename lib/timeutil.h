@@ -22,9 +22,10 @@ int64_t time_boot_ms(void); /* monotonic, counting suspended time too */
 #define TIME_STEADY_STEP_MS (10 * 60000LL)
 struct time_steady {
     int64_t wall0, boot0; /* the last agreement of the two clocks */
-    int64_t step_at;      /* boot time a step was first seen, 0 while they agree */
+    int64_t step_at;      /* while stepping: boot time the step was seen */
+    int64_t step_ms;      /* ... and its size (another size: another step) */
     int64_t last;         /* the last reading */
-    int started;
+    int started, stepping;
 };
 enum time_steady_news {
     TIME_STEADY_SAME,
@@ -40,6 +41,18 @@ int64_t time_steady_read(struct time_steady *c, int64_t wall, int64_t boot,
  * naming whose clock c is. *step_ms (may be NULL): the host's wall clock
  * minus the reading, 0 but while a step is not taken. */
 int64_t time_steady_now(struct time_steady *c, const char *whose, int64_t *step_ms);
+/* A restart on the same boot resumes the clock from what it saved (a step
+ * made while the program was down is seen as one) instead of taking the
+ * wall clock as it is; after a reboot the boot clock says nothing, and the
+ * wall clock is taken. */
+#define TIME_BOOT_ID_LEN 36
+#define TIME_STEADY_SAVED_LEN (TIME_BOOT_ID_LEN + 24)
+int time_boot_id(char out[TIME_BOOT_ID_LEN + 1]); /* the host's boot id; 0 or -1 */
+void time_steady_save(const struct time_steady *c, const char *boot_id,
+                      uint8_t out[TIME_STEADY_SAVED_LEN]);
+/* 0: c resumed from saved, saved on boot boot_id; -1: c is left as it is */
+int time_steady_resume(struct time_steady *c, const char *boot_id, const uint8_t *saved,
+                       size_t len);
 
 /* "2026-11-27T10:00:00.123Z" into buf (at least 32 bytes); returns buf */
 char *time_format_rfc3339(int64_t ms, char *buf, size_t len);

@@ -5,6 +5,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -84,6 +85,26 @@ class Stack:
                 name, value = line.rsplit(" ", 1)
                 out[name] = int(value)
         return out
+
+    def restart(self, program, how=signal.SIGKILL, timeout=30):
+        """Kills a program (kill -9 by default) and waits until the supervisor
+        has started it again and it answers its health check; its new pid."""
+        old = self.pid(program)
+        assert old, f"{program} is not running"
+        os.kill(old, how)
+        with open(os.path.join(self.dir, "stack.json")) as f:
+            hp = json.load(f)["health"][program]
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            new = self.pid(program)
+            if new and new != old:
+                try:
+                    if requests.get(f"http://{hp}/healthz", timeout=1).status_code == 200:
+                        return new
+                except requests.RequestException:
+                    pass
+            time.sleep(0.1)
+        pytest.fail(f"the supervisor did not restart {program}")
 
     def pid(self, program):
         """The pid of a running program of this stack (from /proc)."""

@@ -16,7 +16,6 @@ import hmac
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -25,7 +24,6 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import requests
 from aiosmtpd.controller import Controller
 
 from conftest import BIN, Stack, faketime_env, free_port, now_ms, running_stack, sanitizer_reports
@@ -150,25 +148,6 @@ def floating(org, emails, owned=10, pct=80, hooks=(), **extra):
 
 def message_ids(mails):
     return {m["Message-ID"] for m in mails}
-
-
-def restart_alerter(stack, how=signal.SIGKILL):
-    old = stack.pid("alerter")
-    assert old
-    os.kill(old, how)
-    new = wait_for(lambda: (stack.pid("alerter") or 0) not in (0, old) and stack.pid("alerter"),
-                   15)
-    assert new, "the supervisor did not restart the alerter"
-    with open(os.path.join(stack.dir, "stack.json")) as f:
-        hp = json.load(f)["health"]["alerter"]
-
-    def healthy():
-        try:
-            return requests.get(f"http://{hp}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-    assert wait_for(healthy, 15)
-    return new
 
 
 # ---------------------------------------------------------------- fixtures
@@ -307,14 +286,14 @@ def test_kill_alerter_mid_episode_repeats_nothing(env):
     stack.wait()
     # the crossing, and a kill -9 right behind it
     stack.send([login(clock, org, "c", 1)])
-    restart_alerter(stack)
+    stack.restart("alerter")
     assert wait_for(lambda: mail.handler.to("t3.example"), 5)
     # mid-episode: kill again, hover (3 -> 2 is the clear level, not below), kill again
-    restart_alerter(stack)
+    stack.restart("alerter")
     stack.send([logout(clock, org, "c", 1)])
     stack.send([login(clock, org, "c", 2)])
     stack.wait()
-    restart_alerter(stack)
+    stack.restart("alerter")
     stack.send([login(clock, org, "d", 1)])
     stack.wait()
     time.sleep(1.5)

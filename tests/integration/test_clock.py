@@ -72,3 +72,31 @@ def test_a_step_of_the_host_clock_is_taken_only_once_it_lasts(tmp_path):
         m = stack.metrics("sessionizer")
         assert m["licmon_sessionizer_late_events"] == 0
         assert m["licmon_sessionizer_open_sessions"] == 1
+
+
+def test_an_ingest_restart_during_a_step_does_not_take_it(tmp_path):
+    """Ingest is killed while the host's clock is 8 hours ahead, and started
+    again on the same boot: it goes on with the clock it saved at its last
+    tick, so it sees the step as one instead of taking the wall clock as it
+    is (which moved every org's clock 8 hours ahead for good)."""
+    step = tmp_path / "faketime"
+    step.write_text("+0\n")
+    with running_stack(env=faketime_env(step)) as stack:
+        t = now_ms()
+        stack.send([ev("r1", "login", user="kim", ts=t, license_type="creator")])
+        stack.wait()
+        time.sleep(1.5)  # a tick has saved ingest's clock
+        step.write_text("+8h\n")
+        time.sleep(1.5)  # libfaketime reads the file every second
+        stack.restart("ingest")
+        assert wait_for(lambda: stack.metrics("ingest")["licmon_ingest_clock_step_ms"]
+                        > 8 * 3600 * 1000 - 60000)
+        time.sleep(3)  # ticks journaled by the new ingest
+        stack.wait()
+        assert current(stack) == {"kim": t}
+        step.write_text("+0\n")
+        assert wait_for(lambda: stack.metrics("ingest")["licmon_ingest_clock_step_ms"] == 0)
+        stack.send([ev("r2", "activity", user="kim", ts=now_ms())])
+        stack.wait()
+        assert current(stack) == {"kim": t}
+        assert stack.metrics("sessionizer")["licmon_sessionizer_late_events"] == 0

@@ -261,18 +261,7 @@ def test_kill_9_is_restarted_and_numbers_carry_on(stack, program):
     t = now_ms()
     stack.send([ev("k1", "login", user="u1", ts=t, license_type="creator")])
     stack.wait()
-    pid = stack.pid(program)
-    assert pid, f"{program} is not running"
-    os.kill(pid, signal.SIGKILL)
-    # the supervisor brings it back
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        new = stack.pid(program)
-        if new and new != pid:
-            break
-        time.sleep(0.2)
-    else:
-        pytest.fail(f"{program} was not restarted")
+    stack.restart(program)  # the supervisor brings it back
     stack.send([ev("k2", "login", user="u2", ts=t + 10, license_type="creator"),
                 ev("k1", "login", user="u1", ts=t, license_type="creator")])
     stack.wait()

@@ -189,9 +189,34 @@ static void test_steady_clock(void **state)
                      w + lasted + 101);
     assert_int_equal(news, TIME_STEADY_SAME);
     /* a suspended machine: the boot clock counts the time asleep */
-    assert_int_equal(time_steady_read(&c, w + lasted + 3600101, b + lasted + 3600101, &news),
-                     w + lasted + 3600101);
+    w += lasted + 3600101;
+    b += lasted + 3600101;
+    assert_int_equal(time_steady_read(&c, w, b, &news), w);
     assert_int_equal(news, TIME_STEADY_SAME);
+    /* a step, then another one 9 minutes on: the second must last in turn */
+    assert_int_equal(time_steady_read(&c, w + H8, b, &news), w);
+    assert_int_equal(news, TIME_STEADY_STEP_SEEN);
+    int64_t m9 = 9 * 60000LL;
+    assert_int_equal(time_steady_read(&c, w + m9 - 86400000LL, b + m9, &news), w + m9);
+    assert_int_equal(news, TIME_STEADY_STEP_SEEN);
+    assert_int_equal(time_steady_read(&c, w + 2 * m9 - 86400000LL, b + 2 * m9, &news), w + 2 * m9);
+    assert_int_equal(news, TIME_STEADY_SAME);
+
+    /* saved, and resumed by a restart on the same boot: a step made while
+     * the program was down is seen as one; on another boot, nothing */
+    const char *boot = "7f1c3e0a-1b2c-4d5e-8f90-0123456789ab";
+    uint8_t saved[TIME_STEADY_SAVED_LEN];
+    struct time_steady d = {0};
+    time_steady_read(&d, W, B, &news);
+    time_steady_save(&d, boot, saved);
+    struct time_steady e = {0};
+    assert_int_equal(time_steady_resume(&e, "another-boot", saved, sizeof(saved)), -1);
+    assert_int_equal(time_steady_resume(&e, "", saved, sizeof(saved)), -1);
+    assert_int_equal(time_steady_resume(&e, boot, saved, sizeof(saved) - 1), -1);
+    assert_int_equal(e.started, 0);
+    assert_int_equal(time_steady_resume(&e, boot, saved, sizeof(saved)), 0);
+    assert_int_equal(time_steady_read(&e, W + 60000 + H8, B + 60000, &news), W + 60000);
+    assert_int_equal(news, TIME_STEADY_STEP_SEEN);
 }
 
 static void test_time_zones(void **state)
