@@ -233,7 +233,7 @@ int alert_state_apply(struct alert_state *st, const Licmon__V1__UsageUpdate *u, 
     case LICMON__V1__USAGE_UPDATE__BODY_SETTINGS:
         return u->settings ? apply_settings(st, u->settings, emit, arg) : -1;
     default:
-        return 0; /* clock ticks: the expiry check runs on the wall clock */
+        return 0; /* clock ticks: the expiry check runs on the alerter's clock */
     }
 }
 

@@ -226,7 +226,7 @@ static void on_internal(void *arg)
     metric_add(s->m_unreadable, (int64_t)unreadable);
 }
 
-/* Every tick period, journal the wall clock so timeouts fire downstream in
+/* Every tick period, journal ingest's clock so timeouts fire downstream in
  * real time, deterministically on replay. Also while events flow: an org's
  * clock follows its own events and the ticks, so the timeouts of a quiet org
  * would otherwise wait for a pause in every other org's traffic. */

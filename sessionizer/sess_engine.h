@@ -23,8 +23,9 @@ typedef void (*sess_put_fn)(void *arg, const void *key, size_t klen, const void 
 struct sess_engine *sess_engine_new(sess_emit_fn emit, void *arg);
 void sess_engine_free(struct sess_engine **e);
 
-/* The journal's inputs, in journal order. arrival_ms is ingest's wall clock
- * when it journaled the record (JournalRecord.arrival_ms). */
+/* The journal's inputs, in journal order. arrival_ms is ingest's clock (the
+ * host's wall clock, a step of it only once it has lasted) when it journaled
+ * the record (JournalRecord.arrival_ms). */
 void sess_engine_settings(struct sess_engine *e, const Licmon__V1__OrgSettings *s,
                           int64_t arrival_ms);
 void sess_engine_event(struct sess_engine *e, const Licmon__V1__Event *ev, int64_t arrival_ms);

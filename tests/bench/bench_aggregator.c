@@ -230,6 +230,7 @@ int main(void)
     if (!mkdtemp(dir))
         return 1;
     struct agg_retention *ret = agg_retention_new();
+    agg_retention_set_now(ret, time_now_ms()); /* the filter judges, as in the aggregator */
     struct store *store = store_open_expiring(dir, agg_retention_filter, ret);
     if (!store)
         return 1;
