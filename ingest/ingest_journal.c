@@ -200,8 +200,8 @@ void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventB
             metric_add(j->m_ahead, 1);
             log_warn_limited(&j->ahead_log,
                              "org %s: event %s is stamped %lld s ahead of ingest's clock; it "
-                             "counts as stamped at its arrival (is the producer's clock or time "
-                             "zone wrong?)",
+                             "counts as stamped a second after its arrival (is the producer's "
+                             "clock or time zone wrong?)",
                              ev->org, ev->event_id, (long long)((ev->ts_ms - now_ms) / 1000));
         }
     }

@@ -12,8 +12,8 @@
 #define INGEST_FUTURE_MAX_MS (24LL * 3600 * 1000)
 /* An accepted event stamped further ahead than this has a producer's clock
  * or time zone that is wrong: counted and warned about. (The sessionizer
- * takes an event stamped after its arrival as at its arrival, so it cannot
- * move its org's clock, and its timeouts, ahead.) */
+ * takes an event stamped over a second after its arrival as a second after
+ * it, so it cannot move its org's clock, and its timeouts, ahead.) */
 #define INGEST_AHEAD_WARN_MS (60LL * 1000)
 
 /* NULL when ev is acceptable at now_ms with minute retention of

@@ -116,8 +116,8 @@ int main(int argc, char **argv)
     z.m_held = metric_gauge("licmon_sessionizer_held_events",
                             "events waiting for a timeout of their user to become final");
     z.m_ahead = metric_gauge("licmon_sessionizer_ahead_events",
-                             "events stamped over a second after their arrival, taken as a "
-                             "second after it (since start)");
+                             "events stamped further after their arrival than a second (or "
+                             "the org's clock), taken at that bound (since start)");
 
     static const char *const consumers[] = {"aggregator", NULL};
     struct stage_config cfg = {
