@@ -10,7 +10,6 @@
 #include "prog.h"
 #include "stage.h"
 #include "svc.h"
-#include "timeutil.h"
 #include "xmem.h"
 
 #include <stdlib.h>
@@ -20,18 +19,15 @@ struct aggregator {
     struct agg_app *app;
     struct stage *stage;
     struct agg_retention *ret;
-    struct time_steady clock; /* what retention judges by (README: a clock that is wrong) */
-    struct metric *m_rows, *m_open, *m_users, *m_late, *m_dropped, *m_clock_step;
+    struct prog_clock clock; /* what retention judges by (README: a clock that is wrong) */
+    struct metric *m_rows, *m_open, *m_users, *m_late, *m_dropped;
 };
 
 /* Publishes the aggregator's clock to the retention filter. */
 static void on_clock(void *arg)
 {
     struct aggregator *a = arg;
-    int64_t step;
-    agg_retention_set_now(a->ret, time_steady_now(&a->clock, "the aggregator's", &step));
-    if (a->m_clock_step)
-        metric_set(a->m_clock_step, step);
+    agg_retention_set_now(a->ret, prog_clock_now(&a->clock));
 }
 
 static void emit(void *arg, const ProtobufCMessage *m)
@@ -115,6 +111,7 @@ int main(int argc, char **argv)
     /* the filter keeps everything until the settings are loaded and published */
     struct aggregator a = {0};
     struct agg_retention *ret = a.ret = agg_retention_new();
+    prog_clock_init(&a.clock, "aggregator");
     on_clock(&a);
     struct store *store = store_open_expiring(db, agg_retention_filter, ret);
     if (!store)
@@ -133,9 +130,6 @@ int main(int argc, char **argv)
                             "changes older than the watermark, counted at it");
     a.m_dropped = metric_gauge("licmon_aggregator_retention_dropped",
                                "keys dropped by retention since start");
-    a.m_clock_step =
-        metric_gauge("licmon_aggregator_clock_step_ms",
-                     "the host's clock minus the aggregator's: a step not taken (yet)");
 
     static const char *const consumers[] = {"alerter", NULL};
     struct stage_config cfg = {

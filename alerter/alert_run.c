@@ -6,6 +6,7 @@
 #include "alert_run.h"
 #include "health.h"
 #include "log.h"
+#include "prog.h"
 #include "timeutil.h"
 #include "xmem.h"
 
@@ -20,11 +21,11 @@ struct alert_run {
     struct alert_state *state;
     struct alert_outbox *outbox;
     int64_t now_offset_ms;
-    struct time_steady clock; /* README: a clock that is wrong */
-    struct store_batch *cur;  /* where emitted notifications go */
+    struct prog_clock clock; /* README: a clock that is wrong */
+    struct store_batch *cur; /* where emitted notifications go */
     int64_t cur_now;
     bool settings_changed;
-    struct metric *m_crossings, *m_reminders, *m_bad, *m_clock_step;
+    struct metric *m_crossings, *m_reminders, *m_bad;
 };
 
 static int run_load_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
@@ -53,8 +54,7 @@ struct alert_run *alert_run_new(struct store *store, struct alert_outbox *ob, in
                                     "expiry reminders that made notifications");
     r->m_bad = metric_counter("licmon_alerter_updates_rejected_total",
                               "usage updates with malformed ids, skipped");
-    r->m_clock_step = metric_gauge("licmon_alerter_clock_step_ms",
-                                   "the host's clock minus the alerter's: a step not taken (yet)");
+    prog_clock_init(&r->clock, "alerter");
     run_load(r);
     if (now_offset_ms)
         log_warn("the clock is shifted by %lld ms (--now-offset-ms): for tests only",
@@ -74,9 +74,7 @@ void alert_run_free(struct alert_run **rp)
 
 int64_t alert_run_now(struct alert_run *r)
 {
-    int64_t step, now = time_steady_now(&r->clock, "the alerter's", &step);
-    metric_set(r->m_clock_step, step);
-    return now + r->now_offset_ms;
+    return prog_clock_now(&r->clock) + r->now_offset_ms;
 }
 
 struct alert_state *alert_run_state(struct alert_run *r)

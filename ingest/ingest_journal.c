@@ -200,8 +200,8 @@ void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventB
             metric_add(j->m_ahead, 1);
             log_warn_limited(&j->ahead_log,
                              "org %s: event %s is stamped %lld s ahead of ingest's clock; it "
-                             "counts as stamped a second after its arrival (is the producer's "
-                             "clock or time zone wrong?)",
+                             "counts as stamped at most a second after its arrival (is the "
+                             "producer's clock or time zone wrong?)",
                              ev->org, ev->event_id, (long long)((ev->ts_ms - now_ms) / 1000));
         }
     }
@@ -226,8 +226,7 @@ void ingest_journal_put_clock(struct ingest_journal *j, const uint8_t *state, si
 
 int ingest_journal_get_clock(struct ingest_journal *j, uint8_t *state, size_t len)
 {
-    int rc = store_get_fixed(j->st, clock_key, sizeof(clock_key), state, len);
-    return rc == 2 ? 0 : rc;
+    return store_get_fixed(j->st, clock_key, sizeof(clock_key), state, len);
 }
 
 uint64_t ingest_journal_add_tick(struct ingest_journal *j, int64_t now_ms)
@@ -303,8 +302,8 @@ void ingest_journal_retain(struct ingest_journal *j, int64_t now_ms, int64_t ret
 bool ingest_journal_expired(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
 {
     struct ingest_expiry *x = arg;
-    if (klen < 1 || key[0] != KEY_NS_DEDUP || vlen != 8)
-        return false;
+    if (!x->now_ms || klen < 1 || key[0] != KEY_NS_DEDUP || vlen != 8)
+        return false; /* no clock read yet: keep */
     /* one spare day so an event at the edge is still known as a duplicate */
     return keys_get_i64((const uint8_t *)val) < x->now_ms - (x->days + 1) * 86400000LL;
 }

@@ -29,7 +29,8 @@ uint64_t ingest_journal_add_settings(struct ingest_journal *j, const Licmon__V1_
                                      int64_t now_ms);
 uint64_t ingest_journal_add_tick(struct ingest_journal *j, int64_t now_ms);
 /* Ingest's clock state (timeutil.h's time_steady_save), written with the
- * group, and read back at start: 1 found, 0 none, -1 unreadable. */
+ * group, and read back at start: 1 found, 0 none, 2 of another length, -1
+ * unreadable. */
 void ingest_journal_put_clock(struct ingest_journal *j, const uint8_t *state, size_t len);
 int ingest_journal_get_clock(struct ingest_journal *j, uint8_t *state, size_t len);
 /* Number of records staged in the current group. */
@@ -40,7 +41,7 @@ int ingest_journal_commit(struct ingest_journal *j);
 struct lstream *ingest_journal_log(struct ingest_journal *j);
 /* What the duplicate index's compaction filter reads: the retention and
  * ingest's clock (its steady reading, published by the server; the filter
- * runs on RocksDB's threads). */
+ * runs on RocksDB's threads; 0 until the first reading: nothing expires). */
 struct ingest_expiry {
     int64_t days;
     _Atomic int64_t now_ms;

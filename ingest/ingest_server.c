@@ -5,6 +5,7 @@
 #include "health.h"
 #include "ingest_validate.h"
 #include "log.h"
+#include "prog.h"
 #include "settings.h"
 #include "timeutil.h"
 #include "xmem.h"
@@ -34,11 +35,10 @@ struct ingest_server {
     struct pending_ack *acks;
     struct svc *svc;
     int64_t last_tick_mono, last_retain_mono;
-    struct time_steady clock; /* ingest's clock: every reading journaled comes from it */
+    struct prog_clock clock; /* ingest's clock: every reading journaled comes from it */
     char boot_id[TIME_BOOT_ID_LEN + 1];
     bool paused; /* over the backlog bound: the producer socket is not read */
     struct metric *m_bad_frames, *m_batches, *m_backlog, *m_paused, *m_ticks, *m_unreadable;
-    struct metric *m_clock_step;
 };
 
 /* Ingest's clock (timeutil.h's steady clock; README: a clock that is
@@ -46,9 +46,7 @@ struct ingest_server {
  * org's clock and timeouts, only once it has lasted. */
 static int64_t ingest_now(struct ingest_server *s)
 {
-    int64_t step;
-    int64_t now = time_steady_now(&s->clock, "ingest's", &step);
-    metric_set(s->m_clock_step, step);
+    int64_t now = prog_clock_now(&s->clock);
     if (s->cfg.expiry)
         s->cfg.expiry->now_ms = now;
     return now;
@@ -60,12 +58,17 @@ static int64_t ingest_now(struct ingest_server *s)
 static void resume_clock(struct ingest_server *s)
 {
     uint8_t state[TIME_STEADY_SAVED_LEN];
+    prog_clock_init(&s->clock, "ingest");
+    int rc = ingest_journal_get_clock(s->j, state, sizeof(state));
     if (time_boot_id(s->boot_id) != 0)
         log_warn("cannot read the host's boot id: ingest's clock starts from the wall clock at "
                  "each start");
-    else if (ingest_journal_get_clock(s->j, state, sizeof(state)) == 1 &&
-             time_steady_resume(&s->clock, s->boot_id, state, sizeof(state)) == 0)
+    else if (rc == 1 && time_steady_resume(&s->clock.steady, s->boot_id, state, sizeof(state),
+                                           time_boot_ms()) == 0)
         log_info("ingest's clock goes on from before the restart");
+    else if (rc == 2 || rc == -1)
+        log_warn("ingest's saved clock cannot be read (another version or damaged): it starts "
+                 "from the wall clock");
     ingest_now(s);
 }
 
@@ -244,7 +247,7 @@ static void on_tick(void *arg)
     s->last_tick_mono = time_mono_ms();
     ingest_journal_add_tick(s->j, ingest_now(s));
     uint8_t state[TIME_STEADY_SAVED_LEN];
-    time_steady_save(&s->clock, s->boot_id, state);
+    time_steady_save(&s->clock.steady, s->boot_id, state);
     ingest_journal_put_clock(s->j, state, sizeof(state));
     commit_or_die(s);
     metric_add(s->m_ticks, 1);
@@ -278,8 +281,6 @@ struct ingest_server *ingest_server_new(const struct ingest_server_config *cfg, 
     s->m_paused = metric_gauge("licmon_ingest_producers_paused",
                                "1 while producers wait because the backlog is over its bound");
     s->m_ticks = metric_counter("licmon_ingest_ticks_total", "clock ticks journaled");
-    s->m_clock_step = metric_gauge("licmon_ingest_clock_step_ms",
-                                   "the host's clock minus ingest's: a step not taken (yet)");
     s->m_unreadable = metric_counter("licmon_internal_requests_unreadable_total",
                                      "frames on the internal socket that were not a Request");
     struct zsock_opts po = ZSOCK_OPTS_DEFAULT;

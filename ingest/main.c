@@ -8,7 +8,6 @@
 #include "prog.h"
 #include "store.h"
 #include "svc.h"
-#include "timeutil.h"
 #include "xmem.h"
 #include "zsock.h"
 #include "health.h"
@@ -98,9 +97,8 @@ int main(int argc, char **argv)
     prog_default_endpoint(&internal, common.dir, "ingest");
     prog_default_db(&db, common.dir, "ingest");
 
-    static struct ingest_expiry expiry;
+    static struct ingest_expiry expiry; /* now_ms 0 until ingest's clock is read */
     expiry.days = retention_days;
-    expiry.now_ms = time_now_ms();
     struct store *store = store_open_expiring(db, ingest_journal_expired, &expiry);
     if (!store)
         log_fatal("cannot open the journal database %s", db);

@@ -98,3 +98,20 @@ void prog_finish(struct store **store, struct svc **svc, struct conf_opt *opts)
     conf_free(opts);
     log_info("stopped");
 }
+
+void prog_clock_init(struct prog_clock *c, const char *program)
+{
+    char name[96], help[128];
+    snprintf(name, sizeof(name), "licmon_%s_clock_step_ms", program);
+    snprintf(help, sizeof(help), "the host's clock minus the %s's: a step not taken (yet)",
+             program);
+    *c = (struct prog_clock){.m_step = metric_gauge(name, help)};
+    snprintf(c->whose, sizeof(c->whose), "licmon-%s's", program);
+}
+
+int64_t prog_clock_now(struct prog_clock *c)
+{
+    int64_t step, now = time_steady_now(&c->steady, c->whose, &step);
+    metric_set(c->m_step, step);
+    return now;
+}

@@ -4,6 +4,7 @@
 #ifndef LICMON_PROG_H
 #define LICMON_PROG_H
 #include "conf.h"
+#include "timeutil.h"
 
 struct prog_common {
     char *dir;
@@ -41,5 +42,16 @@ void prog_default_str(char **opt, char *derived);
 void prog_default_db(char **opt, const char *dir, const char *name);
 /* mkdir -p; 0 or -1 */
 int prog_mkdirs(const char *path);
+
+/* A program's clock (README: a clock that is wrong): the host's wall clock
+ * through timeutil.h's steady clock, with the size of a step not taken yet
+ * in the gauge licmon_<program>_clock_step_ms. */
+struct prog_clock {
+    struct time_steady steady;
+    struct metric *m_step;
+    char whose[48];
+};
+void prog_clock_init(struct prog_clock *c, const char *program);
+int64_t prog_clock_now(struct prog_clock *c);
 
 #endif

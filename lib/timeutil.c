@@ -55,12 +55,13 @@ int64_t time_steady_read(struct time_steady *c, int64_t wall, int64_t boot,
             c->last = wall;
         return c->last;
     }
-    /* a step, or another one than the step seen: it must last from now */
-    if (!c->stepping || step - c->step_ms > TIME_STEADY_SLACK_MS ||
-        c->step_ms - step > TIME_STEADY_SLACK_MS) {
+    /* a step, or one back towards agreement or the other way: it must last
+     * from now (a step that grows, as a clock that keeps losing time and is
+     * stepped again and again, keeps its time) */
+    if (!c->stepping || (step < 0) != (c->step_ms < 0) ||
+        (step < 0 ? c->step_ms - step : step - c->step_ms) < -TIME_STEADY_SLACK_MS) {
         c->stepping = 1;
         c->step_at = boot;
-        c->step_ms = step;
         *news = TIME_STEADY_STEP_SEEN;
     } else if (boot - c->step_at >= TIME_STEADY_STEP_MS) {
         c->stepping = 0;
@@ -69,6 +70,7 @@ int64_t time_steady_read(struct time_steady *c, int64_t wall, int64_t boot,
         *news = TIME_STEADY_STEP_TAKEN;
         return wall;
     }
+    c->step_ms = step;
     if (run_on > c->last)
         c->last = run_on;
     return c->last;
@@ -85,26 +87,44 @@ int time_boot_id(char out[TIME_BOOT_ID_LEN + 1])
     return n == TIME_BOOT_ID_LEN ? 0 : -1;
 }
 
+#define SAVED_VERSION 1
+
 void time_steady_save(const struct time_steady *c, const char *boot_id,
                       uint8_t out[TIME_STEADY_SAVED_LEN])
 {
-    memset(out, 0, TIME_BOOT_ID_LEN);
-    memcpy(out, boot_id, strnlen(boot_id, TIME_BOOT_ID_LEN));
-    keys_put_i64(out + TIME_BOOT_ID_LEN, c->wall0);
-    keys_put_i64(out + TIME_BOOT_ID_LEN + 8, c->boot0);
-    keys_put_i64(out + TIME_BOOT_ID_LEN + 16, c->last);
+    uint8_t *p = out;
+    *p++ = SAVED_VERSION;
+    memset(p, 0, TIME_BOOT_ID_LEN);
+    memcpy(p, boot_id, strnlen(boot_id, TIME_BOOT_ID_LEN));
+    p += TIME_BOOT_ID_LEN;
+    const int64_t v[5] = {c->wall0, c->boot0, c->last, c->step_at, c->step_ms};
+    for (int i = 0; i < 5; i++, p += 8)
+        keys_put_i64(p, v[i]);
+    *p = (uint8_t)c->stepping;
 }
 
-int time_steady_resume(struct time_steady *c, const char *boot_id, const uint8_t *saved, size_t len)
+int time_steady_resume(struct time_steady *c, const char *boot_id, const uint8_t *saved, size_t len,
+                       int64_t boot)
 {
     char id[TIME_BOOT_ID_LEN] = {0};
     memcpy(id, boot_id, strnlen(boot_id, TIME_BOOT_ID_LEN));
-    if (!boot_id[0] || len != TIME_STEADY_SAVED_LEN || memcmp(saved, id, TIME_BOOT_ID_LEN) != 0)
+    if (!boot_id[0] || len != TIME_STEADY_SAVED_LEN || saved[0] != SAVED_VERSION ||
+        memcmp(saved + 1, id, TIME_BOOT_ID_LEN) != 0)
         return -1;
-    *c = (struct time_steady){.wall0 = keys_get_i64(saved + TIME_BOOT_ID_LEN),
-                              .boot0 = keys_get_i64(saved + TIME_BOOT_ID_LEN + 8),
-                              .last = keys_get_i64(saved + TIME_BOOT_ID_LEN + 16),
-                              .started = 1};
+    const uint8_t *p = saved + 1 + TIME_BOOT_ID_LEN;
+    struct time_steady r = {.wall0 = keys_get_i64(p),
+                            .boot0 = keys_get_i64(p + 8),
+                            .last = keys_get_i64(p + 16),
+                            .step_at = keys_get_i64(p + 24),
+                            .step_ms = keys_get_i64(p + 32),
+                            .stepping = p[40] == 1,
+                            .started = 1};
+    /* saved earlier on this boot, and never read ahead of itself: a record
+     * that says otherwise is not trusted */
+    if (r.boot0 > boot || (r.stepping && r.step_at > boot) || p[40] > 1 ||
+        r.last > r.wall0 + (boot - r.boot0) + TIME_STEADY_SLACK_MS)
+        return -1;
+    *c = r;
     return 0;
 }
 

@@ -42,17 +42,19 @@ int64_t time_steady_read(struct time_steady *c, int64_t wall, int64_t boot,
  * minus the reading, 0 but while a step is not taken. */
 int64_t time_steady_now(struct time_steady *c, const char *whose, int64_t *step_ms);
 /* A restart on the same boot resumes the clock from what it saved (a step
- * made while the program was down is seen as one) instead of taking the
- * wall clock as it is; after a reboot the boot clock says nothing, and the
- * wall clock is taken. */
+ * made while the program was down is seen as one, a step pending goes on
+ * pending) instead of taking the wall clock as it is; after a reboot the
+ * boot clock says nothing, and the wall clock is taken. */
 #define TIME_BOOT_ID_LEN 36
-#define TIME_STEADY_SAVED_LEN (TIME_BOOT_ID_LEN + 24)
+#define TIME_STEADY_SAVED_LEN (1 + TIME_BOOT_ID_LEN + 5 * 8 + 1)
 int time_boot_id(char out[TIME_BOOT_ID_LEN + 1]); /* the host's boot id; 0 or -1 */
 void time_steady_save(const struct time_steady *c, const char *boot_id,
                       uint8_t out[TIME_STEADY_SAVED_LEN]);
-/* 0: c resumed from saved, saved on boot boot_id; -1: c is left as it is */
-int time_steady_resume(struct time_steady *c, const char *boot_id, const uint8_t *saved,
-                       size_t len);
+/* 0: c resumed from saved, saved on boot boot_id (boot: the boot clock
+ * now), a step pending then still pending; -1: c is left as it is (another
+ * boot, another version, or a record that cannot be right). */
+int time_steady_resume(struct time_steady *c, const char *boot_id, const uint8_t *saved, size_t len,
+                       int64_t boot);
 
 /* "2026-11-27T10:00:00.123Z" into buf (at least 32 bytes); returns buf */
 char *time_format_rfc3339(int64_t ms, char *buf, size_t len);

@@ -176,6 +176,17 @@ def stack():
         yield s
 
 
+def wait_for(pred, timeout=20, step=0.05):
+    """pred's first true value within timeout seconds, else its last value."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
 def now_ms():
     return int(time.time() * 1000)
 

@@ -26,7 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from aiosmtpd.controller import Controller
 
-from conftest import BIN, Stack, faketime_env, free_port, now_ms, running_stack, sanitizer_reports
+from conftest import (BIN, Stack, faketime_env, free_port, now_ms, running_stack,
+                      sanitizer_reports, wait_for)
 
 SECRET_RAW = b"licmon-test-webhook-key-0123456789"
 SECRET = "whsec_" + base64.b64encode(SECRET_RAW).decode()
@@ -100,16 +101,6 @@ def hooks_to(server, path):
 
 
 # ---------------------------------------------------------------- helpers
-
-def wait_for(pred, timeout, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
-
 
 class Clock:
     """Event times: now, strictly increasing across the whole module."""

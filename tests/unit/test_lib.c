@@ -193,7 +193,9 @@ static void test_steady_clock(void **state)
     b += lasted + 3600101;
     assert_int_equal(time_steady_read(&c, w, b, &news), w);
     assert_int_equal(news, TIME_STEADY_SAME);
-    /* a step, then another one 9 minutes on: the second must last in turn */
+    /* a step, then one the other way 9 minutes on: the second must last in
+     * turn; one that grows (a clock that keeps losing time, stepped again
+     * and again) keeps the time of the first */
     assert_int_equal(time_steady_read(&c, w + H8, b, &news), w);
     assert_int_equal(news, TIME_STEADY_STEP_SEEN);
     int64_t m9 = 9 * 60000LL;
@@ -201,22 +203,50 @@ static void test_steady_clock(void **state)
     assert_int_equal(news, TIME_STEADY_STEP_SEEN);
     assert_int_equal(time_steady_read(&c, w + 2 * m9 - 86400000LL, b + 2 * m9, &news), w + 2 * m9);
     assert_int_equal(news, TIME_STEADY_SAME);
+    assert_int_equal(time_steady_read(&c, w + 2 * m9 - 86400000LL + 1000000, b + 2 * m9, &news),
+                     w + 2 * m9);
+    assert_int_equal(news, TIME_STEADY_STEP_SEEN); /* back towards agreement */
+    w += 2 * m9;
+    b += 2 * m9;
+    time_steady_read(&c, w, b, &news); /* agreement */
+    assert_int_equal(news, TIME_STEADY_STEP_GONE);
+    for (int i = 1; i <= 11; i++) { /* 5 s lost a minute, stepped back each minute */
+        time_steady_read(&c, w + i * 60000LL + i * 5000LL, b + i * 60000LL, &news);
+        assert_int_equal(news, i == 1    ? TIME_STEADY_STEP_SEEN
+                               : i == 11 ? TIME_STEADY_STEP_TAKEN
+                                         : TIME_STEADY_SAME);
+    }
 
     /* saved, and resumed by a restart on the same boot: a step made while
-     * the program was down is seen as one; on another boot, nothing */
+     * the program was down is seen as one, a step pending stays pending; on
+     * another boot, or from a record that cannot be right, nothing */
     const char *boot = "7f1c3e0a-1b2c-4d5e-8f90-0123456789ab";
     uint8_t saved[TIME_STEADY_SAVED_LEN];
     struct time_steady d = {0};
     time_steady_read(&d, W, B, &news);
     time_steady_save(&d, boot, saved);
     struct time_steady e = {0};
-    assert_int_equal(time_steady_resume(&e, "another-boot", saved, sizeof(saved)), -1);
-    assert_int_equal(time_steady_resume(&e, "", saved, sizeof(saved)), -1);
-    assert_int_equal(time_steady_resume(&e, boot, saved, sizeof(saved) - 1), -1);
+    assert_int_equal(time_steady_resume(&e, "another-boot", saved, sizeof(saved), B), -1);
+    assert_int_equal(time_steady_resume(&e, "", saved, sizeof(saved), B), -1);
+    assert_int_equal(time_steady_resume(&e, boot, saved, sizeof(saved) - 1, B), -1);
+    assert_int_equal(time_steady_resume(&e, boot, saved, sizeof(saved), B - 1), -1);
+    saved[0] = 2; /* another version */
+    assert_int_equal(time_steady_resume(&e, boot, saved, sizeof(saved), B), -1);
+    saved[0] = 1;
     assert_int_equal(e.started, 0);
-    assert_int_equal(time_steady_resume(&e, boot, saved, sizeof(saved)), 0);
+    assert_int_equal(time_steady_resume(&e, boot, saved, sizeof(saved), B + 60000), 0);
     assert_int_equal(time_steady_read(&e, W + 60000 + H8, B + 60000, &news), W + 60000);
     assert_int_equal(news, TIME_STEADY_STEP_SEEN);
+    time_steady_save(&e, boot, saved);
+    struct time_steady f = {0};
+    assert_int_equal(time_steady_resume(&f, boot, saved, sizeof(saved), B + 9 * 60000), 0);
+    int64_t at = B + 60000 + TIME_STEADY_STEP_MS;
+    assert_int_equal(time_steady_read(&f, W + (at - B) + H8, at, &news), W + (at - B) + H8);
+    assert_int_equal(news, TIME_STEADY_STEP_TAKEN);
+    /* a last reading ahead of what the saved clocks allow: not trusted */
+    struct time_steady g = {.wall0 = W, .boot0 = B, .last = W + H8, .started = 1};
+    time_steady_save(&g, boot, saved);
+    assert_int_equal(time_steady_resume(&e, boot, saved, sizeof(saved), B + 1000), -1);
 }
 
 static void test_time_zones(void **state)
