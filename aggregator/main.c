@@ -111,11 +111,11 @@ int main(int argc, char **argv)
     /* the filter keeps everything until the settings are loaded and published */
     struct aggregator a = {0};
     struct agg_retention *ret = a.ret = agg_retention_new();
-    prog_clock_init(&a.clock, "aggregator");
-    on_clock(&a);
     struct store *store = store_open_expiring(db, agg_retention_filter, ret);
     if (!store)
         log_fatal("cannot open the database %s", db);
+    prog_clock_resume(&a.clock, "aggregator", store);
+    on_clock(&a);
     a.app = agg_app_new(store, ret, emit, &a);
     long restored = agg_app_load(a.app);
     if (restored < 0)

@@ -54,7 +54,7 @@ struct alert_run *alert_run_new(struct store *store, struct alert_outbox *ob, in
                                     "expiry reminders that made notifications");
     r->m_bad = metric_counter("licmon_alerter_updates_rejected_total",
                               "usage updates with malformed ids, skipped");
-    prog_clock_init(&r->clock, "alerter");
+    prog_clock_resume(&r->clock, "alerter", store);
     run_load(r);
     if (now_offset_ms)
         log_warn("the clock is shifted by %lld ms (--now-offset-ms): for tests only",

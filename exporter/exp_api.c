@@ -9,6 +9,7 @@
 #include "health.h"
 #include "keys.h"
 #include "log.h"
+#include "prog.h"
 #include "settings.h"
 #include "store.h"
 #include "timeutil.h"
@@ -43,6 +44,11 @@ struct exp_api *exp_api_new(const struct exp_api_config *cfg)
                                         "streamed answers cut short by an upstream failure");
     atomic_init(&a->exports_running, 0);
     pthread_mutex_init(&a->zone_lock, NULL);
+    pthread_mutex_init(&a->clock_lock, NULL);
+    if (cfg->store)
+        prog_clock_resume(&a->clock, "exporter", cfg->store);
+    else
+        prog_clock_init(&a->clock, "exporter");
     for (int i = 0; i < EXP_SETTINGS_LOCKS; i++)
         pthread_mutex_init(&a->settings_locks[i], NULL);
     pthread_mutex_init(&a->pending_lock, NULL);
@@ -55,6 +61,7 @@ void exp_api_free(struct exp_api **a)
     if (*a) {
         explicit_bzero((*a)->auth.admin_hash, sizeof((*a)->auth.admin_hash));
         pthread_mutex_destroy(&(*a)->zone_lock);
+        pthread_mutex_destroy(&(*a)->clock_lock);
         for (int i = 0; i < EXP_SETTINGS_LOCKS; i++)
             pthread_mutex_destroy(&(*a)->settings_locks[i]);
         pthread_mutex_destroy(&(*a)->pending_lock);
@@ -116,9 +123,14 @@ int exp_api_params(const struct exp_req *req, enum exp_endpoint ep, struct exp_p
     return 0;
 }
 
-int64_t exp_api_now(const struct exp_api *a)
+int64_t exp_api_now(struct exp_api *a)
 {
-    return a->cfg.clock_ms ? a->cfg.clock_ms() : time_now_ms();
+    if (a->cfg.clock_ms)
+        return a->cfg.clock_ms();
+    pthread_mutex_lock(&a->clock_lock);
+    int64_t now = prog_clock_now(&a->clock);
+    pthread_mutex_unlock(&a->clock_lock);
+    return now;
 }
 
 void exp_resp_error(struct exp_resp *resp, unsigned status, const char *error, const char *detail)
@@ -373,7 +385,7 @@ static void api_orgs(struct exp_api *a, const struct exp_principal *p, struct ex
     case EXP_SCOPE_OWN:
         break;
     case EXP_SCOPE_ALL:
-        if (api_query(a, LICMON__V1__QUERY_KIND__ORGS, "", time_now_ms(), 0, &rep, resp))
+        if (api_query(a, LICMON__V1__QUERY_KIND__ORGS, "", exp_api_now(a), 0, &rep, resp))
             return;
         names = (const char *const *)rep->query->orgs;
         n = rep->query->n_orgs;
@@ -413,7 +425,7 @@ static Licmon__V1__OrgSettings *api_get_settings(struct exp_api *a, const char *
                                                  uint64_t *applied_seq)
 {
     Licmon__V1__Reply *rep;
-    if (api_query(a, LICMON__V1__QUERY_KIND__SETTINGS, org, time_now_ms(), timeout_ms, &rep, resp))
+    if (api_query(a, LICMON__V1__QUERY_KIND__SETTINGS, org, exp_api_now(a), timeout_ms, &rep, resp))
         return NULL;
     Licmon__V1__OrgSettings *s = api_settings_in_force(rep->query, org);
     if (applied_seq)
@@ -698,7 +710,7 @@ static void api_token_create(struct exp_api *a, const struct exp_req *req, struc
     } else {
         struct exp_token_rec rec;
         char *secret = NULL;
-        if (exp_tokens_create(a->cfg.tokens, org, r, time_now_ms(), &rec, &secret) != 0) {
+        if (exp_tokens_create(a->cfg.tokens, org, r, exp_api_now(a), &rec, &secret) != 0) {
             exp_resp_error(resp, 500, "internal", "the token could not be stored");
         } else {
             char created[40];

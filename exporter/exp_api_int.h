@@ -6,6 +6,7 @@
 #include "exp_api.h"
 #include "exp_params.h"
 #include "health.h"
+#include "prog.h"
 #include "timeutil.h"
 
 #include <pthread.h>
@@ -31,6 +32,8 @@ struct exp_api {
     struct metric *m_exports, *m_export_rows, *m_stream_failed;
     atomic_uint exports_running;
     pthread_mutex_t zone_lock;
+    pthread_mutex_t clock_lock; /* the HTTP threads share one clock */
+    struct prog_clock clock;    /* "now" (README: a clock that is wrong) */
     /* one settings change of an org at a time (read, merge, journal), by
      * org hash; pending_lock guards the kept copies (no network inside) */
     pthread_mutex_t settings_locks[EXP_SETTINGS_LOCKS];
@@ -50,7 +53,7 @@ struct exp_org_ctx {
     int64_t today; /* local date now */
 };
 
-int64_t exp_api_now(const struct exp_api *a);
+int64_t exp_api_now(struct exp_api *a);
 /* Asks the aggregator q (kind and org set by the caller); 0 with *rep (a
  * query answer), or -1 with resp filled (503 / 502). */
 int exp_api_ask(struct exp_api *a, Licmon__V1__Query *q, Licmon__V1__Reply **rep,

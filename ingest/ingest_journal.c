@@ -217,16 +217,9 @@ uint64_t ingest_journal_add_settings(struct ingest_journal *j, const Licmon__V1_
     return journal_append(j, &rec);
 }
 
-static const char clock_key[] = {KEY_NS_META, 'c', 'l', 'o', 'c', 'k'};
-
-void ingest_journal_put_clock(struct ingest_journal *j, const uint8_t *state, size_t len)
+struct store *ingest_journal_store(struct ingest_journal *j)
 {
-    store_batch_put(j->batch, clock_key, sizeof(clock_key), state, len);
-}
-
-int ingest_journal_get_clock(struct ingest_journal *j, uint8_t *state, size_t len)
-{
-    return store_get_fixed(j->st, clock_key, sizeof(clock_key), state, len);
+    return j->st;
 }
 
 uint64_t ingest_journal_add_tick(struct ingest_journal *j, int64_t now_ms)

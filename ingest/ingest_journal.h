@@ -28,11 +28,8 @@ void ingest_journal_ack_clear(Licmon__V1__BatchAck *ack);
 uint64_t ingest_journal_add_settings(struct ingest_journal *j, const Licmon__V1__OrgSettings *s,
                                      int64_t now_ms);
 uint64_t ingest_journal_add_tick(struct ingest_journal *j, int64_t now_ms);
-/* Ingest's clock state (timeutil.h's time_steady_save), written with the
- * group, and read back at start: 1 found, 0 none, 2 of another length, -1
- * unreadable. */
-void ingest_journal_put_clock(struct ingest_journal *j, const uint8_t *state, size_t len);
-int ingest_journal_get_clock(struct ingest_journal *j, uint8_t *state, size_t len);
+/* The database under the journal (where ingest's clock is saved too). */
+struct store *ingest_journal_store(struct ingest_journal *j);
 /* Number of records staged in the current group. */
 int ingest_journal_pending(const struct ingest_journal *j);
 /* Writes the group (synced). 0, or -1: nothing of the group is journaled. */

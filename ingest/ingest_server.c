@@ -36,8 +36,7 @@ struct ingest_server {
     struct svc *svc;
     int64_t last_tick_mono, last_retain_mono;
     struct prog_clock clock; /* ingest's clock: every reading journaled comes from it */
-    char boot_id[TIME_BOOT_ID_LEN + 1];
-    bool paused; /* over the backlog bound: the producer socket is not read */
+    bool paused;             /* over the backlog bound: the producer socket is not read */
     struct metric *m_bad_frames, *m_batches, *m_backlog, *m_paused, *m_ticks, *m_unreadable;
 };
 
@@ -50,26 +49,6 @@ static int64_t ingest_now(struct ingest_server *s)
     if (s->cfg.expiry)
         s->cfg.expiry->now_ms = now;
     return now;
-}
-
-/* A restart on the same boot goes on with the clock it saved at its last
- * tick: a step of the host's clock made while ingest was down, or before it
- * started again, is seen as one (README: a clock that is wrong). */
-static void resume_clock(struct ingest_server *s)
-{
-    uint8_t state[TIME_STEADY_SAVED_LEN];
-    prog_clock_init(&s->clock, "ingest");
-    int rc = ingest_journal_get_clock(s->j, state, sizeof(state));
-    if (time_boot_id(s->boot_id) != 0)
-        log_warn("cannot read the host's boot id: ingest's clock starts from the wall clock at "
-                 "each start");
-    else if (rc == 1 && time_steady_resume(&s->clock.steady, s->boot_id, state, sizeof(state),
-                                           time_boot_ms()) == 0)
-        log_info("ingest's clock goes on from before the restart");
-    else if (rc == 2 || rc == -1)
-        log_warn("ingest's saved clock cannot be read (another version or damaged): it starts "
-                 "from the wall clock");
-    ingest_now(s);
 }
 
 static void send_ack(void *sock, const struct zsock_env *env, const Licmon__V1__BatchAck *ack)
@@ -246,9 +225,6 @@ static void on_tick(void *arg)
         return;
     s->last_tick_mono = time_mono_ms();
     ingest_journal_add_tick(s->j, ingest_now(s));
-    uint8_t state[TIME_STEADY_SAVED_LEN];
-    time_steady_save(&s->clock.steady, s->boot_id, state);
-    ingest_journal_put_clock(s->j, state, sizeof(state));
     commit_or_die(s);
     metric_add(s->m_ticks, 1);
 }
@@ -302,7 +278,9 @@ struct ingest_server *ingest_server_new(const struct ingest_server_config *cfg, 
         return NULL;
     }
     s->svc = svc;
-    resume_clock(s);
+    /* a restart on the same boot goes on with the clock it saved */
+    prog_clock_resume(&s->clock, "ingest", ingest_journal_store(s->j));
+    ingest_now(s);
     s->last_tick_mono = time_mono_ms();
     svc_watch(svc, s->producer, -1, on_producer, s);
     svc_watch(svc, s->internal, -1, on_internal, s);

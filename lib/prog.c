@@ -1,6 +1,7 @@
 /* prog: common start-up of every program (see prog.h). */
 #include "prog.h"
 #include "health.h"
+#include "keys.h"
 #include "log.h"
 #include "store.h"
 #include "zsock.h"
@@ -109,9 +110,55 @@ void prog_clock_init(struct prog_clock *c, const char *program)
     snprintf(c->whose, sizeof(c->whose), "licmon-%s's", program);
 }
 
+static const char clock_key[] = {KEY_NS_META, 'c', 'l', 'o', 'c', 'k'};
+
+static void clock_save(struct prog_clock *c)
+{
+    uint8_t state[TIME_STEADY_SAVED_LEN];
+    time_steady_save(&c->steady, c->boot_id, state);
+    struct store_batch *b = store_batch_new();
+    store_batch_put(b, clock_key, sizeof(clock_key), state, sizeof(state));
+    /* not synced: only a crash of the host loses it, and the next boot
+     * does not resume it anyway */
+    if (store_write(c->st, b, false) != 0)
+        log_warn("%s clock cannot be saved: a restart now would take a step not taken yet",
+                 c->whose);
+    store_batch_free(&b);
+    c->saved_mono = time_mono_ms();
+}
+
+void prog_clock_resume(struct prog_clock *c, const char *program, struct store *st)
+{
+    prog_clock_init(c, program);
+    uint8_t state[TIME_STEADY_SAVED_LEN];
+    int rc = store_get_fixed(st, clock_key, sizeof(clock_key), state, sizeof(state));
+    if (time_boot_id(c->boot_id) != 0) {
+        log_warn("cannot read the host's boot id: %s clock starts from the wall clock at each "
+                 "start",
+                 c->whose);
+        prog_clock_now(c);
+        return;
+    }
+    if (rc == 1 &&
+        time_steady_resume(&c->steady, c->boot_id, state, sizeof(state), time_boot_ms()) == 0)
+        log_info("%s clock goes on from before the restart", c->whose);
+    else if (rc == 2 || rc == -1)
+        log_warn("%s saved clock cannot be read (another version or damaged): it starts from "
+                 "the wall clock",
+                 c->whose);
+    prog_clock_now(c);
+    c->st = st;
+    clock_save(c);
+}
+
 int64_t prog_clock_now(struct prog_clock *c)
 {
+    int was_stepping = c->steady.stepping;
+    int64_t was_step_at = c->steady.step_at;
     int64_t step, now = time_steady_now(&c->steady, c->whose, &step);
     metric_set(c->m_step, step);
+    if (c->st && (c->steady.stepping != was_stepping || c->steady.step_at != was_step_at ||
+                  time_mono_ms() - c->saved_mono >= PROG_CLOCK_SAVE_MS))
+        clock_save(c);
     return now;
 }

@@ -50,8 +50,18 @@ struct prog_clock {
     struct time_steady steady;
     struct metric *m_step;
     char whose[48];
+    struct store *st;                   /* where it is saved (NULL: nowhere) */
+    char boot_id[TIME_BOOT_ID_LEN + 1]; /* the boot it is saved on */
+    int64_t saved_mono;                 /* the last save (monotonic ms) */
 };
 void prog_clock_init(struct prog_clock *c, const char *program);
+/* prog_clock_init, then the clock goes on from what it saved in st (key 'M'
+ * "clock") earlier on this boot: a restart takes neither a step made while
+ * the program was down nor one it had not taken yet. From then on
+ * prog_clock_now saves it to st, in a write of its own, when a step is seen,
+ * taken or gone, and at least every PROG_CLOCK_SAVE_MS. */
+#define PROG_CLOCK_SAVE_MS 10000
+void prog_clock_resume(struct prog_clock *c, const char *program, struct store *st);
 int64_t prog_clock_now(struct prog_clock *c);
 
 #endif
