@@ -29,7 +29,7 @@ struct exp_api_config {
     struct exp_upstream *ingest;     /* borrowed */
     int64_t query_timeout_ms;
     int64_t settings_wait_ms;  /* 0: EXP_API_SETTINGS_WAIT_MS */
-    int64_t (*clock_ms)(void); /* NULL: time_now_ms (tests fix "now" here) */
+    int64_t (*clock_ms)(void); /* NULL: the exporter's clock (tests fix "now" here) */
     const char *tmpdir;        /* xlsx work files; NULL: /tmp */
     uint32_t xlsx_max_rows;    /* rows per Sessions sheet, header included; 0: Excel's */
     uint32_t session_chunk;    /* 0: EXP_API_SESSION_CHUNK */

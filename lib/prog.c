@@ -121,8 +121,8 @@ static void clock_save(struct prog_clock *c)
     /* not synced: only a crash of the host loses it, and the next boot
      * does not resume it anyway */
     if (store_write(c->st, b, false) != 0)
-        log_warn("%s clock cannot be saved: a restart now would take a step not taken yet",
-                 c->whose);
+        log_warn("%s clock cannot be saved%s", c->whose,
+                 c->steady.stepping ? ": a restart now would take the step not taken yet" : "");
     store_batch_free(&b);
     c->saved_mono = time_mono_ms();
 }
@@ -142,9 +142,11 @@ void prog_clock_resume(struct prog_clock *c, const char *program, struct store *
     if (rc == 1 &&
         time_steady_resume(&c->steady, c->boot_id, state, sizeof(state), time_boot_ms()) == 0)
         log_info("%s clock goes on from before the restart", c->whose);
-    else if (rc == 2 || rc == -1)
-        log_warn("%s saved clock cannot be read (another version or damaged): it starts from "
-                 "the wall clock",
+    else if (rc == 1 && memcmp(state + 1, c->boot_id, TIME_BOOT_ID_LEN) != 0)
+        log_info("%s clock was saved on another boot: it starts from the wall clock", c->whose);
+    else if (rc != 0)
+        log_warn("%s saved clock is of another version, damaged or cannot be right: it starts "
+                 "from the wall clock",
                  c->whose);
     prog_clock_now(c);
     c->st = st;

@@ -59,7 +59,8 @@ void prog_clock_init(struct prog_clock *c, const char *program);
  * "clock") earlier on this boot: a restart takes neither a step made while
  * the program was down nor one it had not taken yet. From then on
  * prog_clock_now saves it to st, in a write of its own, when a step is seen,
- * taken or gone, and at least every PROG_CLOCK_SAVE_MS. */
+ * taken or gone, and otherwise at a reading PROG_CLOCK_SAVE_MS or more after
+ * the last save. */
 #define PROG_CLOCK_SAVE_MS 10000
 void prog_clock_resume(struct prog_clock *c, const char *program, struct store *st);
 int64_t prog_clock_now(struct prog_clock *c);
