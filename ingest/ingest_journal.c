@@ -151,7 +151,7 @@ void ingest_journal_ack_clear(Licmon__V1__BatchAck *ack)
 }
 
 void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventBatch *batch,
-                              const char *const *nul_fields, int64_t now_ms,
+                              const char *const *nul_fields, int64_t now_ms, int64_t judge_ms,
                               Licmon__V1__BatchAck *ack)
 {
     char reason[160];
@@ -162,7 +162,7 @@ void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventB
         const char *nul = nul_fields ? nul_fields[i] : NULL;
         if (nul)
             snprintf(reason, sizeof(reason), "%s: contains a NUL byte", nul);
-        if (nul || ingest_validate_event(ev, now_ms, j->retention_days, reason, sizeof(reason))) {
+        if (nul || ingest_validate_event(ev, judge_ms, j->retention_days, reason, sizeof(reason))) {
             ack_reject(ack, (uint32_t)i, reason);
             metric_add(j->m_rejected, 1);
             continue;

@@ -140,7 +140,8 @@ static void on_producer(void *arg)
             pa->ack.error = xasprintf("batch of %zu events is over the limit of %lld",
                                       batch->n_events, (long long)s->cfg.max_batch_events);
         } else {
-            ingest_journal_add_batch(s->j, batch, nul_fields, now, &pa->ack);
+            ingest_journal_add_batch(s->j, batch, nul_fields, now,
+                                     now + (s->clock.step_ms > 0 ? s->clock.step_ms : 0), &pa->ack);
             events += (int64_t)batch->n_events;
         }
         PB_FREE(event_batch, batch);

@@ -157,8 +157,8 @@ int64_t prog_clock_now(struct prog_clock *c)
 {
     int was_stepping = c->steady.stepping;
     int64_t was_step_at = c->steady.step_at;
-    int64_t step, now = time_steady_now(&c->steady, c->whose, &step);
-    metric_set(c->m_step, step);
+    int64_t now = time_steady_now(&c->steady, c->whose, &c->step_ms);
+    metric_set(c->m_step, c->step_ms);
     if (c->st && (c->steady.stepping != was_stepping || c->steady.step_at != was_step_at ||
                   time_mono_ms() - c->saved_mono >= PROG_CLOCK_SAVE_MS))
         clock_save(c);

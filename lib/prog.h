@@ -53,6 +53,7 @@ struct prog_clock {
     struct store *st;                   /* where it is saved (NULL: nowhere) */
     char boot_id[TIME_BOOT_ID_LEN + 1]; /* the boot it is saved on */
     int64_t saved_mono;                 /* the last save (monotonic ms) */
+    int64_t step_ms; /* at the last reading, the host's clock minus this one: a step not taken */
 };
 void prog_clock_init(struct prog_clock *c, const char *program);
 /* prog_clock_init, then the clock goes on from what it saved in st (key 'M'

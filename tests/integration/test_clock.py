@@ -105,3 +105,26 @@ def test_a_step_of_the_host_clock_is_taken_only_once_it_lasts(tmp_path, restart)
         m = stack.metrics("sessionizer")
         assert m["licmon_sessionizer_late_events"] == 0
         assert m["licmon_sessionizer_open_sessions"] == 1
+
+
+def test_events_stamped_by_a_host_clock_put_right_are_not_refused(tmp_path):
+    """A VM restored from a snapshot runs on a stale clock until NTP puts it
+    right: to ingest a step ahead, taken only once it lasts. Meanwhile the
+    events stamped by the clock put right (here 3 days ahead of the stale
+    one) are judged against the host's clock, not refused as more than a day
+    ahead: they count, at most a second after their arrival by ingest's
+    clock."""
+    step = tmp_path / "faketime"
+    step.write_text("+0\n")
+    with running_stack(env=faketime_env(step)) as stack:
+        step.write_text("+3d\n")
+        assert wait_for(lambda: stack.metrics("ingest")["licmon_ingest_clock_step_ms"]
+                        > 3 * 86400 * 1000 - 60000)
+        before = now_ms()
+        stack.send([ev("v1", "login", user="kim", ts=now_ms() + 3 * 86400 * 1000,
+                       license_type="creator")])
+        stack.wait()
+        logins = current(stack)
+        assert list(logins) == ["kim"]
+        assert before <= logins["kim"] <= now_ms() + 1000
+        assert stack.metrics("ingest")['licmon_ingest_events_total{result="rejected"}'] == 0

@@ -163,7 +163,7 @@ static void test_journal_keeps_known_fields(void **state)
     assert_non_null(b);
     assert_int_equal(b->events[0]->base.n_unknown_fields, 1);
     Licmon__V1__BatchAck ack = LICMON__V1__BATCH_ACK__INIT;
-    ingest_journal_add_batch(j, b, NULL, NOW, &ack);
+    ingest_journal_add_batch(j, b, NULL, NOW, NOW, &ack);
     assert_int_equal(ack.accepted, 1);
     assert_int_equal(ingest_journal_commit(j), 0);
     struct lstream *log = ingest_journal_log(j);
@@ -228,7 +228,7 @@ static void add_damaged_batch(void)
     batch.events = pevs;
     batch.n_events = DAMAGED_IDS;
     Licmon__V1__BatchAck ack = LICMON__V1__BATCH_ACK__INIT;
-    ingest_journal_add_batch(j, &batch, NULL, NOW, &ack);
+    ingest_journal_add_batch(j, &batch, NULL, NOW, NOW, &ack);
     _exit(ack.rejected > 0 ? 2 : 0);
 }
 
@@ -265,6 +265,52 @@ static void test_unreadable_dedup_index_is_not_a_rejection(void **state)
     tmpdir_free(&damaged_dir);
 }
 
+/* A step of the host's clock ahead that ingest's clock has not taken yet
+ * (a VM restored with a stale clock, put right): an event stamped by the
+ * clock it steps to is judged against the host's clock, not refused as
+ * ahead; it still arrives at ingest's clock. */
+static void test_events_judged_by_the_later_clock(void **state)
+{
+    (void)state;
+    char *dir = tmpdir_new();
+    struct store *st = store_open(dir);
+    assert_non_null(st);
+    struct ingest_journal *j = ingest_journal_open(st, 400);
+    Licmon__V1__Event ev = good();
+    ev.ts_ms = NOW + 3 * 86400000LL;
+    Licmon__V1__Event *pev = &ev;
+    Licmon__V1__EventBatch batch = LICMON__V1__EVENT_BATCH__INIT;
+    batch.events = &pev;
+    batch.n_events = 1;
+    Licmon__V1__BatchAck ack = LICMON__V1__BATCH_ACK__INIT;
+    ingest_journal_add_batch(j, &batch, NULL, NOW, NOW, &ack);
+    assert_int_equal(ack.accepted, 0);
+    assert_int_equal(ack.n_rejections, 1);
+    assert_non_null(strstr(ack.rejections[0]->reason, "ahead"));
+    ingest_journal_ack_clear(&ack);
+    ingest_journal_add_batch(j, &batch, NULL, NOW, ev.ts_ms + 500, &ack);
+    assert_int_equal(ack.accepted, 1);
+    ingest_journal_ack_clear(&ack);
+    assert_int_equal(ingest_journal_commit(j), 0);
+    struct lstream *log = ingest_journal_log(j);
+    char *val;
+    size_t len;
+    assert_int_equal(lstream_get(log, lstream_head(log), &val, &len), 1);
+    Licmon__V1__Chunk *chunk = licmon__v1__chunk__unpack(NULL, len, (const uint8_t *)val);
+    assert_non_null(chunk);
+    Licmon__V1__JournalRecord *rec = licmon__v1__journal_record__unpack(
+        NULL, chunk->items[chunk->n_items - 1].len, chunk->items[chunk->n_items - 1].data);
+    assert_non_null(rec);
+    assert_int_equal(rec->arrival_ms, NOW);
+    assert_int_equal(rec->event->ts_ms, ev.ts_ms);
+    licmon__v1__journal_record__free_unpacked(rec, NULL);
+    licmon__v1__chunk__free_unpacked(chunk, NULL);
+    free(val);
+    ingest_journal_free(&j);
+    store_close(&st);
+    tmpdir_free(&dir);
+}
+
 static struct ingest_journal *ahead_j;
 static void add_ahead_batch(void)
 {
@@ -279,7 +325,7 @@ static void add_ahead_batch(void)
     batch.events = pevs;
     batch.n_events = 3;
     Licmon__V1__BatchAck ack = LICMON__V1__BATCH_ACK__INIT;
-    ingest_journal_add_batch(ahead_j, &batch, NULL, NOW, &ack);
+    ingest_journal_add_batch(ahead_j, &batch, NULL, NOW, NOW, &ack);
     assert_int_equal(ack.accepted, 3);
     ingest_journal_ack_clear(&ack);
 }
@@ -314,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_dedup_retention),
         cmocka_unit_test(test_unreadable_dedup_index_is_not_a_rejection),
         cmocka_unit_test(test_events_ahead_are_told),
+        cmocka_unit_test(test_events_judged_by_the_later_clock),
     };
     return cmocka_run_group_tests_name("ingest_validate", tests, NULL, NULL);
 }
