@@ -89,6 +89,7 @@ int main(int argc, char **argv)
 {
     struct prog_common common;
     char *upstream, *internal, *db;
+    int64_t backlog_mb;
     struct conf_opt opts[] = {
         PROG_COMMON_OPTS(&common, "LICMON_AGGREGATOR"),
         CONF_STR("upstream", "LICMON_AGGREGATOR_UPSTREAM", "",
@@ -100,6 +101,7 @@ int main(int argc, char **argv)
                  &internal),
         CONF_STR("db", "LICMON_AGGREGATOR_DB", "", "database folder (default DIR/data/aggregator)",
                  &db),
+        STAGE_BACKLOG_OPT("LICMON_AGGREGATOR", "alerter", &backlog_mb),
         CONF_END,
     };
     conf_parse("licmon-aggregator", "Usage rollups, session records and the query service.", opts,
@@ -139,6 +141,7 @@ int main(int argc, char **argv)
         .consumers = consumers,
         .upstream_chunked = true,
         .fetch_max = 64,
+        .max_backlog_bytes = (uint64_t)backlog_mb << 20,
     };
     struct stage_ops ops = {
         .apply = apply, .flush = flush, .committed = committed, .request = request, .arg = &a};

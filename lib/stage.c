@@ -57,11 +57,13 @@ struct stage {
     uint64_t up_instance; /* the upstream process that last answered well (0: none) */
     int64_t problem_logged;
     struct log_limit no_answer;
+    bool paused; /* our log is over its backlog bound: upstream is not fetched from */
     struct metric *m_applied, *m_bad, *m_commits, *m_journal, *m_blocked, *m_unreadable,
-        *m_timeouts;
+        *m_timeouts, *m_backlog, *m_paused;
 };
 
 static void stage_send_fetch(struct stage *st, uint64_t from, uint64_t after_hash);
+static bool stage_log_full(struct stage *st);
 
 static void stage_open_dealer(struct stage *st)
 {
@@ -255,16 +257,39 @@ static void stage_on_dealer(void *arg)
         /* the next page, when there is one: a fetch that would wait for
          * records goes after the commit, acknowledging everything */
         if (fr->n_records > 0 && fr->first_seq <= st->applied + 1 && next > st->applied + 1 &&
-            fr->head_seq >= next)
+            fr->head_seq >= next && !stage_log_full(st))
             stage_send_fetch(st, next,
                              fr->n_hashes == fr->n_records ? fr->hashes[fr->n_records - 1] : 0);
         stage_on_fetch_reply(st, fr);
         PB_FREE(reply, rep);
         if (st->inflight && st->inflight_from == st->applied + 1)
             st->sent_at = time_mono_ms(); /* its wait starts now that we listen */
-        else /* none out, or it asks for the wrong page: this one replaces it */
+        else if (!stage_log_full(st))     /* none out, or it asks for the wrong page */
             stage_send_fetch(st, st->applied + 1, st->applied_hash);
     }
+}
+
+/* Whether our log holds more than its bound that a consumer has not
+ * applied: then no fetch goes upstream, and the timer fetches again once
+ * the consumers have caught up (stage_config.max_backlog_bytes). */
+static bool stage_log_full(struct stage *st)
+{
+    uint64_t backlog = st->out ? lstream_backlog_bytes(st->out) : 0;
+    bool full = st->cfg.max_backlog_bytes && backlog > st->cfg.max_backlog_bytes;
+    metric_set(st->m_backlog, (int64_t)backlog);
+    if (full == st->paused)
+        return full;
+    st->paused = full;
+    metric_set(st->m_paused, full);
+    if (full)
+        log_warn("log backlog of %llu MB is over --max-backlog-mb %llu: nothing is fetched from "
+                 "upstream %s until the consumers catch up",
+                 (unsigned long long)(backlog >> 20),
+                 (unsigned long long)(st->cfg.max_backlog_bytes >> 20), st->cfg.upstream);
+    else
+        log_info("log backlog down to %llu MB: fetching from upstream %s again",
+                 (unsigned long long)(backlog >> 20), st->cfg.upstream);
+    return full;
 }
 
 /* Sends the fetch of the records from `from` on; it acknowledges what is
@@ -305,6 +330,9 @@ static void stage_on_timer(void *arg)
     struct stage *st = arg;
     if (st->out)
         lstream_expire(st->out);
+    bool was_paused = st->paused;
+    if (!stage_log_full(st) && was_paused && !st->inflight)
+        stage_send_fetch(st, st->applied + 1, st->applied_hash);
     if (!st->inflight && st->problem && time_mono_ms() - st->sent_at > STAGE_RETRY_MS)
         stage_send_fetch(st, st->applied + 1,
                          st->applied_hash); /* is the upstream's own log back? */
@@ -406,6 +434,11 @@ struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *
                                       "frames on the internal socket that were not a Request");
     st->m_timeouts = metric_counter("licmon_stage_upstream_timeouts_total",
                                     "fetches upstream did not answer in time (then reconnected)");
+    st->m_backlog = metric_gauge("licmon_stage_log_backlog_bytes",
+                                 "bytes of this program's log a consumer has not applied yet");
+    st->m_paused = metric_gauge("licmon_stage_paused",
+                                "1 while that backlog is over --max-backlog-mb: nothing is "
+                                "fetched from upstream");
     struct zsock_opts o = ZSOCK_OPTS_DEFAULT;
     st->router = zsock_open(ZMQ_ROUTER, cfg->listen, true, &o);
     if (!st->router)
@@ -417,7 +450,8 @@ struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *
     log_info("resuming after upstream seq %llu (journal seq %llu)", (unsigned long long)st->applied,
              (unsigned long long)st->applied_journal);
     st->committed = st->applied;
-    stage_send_fetch(st, st->applied + 1, st->applied_hash);
+    if (!stage_log_full(st))
+        stage_send_fetch(st, st->applied + 1, st->applied_hash);
     return st;
 }
 

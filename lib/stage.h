@@ -7,6 +7,7 @@
  * socket: fetches of its own log, status, and the program's own requests. */
 #ifndef LICMON_STAGE_H
 #define LICMON_STAGE_H
+#include "conf.h"
 #include "lstream.h"
 #include "pb.h"
 #include "store.h"
@@ -16,6 +17,14 @@
 #include <stdbool.h>
 
 struct stage;
+
+/* The option that sets stage_config.max_backlog_bytes (in MB; 4096 by
+ * default, as ingest's bound on its journal), for a program's table. */
+#define STAGE_BACKLOG_OPT(ENVPREFIX, consumer, mb)                                                 \
+    CONF_INT("max-backlog-mb", ENVPREFIX "_MAX_BACKLOG_MB", 4096, 0, 16777216,                     \
+             "stop fetching from upstream while this program's log holds more than this many "     \
+             "MB the " consumer " has not applied (0: no bound)",                                  \
+             mb)
 
 struct stage_ops {
     /* Applies one upstream item (packed bytes) of upstream record seq: a
@@ -40,6 +49,11 @@ struct stage_config {
     const char *const *consumers; /* names of our log's consumers; NULL: no log */
     bool upstream_chunked;        /* upstream records are Chunks (a stage's log) */
     uint32_t fetch_max;           /* records per fetch */
+    /* Our log's backlog (bytes a consumer has not applied) over which no
+     * fetch goes upstream until it drains (0: no bound): a consumer that is
+     * down makes its upstream wait, back to ingest's bound and the
+     * producers' acknowledgements, instead of filling the disk. */
+    uint64_t max_backlog_bytes;
 };
 
 /* Opens the stage over an open store; registers its sockets with svc.

@@ -79,7 +79,7 @@ int main(int argc, char **argv)
 {
     struct prog_common common;
     char *upstream, *internal, *db;
-    int64_t fetch_max;
+    int64_t fetch_max, backlog_mb;
     struct conf_opt opts[] = {
         PROG_COMMON_OPTS(&common, "LICMON_SESSIONIZER"),
         CONF_STR("upstream", "LICMON_SESSIONIZER_UPSTREAM", "",
@@ -90,6 +90,7 @@ int main(int argc, char **argv)
                  "database folder (default DIR/data/sessionizer)", &db),
         CONF_INT("fetch-max", "LICMON_SESSIONIZER_FETCH_MAX", 64, 1, 4096,
                  "journal chunks (group commits of ingest) per fetch and per commit", &fetch_max),
+        STAGE_BACKLOG_OPT("LICMON_SESSIONIZER", "aggregator", &backlog_mb),
         CONF_END,
     };
     conf_parse("licmon-sessionizer", "User sessions and license holds from the journal.", opts,
@@ -127,6 +128,7 @@ int main(int argc, char **argv)
         .consumers = consumers,
         .upstream_chunked = true,
         .fetch_max = (uint32_t)fetch_max,
+        .max_backlog_bytes = (uint64_t)backlog_mb << 20,
     };
     struct stage_ops ops = {.apply = apply, .flush = flush, .arg = &z};
     struct svc *svc = svc_new();

@@ -120,3 +120,74 @@ def test_ingest_holds_producers_while_the_backlog_is_over_its_bound():
         if os.environ.get("LICMON_KEEP_TMP") is None:
             shutil.rmtree(folder, ignore_errors=True)
         assert not reports, "sanitizer reports:\n" + "\n".join(reports[:20])
+
+
+def test_a_consumer_down_holds_the_pipeline_back_to_the_producer():
+    """Every log is bounded, not only ingest's journal: with the alerter
+    stopped (SIGSTOP: alive, reading nothing), the aggregator's log for it
+    grows to its --max-backlog-mb and the aggregator stops fetching; then
+    the sessionizer's log for the aggregator fills and it stops; then
+    ingest's journal, and ingest stops taking the producer's batches, whose
+    acknowledgements wait. Nothing is dropped: once the alerter reads again
+    the whole chain drains, and every event counts exactly once."""
+    from conftest import running_stack
+    org, typ, n = "acme-" + "x" * 59, "creator_" + "y" * 24, 24000
+    t0 = now_ms() - 3600 * 1000
+    env = dict(os.environ, **{f"LICMON_{p}_MAX_BACKLOG_MB": "1"
+                              for p in ("INGEST", "SESSIONIZER", "AGGREGATOR")})
+    with running_stack(env=env) as stack:
+        data = os.path.join(stack.dir, "events.ndjson")
+        with open(data, "w") as f:
+            for i in range(n):
+                # every event moves the seats in use: one usage update each
+                f.write(json.dumps({"event_id": f"e{i}", "org": org, "ts": t0 + i * 10,
+                                    "user": f"user{i % 500:03d}-{'u' * 60}@acme.example",
+                                    "kind": "logout" if (i // 500) % 2 else "login",
+                                    "license_type": typ}) + "\n")
+        alerter = stack.pid("alerter")
+        os.kill(alerter, signal.SIGSTOP)
+        sender = None
+        try:
+            sender = subprocess.Popen([os.path.join(BIN, "licmonctl"), "send", "--dir",
+                                       stack.dir, "--batch", "500", "--timeout-ms", "1000",
+                                       "--retries", "1000", data], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+            for program in ("aggregator", "sessionizer"):
+                wait_for(f"{program} paused",
+                         lambda: stack.metrics(program)["licmon_stage_paused"] == 1, timeout=120)
+            wait_for("producers paused",
+                     lambda: stack.metrics("ingest")["licmon_ingest_producers_paused"] == 1,
+                     timeout=120)
+            held = {p: stack.metrics(p)["licmon_stage_applied_journal_seq"]
+                    for p in ("aggregator", "sessionizer")}
+            backlog = stack.metrics("aggregator")["licmon_stage_log_backlog_bytes"]
+            assert backlog > 1 << 20
+            time.sleep(3)
+            # held where they stopped, and the producer waits
+            for p, seq in held.items():
+                assert stack.metrics(p)["licmon_stage_applied_journal_seq"] == seq, p
+            assert stack.metrics("aggregator")["licmon_stage_log_backlog_bytes"] == backlog
+            assert sender.poll() is None
+        finally:
+            os.kill(alerter, signal.SIGCONT)
+        out, err = sender.communicate(timeout=300)
+        assert sender.returncode == 0, err
+        counts = {k: int(v) for k, v in re.findall(r"(\w+) (\d+)", out)}
+        # a batch resent after its acknowledgement waited is a duplicate
+        assert counts.get("accepted", 0) + counts.get("duplicate", 0) == n, out
+        assert counts.get("rejected", 0) == 0, out
+        stack.wait(timeout=240)
+        day = time.strftime("%Y-%m-%d", time.gmtime(t0 / 1000))
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        rows = stack.get(f"/v1/orgs/{org}/usage?type=all&granularity=day&from={day}&to={today}")
+        assert rows.status_code == 200, rows.text
+        assert sum(r["logins"] for r in rows.json()["rows"]) == n // 2
+        for p in ("aggregator", "sessionizer"):
+            wait_for(f"{p} drained",
+                     lambda: stack.metrics(p)["licmon_stage_log_backlog_bytes"] == 0)
+            wait_for(f"{p} fetching", lambda: stack.metrics(p)["licmon_stage_paused"] == 0,
+                     timeout=5)
+        with open(os.path.join(stack.dir, "logs", "aggregator.log")) as f:
+            log = f.read()
+        assert "is over --max-backlog-mb 1: nothing is fetched" in log
+        assert "fetching from upstream" in log and "again" in log
