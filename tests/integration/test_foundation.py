@@ -127,6 +127,29 @@ def test_huge_events_are_rejected_one_by_one_not_the_batch(stack):
     assert "frank" in [s["user"] for s in cur["sessions"]]
 
 
+def test_send_cuts_batches_to_a_lowered_ingest_frame_limit(tmp_path):
+    """With ingest's --max-frame-bytes lowered (64 KiB here), licmonctl's
+    batches of 500 events (95 KB) are refused whole, and it says how to fit
+    them; with send --max-frame-bytes at ingest's limit it cuts batches that
+    fit, and every event is delivered."""
+    t = now_ms()
+    data = tmp_path / "events.ndjson"
+    data.write_text("".join(json.dumps(ev(f"f{i}", "login", user=f"user{i:04d}-" + "u" * 100,
+                                          ts=t, license_type="creator")) + "\n"
+                            for i in range(1000)))
+    env = dict(os.environ, LICMON_INGEST_MAX_FRAME_BYTES="65536")
+    with running_stack(env=env) as stack:
+        p = ctl("send", "--dir", stack.dir, "--batch", "500", str(data), check=False)
+        assert p.returncode != 0
+        assert "over the limit of 65536" in p.stderr, p.stderr[-500:]
+        assert "send --max-frame-bytes at most ingest's limit" in p.stderr
+        p = ctl("send", "--dir", stack.dir, "--batch", "500", "--max-frame-bytes", "65536",
+                str(data))
+        assert "accepted 1000, duplicate 0, rejected 0" in p.stdout, p.stdout
+        stack.wait()
+        assert len(stack.get("/v1/orgs/acme/current").json()["sessions"]) == 1000
+
+
 def test_rejections_count_leading_blank_lines(stack):
     t = now_ms()
     p = stack.send(["", " ", "\t", ev("l1", "login", user="dan", ts=t, license_type="creator"),

@@ -43,7 +43,7 @@ static void test_batch_pack(void **state)
 {
     (void)state;
     struct ctl_batch b;
-    ctl_batch_init(&b, 3);
+    ctl_batch_init(&b, 3, 0);
     assert_false(ctl_batch_full(&b));
     ctl_batch_add(&b, mk_event("e1"), (struct ctl_src){0, 1, false});
     ctl_batch_add(&b, mk_event("e2"), (struct ctl_src){0, 2, false});
@@ -74,7 +74,7 @@ static void test_batch_full_by_bytes(void **state)
 {
     (void)state;
     struct ctl_batch b;
-    ctl_batch_init(&b, 1000);
+    ctl_batch_init(&b, 1000, 0);
     size_t big = 900 * 1024, n = 0;
     while (!ctl_batch_full(&b)) {
         Licmon__V1__Event *ev = mk_event("big");
@@ -89,6 +89,49 @@ static void test_batch_full_by_bytes(void **state)
     assert_true(b.packed_len >= CTL_BATCH_BYTES && b.packed_len < CTL_BATCH_BYTES + big + 100);
     ctl_batch_reset(&b);
     assert_false(ctl_batch_full(&b));
+    ctl_batch_free(&b);
+}
+
+static Licmon__V1__Event *mk_event_of(size_t user_bytes)
+{
+    Licmon__V1__Event *ev = mk_event("sized");
+    free(ev->user);
+    ev->user = xmalloc(user_bytes + 1);
+    memset(ev->user, 'u', user_bytes);
+    ev->user[user_bytes] = 0;
+    return ev;
+}
+
+/* send --max-frame-bytes: a batch takes an event only while its frame stays
+ * within the limit (ingest refuses a bigger frame whole), but an empty one
+ * takes any event, which ingest then names if it is over. */
+static void test_batch_room_keeps_the_frame_in_its_limit(void **state)
+{
+    (void)state;
+    struct ctl_batch b;
+    ctl_batch_init(&b, 1000, 10000);
+    size_t n = 0;
+    for (;;) {
+        Licmon__V1__Event *ev = mk_event_of(3000);
+        if (!ctl_batch_room(&b, ev)) {
+            event_json_clear(ev);
+            free(ev);
+            break;
+        }
+        ctl_batch_add(&b, ev, (struct ctl_src){0, (uint32_t)++n, false});
+    }
+    assert_int_equal(b.n, 3);
+    ctl_batch_pack(&b, UINT64_MAX);
+    assert_true(b.packed_len <= 10000 && b.packed_len > 9000);
+    ctl_batch_reset(&b);
+    Licmon__V1__Event *huge = mk_event_of(20000);
+    assert_true(ctl_batch_room(&b, huge));
+    ctl_batch_add(&b, huge, (struct ctl_src){0, 1, false});
+    assert_true(ctl_batch_full(&b));
+    Licmon__V1__Event *small = mk_event_of(1);
+    assert_false(ctl_batch_room(&b, small));
+    event_json_clear(small);
+    free(small);
     ctl_batch_free(&b);
 }
 
@@ -111,7 +154,7 @@ static void test_batch_ack_lines(void **state)
     (void)state;
     const char *files[] = {"a.ndjson", "b.ndjson", "-"};
     struct ctl_batch b;
-    ctl_batch_init(&b, 10);
+    ctl_batch_init(&b, 10, 0);
     ctl_batch_add(&b, mk_event("x1"), (struct ctl_src){0, 7, false});
     ctl_batch_add(&b, mk_event("x2"), (struct ctl_src){1, 3, false});
     ctl_batch_add(&b, mk_event("x3"), (struct ctl_src){1, 5, false});
@@ -316,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_batch_pack),
         cmocka_unit_test(test_batch_full_by_bytes),
+        cmocka_unit_test(test_batch_room_keeps_the_frame_in_its_limit),
         cmocka_unit_test(test_batch_ack_lines),
         cmocka_unit_test(test_line_trim),
         cmocka_unit_test(test_model_deterministic),

@@ -30,10 +30,12 @@ int ctl_keygen_main(int argc, char **argv);
 
 #define CTL_BATCH_DEFAULT 1000
 #define CTL_BATCH_MAX 10000
-/* A batch is also full once its events take this many bytes: with events
- * of up to 1 MiB (a line's limit) a frame stays far under ingest's default
- * --max-frame-bytes (16 MiB), whatever the lines hold. */
+/* The largest frame a batch makes by default (send --max-frame-bytes): far
+ * under ingest's default --max-frame-bytes (16 MiB), whatever the lines
+ * hold. */
 #define CTL_BATCH_BYTES (4u << 20)
+/* A frame's bytes besides its events' (the batch id's key and varint) */
+#define CTL_FRAME_OVERHEAD 16
 
 /* Where an event came from: file (index into the file list) and line, or
  * the element number when the file is one JSON array. */
@@ -47,6 +49,7 @@ struct ctl_batch {
     uint64_t id;
     size_t n, cap;
     size_t bytes;           /* the events' packed size, keys and lengths included */
+    size_t max_frame;       /* the frame it may make (but for one event bigger) */
     Licmon__V1__Event **ev; /* owned until ctl_batch_pack frees them */
     struct ctl_src *src;
     uint8_t *packed; /* EventBatch, after ctl_batch_pack */
@@ -58,12 +61,16 @@ struct ctl_totals {
     uint64_t accepted, duplicate, rejected;
 };
 
-void ctl_batch_init(struct ctl_batch *b, size_t cap);
+/* cap events, in a frame of at most max_frame bytes (0: CTL_BATCH_BYTES) */
+void ctl_batch_init(struct ctl_batch *b, size_t cap, size_t max_frame);
 void ctl_batch_free(struct ctl_batch *b);
 /* Empties the batch for reuse (keeps its arrays). */
 void ctl_batch_reset(struct ctl_batch *b);
-/* cap events, or CTL_BATCH_BYTES of them */
+/* cap events, or a frame of max_frame bytes */
 bool ctl_batch_full(const struct ctl_batch *b);
+/* Whether ev still fits: an empty batch takes any event (ingest tells one
+ * over its limit), another takes it while the frame stays in max_frame. */
+bool ctl_batch_room(const struct ctl_batch *b, const Licmon__V1__Event *ev);
 /* Takes ev (a malloc'd, filled event) into the batch. */
 void ctl_batch_add(struct ctl_batch *b, Licmon__V1__Event *ev, struct ctl_src src);
 /* Packs the events as EventBatch{id, events} and frees them; the sources

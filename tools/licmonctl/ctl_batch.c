@@ -10,10 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-void ctl_batch_init(struct ctl_batch *b, size_t cap)
+void ctl_batch_init(struct ctl_batch *b, size_t cap, size_t max_frame)
 {
     memset(b, 0, sizeof(*b));
     b->cap = cap ? cap : 1;
+    b->max_frame = max_frame ? max_frame : CTL_BATCH_BYTES;
     b->ev = xcalloc(b->cap, sizeof(*b->ev));
     b->src = xcalloc(b->cap, sizeof(*b->src));
 }
@@ -48,9 +49,21 @@ void ctl_batch_free(struct ctl_batch *b)
     memset(b, 0, sizeof(*b));
 }
 
+/* what ev adds to the frame: its key, its length's varint (5 at most), its bytes */
+static size_t event_bytes(const Licmon__V1__Event *ev)
+{
+    return 1 + 5 + licmon__v1__event__get_packed_size(ev);
+}
+
 bool ctl_batch_full(const struct ctl_batch *b)
 {
-    return b->n >= b->cap || b->bytes >= CTL_BATCH_BYTES;
+    return b->n >= b->cap || b->bytes + CTL_FRAME_OVERHEAD >= b->max_frame;
+}
+
+bool ctl_batch_room(const struct ctl_batch *b, const Licmon__V1__Event *ev)
+{
+    return b->n == 0 ||
+           (b->n < b->cap && b->bytes + event_bytes(ev) + CTL_FRAME_OVERHEAD <= b->max_frame);
 }
 
 void ctl_batch_add(struct ctl_batch *b, Licmon__V1__Event *ev, struct ctl_src src)
@@ -60,7 +73,7 @@ void ctl_batch_add(struct ctl_batch *b, Licmon__V1__Event *ev, struct ctl_src sr
     b->ev[b->n] = ev;
     b->src[b->n] = src;
     b->n++;
-    b->bytes += 1 + 5 + licmon__v1__event__get_packed_size(ev);
+    b->bytes += event_bytes(ev);
 }
 
 void ctl_batch_pack(struct ctl_batch *b, uint64_t id)

@@ -222,7 +222,7 @@ int ctl_demo_main(int argc, char **argv)
     static struct demo_model m;
     demo_model_init(&m, f.origin_ms);
     struct ctl_batch b;
-    ctl_batch_init(&b, DEMO_BATCH);
+    ctl_batch_init(&b, DEMO_BATCH, 0);
     struct demo_event ev;
     uint64_t sent = 0;
     int64_t last_ts = 0, state_at = 0;

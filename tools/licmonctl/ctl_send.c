@@ -24,6 +24,7 @@
 #define CTL_LINE_MAX (1u << 20)
 #define CTL_ARRAY_FILE_MAX (256u << 20)
 #define CTL_ACK_MAX (64 << 20)
+_Static_assert(CTL_BATCH_BYTES == 4194304, "send --max-frame-bytes's default");
 
 struct ctl_sender {
     struct ctl_sender_cfg cfg;
@@ -196,7 +197,7 @@ int ctl_sender_submit(struct ctl_sender *s, struct ctl_batch *b)
     while (s->busy[k])
         k++;
     if (!s->slot[k].ev)
-        ctl_batch_init(&s->slot[k], b->cap);
+        ctl_batch_init(&s->slot[k], b->cap, b->max_frame);
     struct ctl_batch tmp = s->slot[k];
     s->slot[k] = *b;
     *b = tmp;
@@ -254,7 +255,10 @@ static void send_refused(void *arg, const struct ctl_batch *b, const char *error
     char first[600], last[600];
     ctl_src_format(first, sizeof(first), r->files, &b->src[0]);
     ctl_src_format(last, sizeof(last), r->files, &b->src[b->n - 1]);
-    ctl_note("%s..%s: ingest refused the whole batch of %zu events: %s", first, last, b->n, error);
+    ctl_note("%s..%s: ingest refused the whole batch of %zu events: %s%s", first, last, b->n, error,
+             strstr(error, "over the limit") && b->n > 1
+                 ? " (send --max-frame-bytes at most ingest's limit cuts smaller batches)"
+                 : "");
 }
 
 static void send_retry(void *arg, int attempt, int retries)
@@ -285,6 +289,11 @@ static int send_event(struct send_run *r, const char *text, size_t len, struct c
         free(ev);
         reject_local(r, src, err);
         return 0;
+    }
+    if (!ctl_batch_room(&r->batch, ev) && ctl_sender_submit(r->snd, &r->batch) != 0) {
+        event_json_clear(ev);
+        free(ev);
+        return -1;
     }
     ctl_batch_add(&r->batch, ev, src);
     if (ctl_batch_full(&r->batch) && ctl_sender_submit(r->snd, &r->batch) != 0)
@@ -423,13 +432,17 @@ static int send_file(struct send_run *r, FILE *f, uint32_t fi)
 int ctl_send_main(int argc, char **argv)
 {
     char *dir, *endpoint, *server_key_file, *public_key_file, *secret_key_file;
-    int64_t batch, timeout_ms, retries, window;
+    int64_t batch, max_frame, timeout_ms, retries, window;
     struct conf_opt opts[] = {
         CONF_STR("dir", "LICMON_DIR", "./licmon-run",
                  "stack folder; the producer endpoint comes from DIR/stack.json", &dir),
         CONF_STR("endpoint", "LICMON_ENDPOINT", "",
                  "ingest's producer endpoint (overrides --dir), e.g. tcp://host:7001", &endpoint),
         CONF_INT("batch", "LICMON_SEND_BATCH", 1000, 1, CTL_BATCH_MAX, "events per batch", &batch),
+        CONF_INT("max-frame-bytes", "LICMON_SEND_MAX_FRAME_BYTES", 4194304, 1024, 268435456,
+                 "largest batch frame sent (an event bigger still goes alone): at most ingest's "
+                 "--max-frame-bytes",
+                 &max_frame),
         CONF_INT("timeout-ms", "LICMON_SEND_TIMEOUT_MS", 5000, 10, 3600000,
                  "wait this long for a batch's acknowledgement before resending it", &timeout_ms),
         CONF_INT("retries", "LICMON_SEND_RETRIES", 20, 0, 1000000,
@@ -519,7 +532,7 @@ int ctl_send_main(int argc, char **argv)
         free(files);
         return status;
     }
-    ctl_batch_init(&r.batch, (size_t)batch);
+    ctl_batch_init(&r.batch, (size_t)batch, (size_t)max_frame);
     ctl_progress_init(&r.prog, "sending", nstdin ? 0 : r.bytes_total);
     int rc = 0;
     for (int i = 0; i < nfiles && rc == 0; i++) {
