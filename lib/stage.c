@@ -252,12 +252,16 @@ static void stage_on_dealer(void *arg)
         }
         stage_set_problem(st, NULL);
         st->up_instance = rep->fetch->instance;
+        if (stage_log_full(st)) { /* nothing past the commit was acknowledged */
+            PB_FREE(reply, rep);
+            continue;
+        }
         const Licmon__V1__FetchReply *fr = rep->fetch;
         uint64_t next = fr->first_seq + fr->n_records;
         /* the next page, when there is one: a fetch that would wait for
          * records goes after the commit, acknowledging everything */
         if (fr->n_records > 0 && fr->first_seq <= st->applied + 1 && next > st->applied + 1 &&
-            fr->head_seq >= next && !stage_log_full(st))
+            fr->head_seq >= next)
             stage_send_fetch(st, next,
                              fr->n_hashes == fr->n_records ? fr->hashes[fr->n_records - 1] : 0);
         stage_on_fetch_reply(st, fr);
@@ -270,12 +274,16 @@ static void stage_on_dealer(void *arg)
 }
 
 /* Whether our log holds more than its bound that a consumer has not
- * applied: then no fetch goes upstream, and the timer fetches again once
- * the consumers have caught up (stage_config.max_backlog_bytes). */
+ * applied: then no fetch goes upstream (and the answer to one already out
+ * is dropped: its records are fetched again), and the timer fetches again
+ * once the consumers have caught up (stage_config.max_backlog_bytes). */
 static bool stage_log_full(struct stage *st)
 {
     uint64_t backlog = st->out ? lstream_backlog_bytes(st->out) : 0;
-    bool full = st->cfg.max_backlog_bytes && backlog > st->cfg.max_backlog_bytes;
+    /* once paused, it waits for a quarter of the bound to drain: a consumer
+     * that is slower, not down, does not flip it at every commit */
+    uint64_t bound = st->paused ? st->cfg.max_backlog_bytes / 4 * 3 : st->cfg.max_backlog_bytes;
+    bool full = st->cfg.max_backlog_bytes && backlog > bound;
     metric_set(st->m_backlog, (int64_t)backlog);
     if (full == st->paused)
         return full;
@@ -381,6 +389,8 @@ static void stage_on_router(void *arg)
             sr.problem = st->problem ? st->problem : "";
             sr.instance = st->out ? lstream_instance(st->out) : 0;
             sr.upstream_instance = st->up_instance;
+            sr.paused = st->paused;
+            sr.log_backlog_bytes = st->out ? lstream_backlog_bytes(st->out) : 0;
             rep.body_case = LICMON__V1__REPLY__BODY_STATUS;
             rep.status = &sr;
             stage_reply(st, &env, &rep);

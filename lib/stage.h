@@ -18,10 +18,12 @@
 
 struct stage;
 
-/* The option that sets stage_config.max_backlog_bytes (in MB; 4096 by
- * default, as ingest's bound on its journal), for a program's table. */
+/* The option that sets stage_config.max_backlog_bytes (in MB; 1024 by
+ * default: a quarter of ingest's bound on its journal, as what a stage
+ * emits is smaller and ingest's journal is where a stall should queue), for
+ * a program's table. */
 #define STAGE_BACKLOG_OPT(ENVPREFIX, consumer, mb)                                                 \
-    CONF_INT("max-backlog-mb", ENVPREFIX "_MAX_BACKLOG_MB", 4096, 0, 16777216,                     \
+    CONF_INT("max-backlog-mb", ENVPREFIX "_MAX_BACKLOG_MB", 1024, 0, 16777216,                     \
              "stop fetching from upstream while this program's log holds more than this many "     \
              "MB the " consumer " has not applied (0: no bound)",                                  \
              mb)

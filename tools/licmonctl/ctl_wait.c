@@ -47,6 +47,8 @@ static int wait_status(struct ctl_req *r, int timeout_ms, Licmon__V1__StatusRepl
         out->head_seq = rep->status->head_seq;
         out->instance = rep->status->instance;
         out->upstream_instance = rep->status->upstream_instance;
+        out->paused = rep->status->paused;
+        out->log_backlog_bytes = rep->status->log_backlog_bytes;
     }
     PB_FREE(reply, rep);
     return rc;
@@ -144,6 +146,13 @@ int ctl_wait_main(int argc, char **argv)
             else if (applied >= head)
                 ctl_err("wait", "%s has had no answer from %s since that started (%" PRId64 " s)",
                         name, wait_stages[i - 1], timeout_s);
+            else if (st.paused && i + 1 < sizeof(wait_stages) / sizeof(*wait_stages))
+                ctl_err("wait",
+                        "%s lags: applied journal seq %" PRIu64 " of %" PRIu64 " after %" PRId64
+                        " s; it is paused, as its log holds %" PRIu64 " MB that %s has not "
+                        "applied (over its --max-backlog-mb): see %s",
+                        name, applied, head, timeout_s, st.log_backlog_bytes >> 20,
+                        wait_stages[i + 1], wait_stages[i + 1]);
             else
                 ctl_err("wait",
                         "%s lags: applied journal seq %" PRIu64 " of %" PRIu64 " (%" PRIu64
