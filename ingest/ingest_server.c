@@ -72,9 +72,10 @@ static void on_producer(void *arg);
 /* Stops or resumes reading producers as the backlog crosses its bound. */
 static void check_backlog(struct ingest_server *s)
 {
-    int64_t backlog = (int64_t)lstream_backlog_bytes(ingest_journal_log(s->j));
+    struct lstream *log = ingest_journal_log(s->j);
+    int64_t backlog = (int64_t)lstream_backlog_bytes(log);
     metric_set(s->m_backlog, backlog);
-    bool over = s->cfg.max_backlog_bytes > 0 && backlog > s->cfg.max_backlog_bytes;
+    bool over = lstream_backlog_over(log, (uint64_t)s->cfg.max_backlog_bytes, s->paused);
     if (over == s->paused)
         return;
     s->paused = over;

@@ -258,6 +258,11 @@ uint64_t lstream_backlog_bytes(const struct lstream *ls)
     return ls->sizes.bytes;
 }
 
+bool lstream_backlog_over(const struct lstream *ls, uint64_t bound, bool held)
+{
+    return bound && ls->sizes.bytes > (held ? bound / 4 * 3 : bound);
+}
+
 uint64_t lstream_head(const struct lstream *ls)
 {
     return ls->head;

@@ -36,6 +36,10 @@ uint64_t lstream_head(const struct lstream *ls);
 /* Bytes of the committed records that some consumer has not yet applied
  * (its backlog): exact, also right after a restart. */
 uint64_t lstream_backlog_bytes(const struct lstream *ls);
+/* Whether the backlog is over bound (0: no bound) or, for a log whose
+ * writer is already held back (held), over three quarters of it: the writer
+ * goes on once a quarter has drained, not at every commit around the bound. */
+bool lstream_backlog_over(const struct lstream *ls, uint64_t bound, bool held);
 /* The oldest record still kept (head + 1 when the log is empty). */
 uint64_t lstream_first(const struct lstream *ls);
 /* One committed record: 1 found (*val malloc'd), 0 absent or trimmed, -1 error. */

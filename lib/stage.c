@@ -280,10 +280,7 @@ static void stage_on_dealer(void *arg)
 static bool stage_log_full(struct stage *st)
 {
     uint64_t backlog = st->out ? lstream_backlog_bytes(st->out) : 0;
-    /* once paused, it waits for a quarter of the bound to drain: a consumer
-     * that is slower, not down, does not flip it at every commit */
-    uint64_t bound = st->paused ? st->cfg.max_backlog_bytes / 4 * 3 : st->cfg.max_backlog_bytes;
-    bool full = st->cfg.max_backlog_bytes && backlog > bound;
+    bool full = st->out && lstream_backlog_over(st->out, st->cfg.max_backlog_bytes, st->paused);
     metric_set(st->m_backlog, (int64_t)backlog);
     if (full == st->paused)
         return full;

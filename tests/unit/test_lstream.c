@@ -274,6 +274,15 @@ static void test_backlog_bytes(void **state)
     assert_int_equal(lstream_backlog_bytes(f->ls), rec_bytes(1701, 2500));
     ack(f, 2501);
     assert_int_equal(lstream_backlog_bytes(f->ls), 0);
+    /* the bound of a writer held back by it: over it to hold, a quarter
+     * drained to go on */
+    append_n(f, 1000, 2501);
+    uint64_t b1000 = rec_bytes(2501, 3500);
+    assert_false(lstream_backlog_over(f->ls, 0, false));
+    assert_false(lstream_backlog_over(f->ls, b1000, false));
+    assert_true(lstream_backlog_over(f->ls, b1000 - 1, false));
+    assert_true(lstream_backlog_over(f->ls, b1000 * 5 / 4, true));
+    assert_false(lstream_backlog_over(f->ls, b1000 * 4 / 3 + 4, true));
 }
 
 /* A consumer fetching ahead acknowledges only what it committed: nothing
