@@ -138,15 +138,61 @@ static void test_batch_nul_fields(void **state)
     free(buf);
 }
 
+/* A journal over a fresh database, for a test's state */
+struct journal_fixture {
+    char *dir;
+    struct store *st;
+    struct ingest_journal *j;
+};
+
+static int journal_setup(void **state)
+{
+    struct journal_fixture *f = xcalloc(1, sizeof(*f));
+    f->dir = tmpdir_new();
+    f->st = store_open(f->dir);
+    assert_non_null(f->st);
+    f->j = ingest_journal_open(f->st, 400);
+    *state = f;
+    return 0;
+}
+
+static int journal_teardown(void **state)
+{
+    struct journal_fixture *f = *state;
+    ingest_journal_free(&f->j);
+    store_close(&f->st);
+    tmpdir_free(&f->dir);
+    free(f);
+    return 0;
+}
+
+/* Commits j's group and returns the last record journaled (free it with
+ * licmon__v1__journal_record__free_unpacked); *chunk_len: the size of the
+ * log record holding it. */
+static Licmon__V1__JournalRecord *commit_last_record(struct ingest_journal *j, size_t *chunk_len)
+{
+    assert_int_equal(ingest_journal_commit(j), 0);
+    struct lstream *log = ingest_journal_log(j);
+    char *val;
+    size_t len;
+    assert_int_equal(lstream_get(log, lstream_head(log), &val, &len), 1);
+    Licmon__V1__Chunk *chunk = licmon__v1__chunk__unpack(NULL, len, (const uint8_t *)val);
+    assert_non_null(chunk);
+    Licmon__V1__JournalRecord *rec = licmon__v1__journal_record__unpack(
+        NULL, chunk->items[chunk->n_items - 1].len, chunk->items[chunk->n_items - 1].data);
+    assert_non_null(rec);
+    licmon__v1__chunk__free_unpacked(chunk, NULL);
+    free(val);
+    if (chunk_len)
+        *chunk_len = len;
+    return rec;
+}
+
 /* What is journaled is the event as validated: a field this version does
  * not know (a newer producer's, or just padding) is not kept. */
 static void test_journal_keeps_known_fields(void **state)
 {
-    (void)state;
-    char *dir = tmpdir_new();
-    struct store *st = store_open(dir);
-    assert_non_null(st);
-    struct ingest_journal *j = ingest_journal_open(st, 400);
+    struct ingest_journal *j = ((struct journal_fixture *)*state)->j;
     Licmon__V1__Event ev = good();
     size_t evlen = licmon__v1__event__get_packed_size(&ev);
     uint8_t frame[1024], *p = frame;
@@ -165,27 +211,14 @@ static void test_journal_keeps_known_fields(void **state)
     Licmon__V1__BatchAck ack = LICMON__V1__BATCH_ACK__INIT;
     ingest_journal_add_batch(j, b, NULL, NOW, NOW, &ack);
     assert_int_equal(ack.accepted, 1);
-    assert_int_equal(ingest_journal_commit(j), 0);
-    struct lstream *log = ingest_journal_log(j);
-    char *val;
     size_t len;
-    assert_int_equal(lstream_get(log, lstream_head(log), &val, &len), 1);
-    Licmon__V1__Chunk *chunk = licmon__v1__chunk__unpack(NULL, len, (const uint8_t *)val);
-    assert_non_null(chunk);
-    Licmon__V1__JournalRecord *rec = licmon__v1__journal_record__unpack(
-        NULL, chunk->items[chunk->n_items - 1].len, chunk->items[chunk->n_items - 1].data);
-    assert_non_null(rec);
+    Licmon__V1__JournalRecord *rec = commit_last_record(j, &len);
     assert_string_equal(rec->event->user, ev.user);
     assert_int_equal(rec->event->base.n_unknown_fields, 0);
     assert_true(len < 300);
     licmon__v1__journal_record__free_unpacked(rec, NULL);
-    licmon__v1__chunk__free_unpacked(chunk, NULL);
-    free(val);
     ingest_journal_ack_clear(&ack);
     licmon__v1__event_batch__free_unpacked(b, NULL);
-    ingest_journal_free(&j);
-    store_close(&st);
-    tmpdir_free(&dir);
 }
 
 static void test_dedup_retention(void **state)
@@ -271,11 +304,7 @@ static void test_unreadable_dedup_index_is_not_a_rejection(void **state)
  * ahead; it still arrives at ingest's clock. */
 static void test_events_judged_by_the_later_clock(void **state)
 {
-    (void)state;
-    char *dir = tmpdir_new();
-    struct store *st = store_open(dir);
-    assert_non_null(st);
-    struct ingest_journal *j = ingest_journal_open(st, 400);
+    struct ingest_journal *j = ((struct journal_fixture *)*state)->j;
     Licmon__V1__Event ev = good();
     ev.ts_ms = NOW + 3 * 86400000LL;
     Licmon__V1__Event *pev = &ev;
@@ -291,24 +320,10 @@ static void test_events_judged_by_the_later_clock(void **state)
     ingest_journal_add_batch(j, &batch, NULL, NOW, ev.ts_ms + 500, &ack);
     assert_int_equal(ack.accepted, 1);
     ingest_journal_ack_clear(&ack);
-    assert_int_equal(ingest_journal_commit(j), 0);
-    struct lstream *log = ingest_journal_log(j);
-    char *val;
-    size_t len;
-    assert_int_equal(lstream_get(log, lstream_head(log), &val, &len), 1);
-    Licmon__V1__Chunk *chunk = licmon__v1__chunk__unpack(NULL, len, (const uint8_t *)val);
-    assert_non_null(chunk);
-    Licmon__V1__JournalRecord *rec = licmon__v1__journal_record__unpack(
-        NULL, chunk->items[chunk->n_items - 1].len, chunk->items[chunk->n_items - 1].data);
-    assert_non_null(rec);
+    Licmon__V1__JournalRecord *rec = commit_last_record(j, NULL);
     assert_int_equal(rec->arrival_ms, NOW);
     assert_int_equal(rec->event->ts_ms, ev.ts_ms);
     licmon__v1__journal_record__free_unpacked(rec, NULL);
-    licmon__v1__chunk__free_unpacked(chunk, NULL);
-    free(val);
-    ingest_journal_free(&j);
-    store_close(&st);
-    tmpdir_free(&dir);
 }
 
 static struct ingest_journal *ahead_j;
@@ -332,11 +347,7 @@ static void add_ahead_batch(void)
 
 static void test_events_ahead_are_told(void **state)
 {
-    (void)state;
-    char *dir = tmpdir_new();
-    struct store *st = store_open(dir);
-    assert_non_null(st);
-    ahead_j = ingest_journal_open(st, 400);
+    ahead_j = ((struct journal_fixture *)*state)->j;
     struct metric *ahead = metric_counter("licmon_ingest_events_ahead_total", "");
     int64_t before = metric_get(ahead);
     char *log = stderr_of(add_ahead_batch);
@@ -345,9 +356,6 @@ static void test_events_ahead_are_told(void **state)
     assert_null(strstr(log, "event soon"));
     free(log);
     assert_int_equal(ingest_journal_commit(ahead_j), 0);
-    ingest_journal_free(&ahead_j);
-    store_close(&st);
-    tmpdir_free(&dir);
 }
 
 int main(void)
@@ -356,11 +364,14 @@ int main(void)
         cmocka_unit_test(test_good_events),
         cmocka_unit_test(test_rejections),
         cmocka_unit_test(test_batch_nul_fields),
-        cmocka_unit_test(test_journal_keeps_known_fields),
+        cmocka_unit_test_setup_teardown(test_journal_keeps_known_fields, journal_setup,
+                                        journal_teardown),
         cmocka_unit_test(test_dedup_retention),
         cmocka_unit_test(test_unreadable_dedup_index_is_not_a_rejection),
-        cmocka_unit_test(test_events_ahead_are_told),
-        cmocka_unit_test(test_events_judged_by_the_later_clock),
+        cmocka_unit_test_setup_teardown(test_events_ahead_are_told, journal_setup,
+                                        journal_teardown),
+        cmocka_unit_test_setup_teardown(test_events_judged_by_the_later_clock, journal_setup,
+                                        journal_teardown),
     };
     return cmocka_run_group_tests_name("ingest_validate", tests, NULL, NULL);
 }
