@@ -198,11 +198,14 @@ void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventB
         metric_add(j->m_accepted, 1);
         if (ev->ts_ms > now_ms + INGEST_AHEAD_WARN_MS) { /* README: a clock that is wrong */
             metric_add(j->m_ahead, 1);
-            log_warn_limited(&j->ahead_log,
-                             "org %s: event %s is stamped %lld s ahead of ingest's clock; it "
-                             "counts as stamped at most a second after its arrival (is the "
-                             "producer's clock or time zone wrong?)",
-                             ev->org, ev->event_id, (long long)((ev->ts_ms - now_ms) / 1000));
+            /* not the producer's clock when the host's agrees with it: its
+             * step, not taken yet, is logged as such */
+            if (ev->ts_ms > judge_ms + INGEST_AHEAD_WARN_MS)
+                log_warn_limited(&j->ahead_log,
+                                 "org %s: event %s is stamped %lld s ahead of ingest's clock; it "
+                                 "counts as stamped at most a second after its arrival (is the "
+                                 "producer's clock or time zone wrong?)",
+                                 ev->org, ev->event_id, (long long)((ev->ts_ms - now_ms) / 1000));
         }
     }
 }

@@ -128,3 +128,8 @@ def test_events_stamped_by_a_host_clock_put_right_are_not_refused(tmp_path):
         assert list(logins) == ["kim"]
         assert before <= logins["kim"] <= now_ms() + 1000
         assert stack.metrics("ingest")['licmon_ingest_events_total{result="rejected"}'] == 0
+        # the host's clock agrees with the event: no producer is blamed
+        with open(os.path.join(stack.dir, "logs", "ingest.log")) as f:
+            log = f.read()
+        assert "the host's clock stepped +259200 s" in log
+        assert "is the producer's clock" not in log
