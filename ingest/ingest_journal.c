@@ -151,7 +151,7 @@ void ingest_journal_ack_clear(Licmon__V1__BatchAck *ack)
 }
 
 void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventBatch *batch,
-                              const char *const *nul_fields, int64_t now_ms, int64_t judge_ms,
+                              const char *const *nul_fields, int64_t now_ms, int64_t ahead_of_ms,
                               Licmon__V1__BatchAck *ack)
 {
     char reason[160];
@@ -162,7 +162,8 @@ void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventB
         const char *nul = nul_fields ? nul_fields[i] : NULL;
         if (nul)
             snprintf(reason, sizeof(reason), "%s: contains a NUL byte", nul);
-        if (nul || ingest_validate_event(ev, judge_ms, j->retention_days, reason, sizeof(reason))) {
+        if (nul || ingest_validate_event(ev, now_ms, ahead_of_ms, j->retention_days, reason,
+                                         sizeof(reason))) {
             ack_reject(ack, (uint32_t)i, reason);
             metric_add(j->m_rejected, 1);
             continue;
@@ -200,7 +201,7 @@ void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventB
             metric_add(j->m_ahead, 1);
             /* not the producer's clock when the host's agrees with it: its
              * step, not taken yet, is logged as such */
-            if (ev->ts_ms > judge_ms + INGEST_AHEAD_WARN_MS)
+            if (ev->ts_ms > ahead_of_ms + INGEST_AHEAD_WARN_MS)
                 log_warn_limited(&j->ahead_log,
                                  "org %s: event %s is stamped %lld s ahead of ingest's clock; it "
                                  "counts as stamped at most a second after its arrival (is the "

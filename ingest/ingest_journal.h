@@ -20,12 +20,13 @@ void ingest_journal_free(struct ingest_journal **j);
 /* Validates, dedups and stages one batch into the current group; fills ack
  * (its rejections array is malloc'd: free with ingest_journal_ack_clear).
  * nul_fields: ingest_batch_nul_fields of its frame, or NULL. now_ms is
- * ingest's clock (the events' arrival); an event's ts is judged too old or
- * too far ahead against judge_ms, the later of that and the host's clock
- * (README: a clock that is wrong: a step ahead not taken yet does not make
- * ingest refuse the events stamped by the clock it steps to). */
+ * ingest's clock (the events' arrival and what a ts too old is judged by);
+ * a ts too far ahead is judged against ahead_of_ms, the later of that and
+ * the host's clock (README: a clock that is wrong: a step ahead not taken
+ * yet does not make ingest refuse the events stamped by the clock it steps
+ * to, and one that is wrong refuses nothing as too old). */
 void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventBatch *batch,
-                              const char *const *nul_fields, int64_t now_ms, int64_t judge_ms,
+                              const char *const *nul_fields, int64_t now_ms, int64_t ahead_of_ms,
                               Licmon__V1__BatchAck *ack);
 void ingest_journal_ack_clear(Licmon__V1__BatchAck *ack);
 /* Stages a settings change or a clock tick; returns its journal seq. */

@@ -70,7 +70,7 @@ static const char *check_type(const char *field, const char *v, char *buf, size_
     return NULL;
 }
 
-const char *ingest_validate_event(const Licmon__V1__Event *ev, int64_t now_ms,
+const char *ingest_validate_event(const Licmon__V1__Event *ev, int64_t now_ms, int64_t ahead_of_ms,
                                   int64_t retention_days, char *buf, size_t len)
 {
     size_t n = strlen(ev->event_id);
@@ -128,7 +128,7 @@ const char *ingest_validate_event(const Licmon__V1__Event *ev, int64_t now_ms,
                    (long long)ev->ts_ms);
         REJECT("ts: older than the %lld-day retention", (long long)retention_days);
     }
-    if (ev->ts_ms > now_ms + INGEST_FUTURE_MAX_MS)
+    if (ev->ts_ms > ahead_of_ms + INGEST_FUTURE_MAX_MS)
         REJECT("ts: more than one day ahead of the clock");
     return NULL;
 }

@@ -16,9 +16,11 @@
  * it, so it cannot move its org's clock, and its timeouts, ahead.) */
 #define INGEST_AHEAD_WARN_MS (60LL * 1000)
 
-/* NULL when ev is acceptable at now_ms with minute retention of
- * retention_days; otherwise the reason, naming the field, written to buf. */
-const char *ingest_validate_event(const Licmon__V1__Event *ev, int64_t now_ms,
+/* NULL when ev is acceptable at now_ms (ingest's clock) with minute
+ * retention of retention_days and stamped at most a day after ahead_of_ms
+ * (the later of ingest's clock and the host's: README, a clock that is
+ * wrong); otherwise the reason, naming the field, written to buf. */
+const char *ingest_validate_event(const Licmon__V1__Event *ev, int64_t now_ms, int64_t ahead_of_ms,
                                   int64_t retention_days, char *buf, size_t len);
 /* For each of the n events of the EventBatch frame buf (as unpacked from
  * it), the name of a string field of it holding a NUL byte, or NULL: out

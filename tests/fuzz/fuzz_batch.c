@@ -27,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < b->n_events; i++) {
         if (nul[i] && !zero)
             abort(); /* a NUL byte found where there is none */
-        ingest_validate_event(b->events[i], 1800000000000LL, 400, reason, sizeof(reason));
+        ingest_validate_event(b->events[i], 1800000000000LL, 1800000000000LL, 400, reason,
+                              sizeof(reason));
     }
     free(nul);
     licmon__v1__event_batch__free_unpacked(b, NULL);

@@ -137,7 +137,8 @@ def test_send_cuts_batches_to_a_lowered_ingest_frame_limit(tmp_path):
     data.write_text("".join(json.dumps(ev(f"f{i}", "login", user=f"user{i:04d}-" + "u" * 100,
                                           ts=t, license_type="creator")) + "\n"
                             for i in range(1000)))
-    env = dict(os.environ, LICMON_INGEST_MAX_FRAME_BYTES="65536")
+    env = dict(os.environ, LICMON_INGEST_MAX_FRAME_BYTES="65536",
+               LICMON_INGEST_MAX_BATCH_EVENTS="600")
     with running_stack(env=env) as stack:
         p = ctl("send", "--dir", stack.dir, "--batch", "500", str(data), check=False)
         assert p.returncode != 0
@@ -148,6 +149,14 @@ def test_send_cuts_batches_to_a_lowered_ingest_frame_limit(tmp_path):
         assert "accepted 1000, duplicate 0, rejected 0" in p.stdout, p.stdout
         stack.wait()
         assert len(stack.get("/v1/orgs/acme/current").json()["sessions"]) == 1000
+        # a batch over ingest's --max-batch-events is told the other way to fit
+        small = tmp_path / "small.ndjson"
+        small.write_text("".join(json.dumps(ev(f"s{i}", "activity", user=f"s{i}", ts=t)) + "\n"
+                                 for i in range(700)))
+        p = ctl("send", "--dir", stack.dir, "--batch", "700", str(small), check=False)
+        assert "700 events is over the limit of 600" in p.stderr, p.stderr[-500:]
+        assert "send --batch at most ingest's --max-batch-events" in p.stderr
+        assert "--max-frame-bytes at most" not in p.stderr
 
 
 def test_rejections_count_leading_blank_lines(stack):

@@ -39,7 +39,7 @@ static Licmon__V1__Event good(void)
 static void expect(const Licmon__V1__Event *ev, const char *prefix)
 {
     char buf[160];
-    const char *r = ingest_validate_event(ev, NOW, 400, buf, sizeof(buf));
+    const char *r = ingest_validate_event(ev, NOW, NOW, 400, buf, sizeof(buf));
     if (!prefix) {
         if (r)
             fail_msg("expected acceptance, got '%s'", r);
@@ -301,7 +301,8 @@ static void test_unreadable_dedup_index_is_not_a_rejection(void **state)
 /* A step of the host's clock ahead that ingest's clock has not taken yet
  * (a VM restored with a stale clock, put right): an event stamped by the
  * clock it steps to is judged against the host's clock, not refused as
- * ahead; it still arrives at ingest's clock. */
+ * ahead; it still arrives at ingest's clock, and what is too old is still
+ * judged by ingest's clock. */
 static void test_events_judged_by_the_later_clock(void **state)
 {
     struct ingest_journal *j = ((struct journal_fixture *)*state)->j;
@@ -324,6 +325,16 @@ static void test_events_judged_by_the_later_clock(void **state)
     assert_int_equal(rec->arrival_ms, NOW);
     assert_int_equal(rec->event->ts_ms, ev.ts_ms);
     licmon__v1__journal_record__free_unpacked(rec, NULL);
+    /* what is too old stays judged by ingest's clock: a host's clock a year
+     * ahead, not taken, refuses nothing still inside the retention */
+    Licmon__V1__Event old_ev = good();
+    old_ev.event_id = "old";
+    old_ev.ts_ms = NOW - 399 * 86400000LL;
+    pev = &old_ev;
+    ack = (Licmon__V1__BatchAck)LICMON__V1__BATCH_ACK__INIT;
+    ingest_journal_add_batch(j, &batch, NULL, NOW, NOW + 400 * 86400000LL, &ack);
+    assert_int_equal(ack.accepted, 1);
+    ingest_journal_ack_clear(&ack);
 }
 
 static struct ingest_journal *ahead_j;

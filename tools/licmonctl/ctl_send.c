@@ -256,8 +256,10 @@ static void send_refused(void *arg, const struct ctl_batch *b, const char *error
     ctl_src_format(first, sizeof(first), r->files, &b->src[0]);
     ctl_src_format(last, sizeof(last), r->files, &b->src[b->n - 1]);
     ctl_note("%s..%s: ingest refused the whole batch of %zu events: %s%s", first, last, b->n, error,
-             strstr(error, "over the limit") && b->n > 1
+             strstr(error, "bytes is over the limit") && b->n > 1
                  ? " (send --max-frame-bytes at most ingest's limit cuts smaller batches)"
+             : strstr(error, "events is over the limit")
+                 ? " (send --batch at most ingest's --max-batch-events)"
                  : "");
 }
 
