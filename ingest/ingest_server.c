@@ -28,6 +28,9 @@ struct pending_ack {
     Licmon__V1__BatchAck ack;
 };
 
+/* licmonctl send's default frame (4 MiB) and some: always answered */
+#define INGEST_ANSWERED_FRAME_MIN (5LL << 20)
+
 struct ingest_server {
     struct ingest_server_config cfg;
     struct ingest_journal *j;
@@ -35,9 +38,9 @@ struct ingest_server {
     struct pending_ack *acks;
     struct svc *svc;
     int64_t last_tick_mono, last_retain_mono;
-    struct prog_clock clock; /* ingest's clock: every reading journaled comes from it */
-    bool paused;             /* over the backlog bound: the producer socket is not read */
-    struct metric *m_bad_frames, *m_batches, *m_backlog, *m_paused, *m_ticks, *m_unreadable;
+    struct prog_clock clock;  /* ingest's clock: every reading journaled comes from it */
+    struct lstream_hold hold; /* over the backlog bound: the producer socket is not read */
+    struct metric *m_bad_frames, *m_batches, *m_ticks, *m_unreadable;
 };
 
 /* Ingest's clock (timeutil.h's steady clock; README: a clock that is
@@ -73,22 +76,16 @@ static void on_producer(void *arg);
 static void check_backlog(struct ingest_server *s)
 {
     struct lstream *log = ingest_journal_log(s->j);
-    int64_t backlog = (int64_t)lstream_backlog_bytes(log);
-    metric_set(s->m_backlog, backlog);
-    bool over = lstream_backlog_over(log, (uint64_t)s->cfg.max_backlog_bytes, s->paused);
-    if (over == s->paused)
-        return;
-    s->paused = over;
-    metric_set(s->m_paused, over);
-    if (over) {
+    int change = lstream_hold_update(log, &s->hold, (uint64_t)s->cfg.max_backlog_bytes);
+    long long backlog_mb = (long long)(lstream_backlog_bytes(log) >> 20);
+    if (change > 0) {
         svc_unwatch(s->svc, s->producer, -1);
         log_warn("journal backlog of %lld MB is over --max-backlog-mb %lld: producers wait until "
                  "the sessionizer catches up",
-                 (long long)(backlog >> 20), (long long)(s->cfg.max_backlog_bytes >> 20));
-    } else {
+                 backlog_mb, (long long)(s->cfg.max_backlog_bytes >> 20));
+    } else if (change < 0) {
         svc_watch(s->svc, s->producer, -1, on_producer, s);
-        log_info("journal backlog down to %lld MB: taking producers' batches again",
-                 (long long)(backlog >> 20));
+        log_info("journal backlog down to %lld MB: taking producers' batches again", backlog_mb);
     }
 }
 
@@ -141,8 +138,8 @@ static void on_producer(void *arg)
             pa->ack.error = xasprintf("batch of %zu events is over the limit of %lld",
                                       batch->n_events, (long long)s->cfg.max_batch_events);
         } else {
-            ingest_journal_add_batch(s->j, batch, nul_fields, now,
-                                     now + (s->clock.step_ms > 0 ? s->clock.step_ms : 0), &pa->ack);
+            ingest_journal_add_batch(s->j, batch, nul_fields, now, prog_clock_latest(&s->clock),
+                                     &pa->ack);
             events += (int64_t)batch->n_events;
         }
         PB_FREE(event_batch, batch);
@@ -254,17 +251,21 @@ struct ingest_server *ingest_server_new(const struct ingest_server_config *cfg, 
     s->m_bad_frames = metric_counter("licmon_ingest_bad_frames_total",
                                      "producer frames that were not a valid EventBatch");
     s->m_batches = metric_counter("licmon_ingest_batches_total", "producer batches received");
-    s->m_backlog = metric_gauge("licmon_ingest_backlog_bytes",
-                                "journal bytes the sessionizer has not applied yet");
-    s->m_paused = metric_gauge("licmon_ingest_producers_paused",
-                               "1 while producers wait because the backlog is over its bound");
+    s->hold.m_backlog = metric_gauge("licmon_ingest_backlog_bytes",
+                                     "journal bytes the sessionizer has not applied yet");
+    s->hold.m_held = metric_gauge("licmon_ingest_producers_paused",
+                                  "1 while producers wait because the backlog is over its bound");
     s->m_ticks = metric_counter("licmon_ingest_ticks_total", "clock ticks journaled");
     s->m_unreadable = metric_counter("licmon_internal_requests_unreadable_total",
                                      "frames on the internal socket that were not a Request");
     struct zsock_opts po = ZSOCK_OPTS_DEFAULT;
-    /* frames a little over the limit are answered with an error; far larger
-     * ones make libzmq drop the connection before they take memory */
-    po.maxmsgsize = cfg->max_frame_bytes * 2;
+    /* frames a little over the limit are answered with an error (so is a
+     * batch of licmonctl send's default size, under a limit lowered below
+     * it, which then says how to fit); far larger ones make libzmq drop the
+     * connection before they take memory */
+    po.maxmsgsize = cfg->max_frame_bytes * 2 > INGEST_ANSWERED_FRAME_MIN
+                        ? cfg->max_frame_bytes * 2
+                        : INGEST_ANSWERED_FRAME_MIN;
     po.rcvhwm = PRODUCER_HWM; /* acks keep the default: a ROUTER drops what is over it */
     s->producer = zsock_open(ZMQ_ROUTER, NULL, true, &po);
     if (!s->producer || setup_curve(s) != 0 || zmq_bind(s->producer, cfg->producer_endpoint) != 0) {

@@ -3,9 +3,10 @@
  * frames after the group commit; the internal socket (ROUTER, inside the
  * stack) serves journal fetches, status and settings changes. While the
  * journal holds more than max_backlog_bytes that the sessionizer has not
- * applied, the producer socket is not read: batches wait in the producers'
- * queues and their acknowledgements come later (backpressure with nothing
- * dropped, and a bound on the disk a stalled pipeline can fill). */
+ * applied, the producer socket is not read, until a quarter of that has
+ * drained: batches wait in the producers' queues and their acknowledgements
+ * come later (backpressure with nothing dropped, and a bound on the disk a
+ * stalled pipeline can fill). */
 #ifndef LICMON_INGEST_SERVER_H
 #define LICMON_INGEST_SERVER_H
 #include "ingest_journal.h"

@@ -10,8 +10,9 @@
 #define INGEST_EVENT_ID_MAX 128
 #define INGEST_USER_MAX 256
 #define INGEST_FUTURE_MAX_MS (24LL * 3600 * 1000)
-/* An accepted event stamped further ahead than this has a producer's clock
- * or time zone that is wrong: counted and warned about. (The sessionizer
+/* An accepted event stamped further ahead than this of ingest's clock and
+ * of the host's has a producer's clock or time zone that is wrong: counted
+ * and warned about. (The sessionizer
  * takes an event stamped over a second after its arrival as a second after
  * it, so it cannot move its org's clock, and its timeouts, ahead.) */
 #define INGEST_AHEAD_WARN_MS (60LL * 1000)

@@ -4,6 +4,7 @@
  * "trimmed_hash". */
 #include "lstream.h"
 #include "hash.h"
+#include "health.h"
 #include "keys.h"
 #include "log.h"
 #include "timeutil.h"
@@ -258,9 +259,16 @@ uint64_t lstream_backlog_bytes(const struct lstream *ls)
     return ls->sizes.bytes;
 }
 
-bool lstream_backlog_over(const struct lstream *ls, uint64_t bound, bool held)
+int lstream_hold_update(const struct lstream *ls, struct lstream_hold *h, uint64_t bound)
 {
-    return bound && ls->sizes.bytes > (held ? bound / 4 * 3 : bound);
+    uint64_t backlog = ls->sizes.bytes;
+    bool over = bound && backlog > (h->held ? bound / 4 * 3 : bound);
+    metric_set(h->m_backlog, (int64_t)backlog);
+    if (over == h->held)
+        return 0;
+    h->held = over;
+    metric_set(h->m_held, over);
+    return over ? 1 : -1;
 }
 
 uint64_t lstream_head(const struct lstream *ls)

@@ -36,10 +36,18 @@ uint64_t lstream_head(const struct lstream *ls);
 /* Bytes of the committed records that some consumer has not yet applied
  * (its backlog): exact, also right after a restart. */
 uint64_t lstream_backlog_bytes(const struct lstream *ls);
-/* Whether the backlog is over bound (0: no bound) or, for a log whose
- * writer is already held back (held), over three quarters of it: the writer
- * goes on once a quarter has drained, not at every commit around the bound. */
-bool lstream_backlog_over(const struct lstream *ls, uint64_t bound, bool held);
+/* A writer held back while its log's backlog is over a bound (ingest's
+ * producers, a stage's fetches upstream), with its two gauges. */
+struct metric;
+struct lstream_hold {
+    bool held;
+    struct metric *m_backlog, *m_held;
+};
+/* Sets the gauges and whether the writer is held back: over bound (0: no
+ * bound) to start, over three quarters of it to go on being held (it goes
+ * on writing once a quarter has drained, not at every commit around the
+ * bound). Returns 1 when it starts being held, -1 when it stops, else 0. */
+int lstream_hold_update(const struct lstream *ls, struct lstream_hold *h, uint64_t bound);
 /* The oldest record still kept (head + 1 when the log is empty). */
 uint64_t lstream_first(const struct lstream *ls);
 /* One committed record: 1 found (*val malloc'd), 0 absent or trimmed, -1 error. */

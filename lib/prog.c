@@ -121,8 +121,9 @@ static void clock_save(struct prog_clock *c)
     /* not synced: only a crash of the host loses it, and the next boot
      * does not resume it anyway */
     if (store_write(c->st, b, false) != 0)
-        log_warn("%s clock cannot be saved%s", c->whose,
-                 c->steady.stepping ? ": a restart now would take the step not taken yet" : "");
+        log_warn_limited(&c->save_log, "%s clock cannot be saved%s", c->whose,
+                         c->steady.stepping ? ": a restart now would take the step not taken yet"
+                                            : "");
     store_batch_free(&b);
     c->saved_mono = time_mono_ms();
 }
@@ -157,10 +158,16 @@ int64_t prog_clock_now(struct prog_clock *c)
 {
     int was_stepping = c->steady.stepping;
     int64_t was_step_at = c->steady.step_at;
-    int64_t now = time_steady_now(&c->steady, c->whose, &c->step_ms);
-    metric_set(c->m_step, c->step_ms);
+    int64_t now = time_steady_now(&c->steady, c->whose, &c->host_ahead_ms);
+    /* saved before the gauge shows a step: whoever sees it may restart us */
     if (c->st && (c->steady.stepping != was_stepping || c->steady.step_at != was_step_at ||
                   time_mono_ms() - c->saved_mono >= PROG_CLOCK_SAVE_MS))
         clock_save(c);
+    metric_set(c->m_step, c->host_ahead_ms);
     return now;
+}
+
+int64_t prog_clock_latest(const struct prog_clock *c)
+{
+    return c->steady.last + (c->host_ahead_ms > 0 ? c->host_ahead_ms : 0);
 }

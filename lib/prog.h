@@ -4,6 +4,7 @@
 #ifndef LICMON_PROG_H
 #define LICMON_PROG_H
 #include "conf.h"
+#include "log.h"
 #include "timeutil.h"
 
 struct prog_common {
@@ -53,7 +54,8 @@ struct prog_clock {
     struct store *st;                   /* where it is saved (NULL: nowhere) */
     char boot_id[TIME_BOOT_ID_LEN + 1]; /* the boot it is saved on */
     int64_t saved_mono;                 /* the last save (monotonic ms) */
-    int64_t step_ms; /* at the last reading, the host's clock minus this one: a step not taken */
+    int64_t host_ahead_ms; /* at the last reading, the host's clock minus it: a step not taken */
+    struct log_limit save_log;
 };
 void prog_clock_init(struct prog_clock *c, const char *program);
 /* prog_clock_init, then the clock goes on from what it saved in st (key 'M'
@@ -65,5 +67,9 @@ void prog_clock_init(struct prog_clock *c, const char *program);
 #define PROG_CLOCK_SAVE_MS 10000
 void prog_clock_resume(struct prog_clock *c, const char *program, struct store *st);
 int64_t prog_clock_now(struct prog_clock *c);
+/* The later of the last reading and the host's clock then (which is ahead
+ * by a step not taken yet): what an event stamped by the host's clock is
+ * judged against for being too far ahead. */
+int64_t prog_clock_latest(const struct prog_clock *c);
 
 #endif

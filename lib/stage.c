@@ -57,9 +57,9 @@ struct stage {
     uint64_t up_instance; /* the upstream process that last answered well (0: none) */
     int64_t problem_logged;
     struct log_limit no_answer;
-    bool paused; /* our log is over its backlog bound: upstream is not fetched from */
+    struct lstream_hold hold; /* our log is over its backlog bound: upstream is not fetched */
     struct metric *m_applied, *m_bad, *m_commits, *m_journal, *m_blocked, *m_unreadable,
-        *m_timeouts, *m_backlog, *m_paused;
+        *m_timeouts;
 };
 
 static void stage_send_fetch(struct stage *st, uint64_t from, uint64_t after_hash);
@@ -276,25 +276,22 @@ static void stage_on_dealer(void *arg)
 /* Whether our log holds more than its bound that a consumer has not
  * applied: then no fetch goes upstream (and the answer to one already out
  * is dropped: its records are fetched again), and the timer fetches again
- * once the consumers have caught up (stage_config.max_backlog_bytes). */
+ * once a quarter of the bound has drained (stage_config.max_backlog_bytes). */
 static bool stage_log_full(struct stage *st)
 {
-    uint64_t backlog = st->out ? lstream_backlog_bytes(st->out) : 0;
-    bool full = st->out && lstream_backlog_over(st->out, st->cfg.max_backlog_bytes, st->paused);
-    metric_set(st->m_backlog, (int64_t)backlog);
-    if (full == st->paused)
-        return full;
-    st->paused = full;
-    metric_set(st->m_paused, full);
-    if (full)
+    if (!st->out)
+        return false;
+    int change = lstream_hold_update(st->out, &st->hold, st->cfg.max_backlog_bytes);
+    uint64_t backlog = lstream_backlog_bytes(st->out);
+    if (change > 0)
         log_warn("log backlog of %llu MB is over --max-backlog-mb %llu: nothing is fetched from "
                  "upstream %s until the consumers catch up",
                  (unsigned long long)(backlog >> 20),
                  (unsigned long long)(st->cfg.max_backlog_bytes >> 20), st->cfg.upstream);
-    else
+    else if (change < 0)
         log_info("log backlog down to %llu MB: fetching from upstream %s again",
                  (unsigned long long)(backlog >> 20), st->cfg.upstream);
-    return full;
+    return st->hold.held;
 }
 
 /* Sends the fetch of the records from `from` on; it acknowledges what is
@@ -335,7 +332,7 @@ static void stage_on_timer(void *arg)
     struct stage *st = arg;
     if (st->out)
         lstream_expire(st->out);
-    bool was_paused = st->paused;
+    bool was_paused = st->hold.held;
     if (!stage_log_full(st) && was_paused && !st->inflight)
         stage_send_fetch(st, st->applied + 1, st->applied_hash);
     if (!st->inflight && st->problem && time_mono_ms() - st->sent_at > STAGE_RETRY_MS)
@@ -386,7 +383,7 @@ static void stage_on_router(void *arg)
             sr.problem = st->problem ? st->problem : "";
             sr.instance = st->out ? lstream_instance(st->out) : 0;
             sr.upstream_instance = st->up_instance;
-            sr.paused = st->paused;
+            sr.paused = st->hold.held;
             sr.log_backlog_bytes = st->out ? lstream_backlog_bytes(st->out) : 0;
             rep.body_case = LICMON__V1__REPLY__BODY_STATUS;
             rep.status = &sr;
@@ -441,11 +438,11 @@ struct stage *stage_new(const struct stage_config *cfg, const struct stage_ops *
                                       "frames on the internal socket that were not a Request");
     st->m_timeouts = metric_counter("licmon_stage_upstream_timeouts_total",
                                     "fetches upstream did not answer in time (then reconnected)");
-    st->m_backlog = metric_gauge("licmon_stage_log_backlog_bytes",
-                                 "bytes of this program's log a consumer has not applied yet");
-    st->m_paused = metric_gauge("licmon_stage_paused",
-                                "1 while that backlog is over --max-backlog-mb: nothing is "
-                                "fetched from upstream");
+    st->hold.m_backlog = metric_gauge("licmon_stage_log_backlog_bytes",
+                                      "bytes of this program's log a consumer has not applied yet");
+    st->hold.m_held = metric_gauge("licmon_stage_paused",
+                                   "1 while that backlog is over --max-backlog-mb: nothing is "
+                                   "fetched from upstream");
     struct zsock_opts o = ZSOCK_OPTS_DEFAULT;
     st->router = zsock_open(ZMQ_ROUTER, cfg->listen, true, &o);
     if (!st->router)

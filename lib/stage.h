@@ -52,9 +52,10 @@ struct stage_config {
     bool upstream_chunked;        /* upstream records are Chunks (a stage's log) */
     uint32_t fetch_max;           /* records per fetch */
     /* Our log's backlog (bytes a consumer has not applied) over which no
-     * fetch goes upstream until it drains (0: no bound): a consumer that is
-     * down makes its upstream wait, back to ingest's bound and the
-     * producers' acknowledgements, instead of filling the disk. */
+     * fetch goes upstream until a quarter of it has drained (0: no bound):
+     * a consumer that is down makes its upstream wait, back to ingest's
+     * bound and the producers' acknowledgements, instead of filling the
+     * disk. */
     uint64_t max_backlog_bytes;
 };
 

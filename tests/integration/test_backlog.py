@@ -131,7 +131,9 @@ def test_a_consumer_down_holds_the_pipeline_back_to_the_producer():
     acknowledgements wait. Nothing is dropped: once the alerter reads again
     the whole chain drains, and every event counts exactly once."""
     from conftest import running_stack
-    org, typ, n = "acme-" + "x" * 59, "creator_" + "y" * 24, 24000
+    # enough to fill all three 1 MB bounds with room to spare (each about
+    # 5,000-9,000 events) however big the pieces the stages fetch
+    org, typ, n = "acme-" + "x" * 59, "creator_" + "y" * 24, 40000
     t0 = now_ms() - 3600 * 1000
     env = dict(os.environ, **{f"LICMON_{p}_MAX_BACKLOG_MB": "1"
                               for p in ("INGEST", "SESSIONIZER", "AGGREGATOR")})
@@ -178,6 +180,12 @@ def test_a_consumer_down_holds_the_pipeline_back_to_the_producer():
             assert w.returncode == 1
             assert "sessionizer lags" in w.stderr and "it is paused" in w.stderr, w.stderr
             assert "that aggregator has not applied" in w.stderr, w.stderr
+            # the aggregator is paused too: the cause is the alerter
+            assert w.stderr.rstrip().endswith("see alerter"), w.stderr
+        except BaseException:
+            if sender:
+                sender.kill()
+            raise
         finally:
             os.kill(alerter, signal.SIGCONT)
         out, err = sender.communicate(timeout=300)

@@ -68,8 +68,10 @@ static void test_batch_pack(void **state)
     ctl_batch_free(&b);
 }
 
-/* Big events fill a batch by bytes long before its event count: its frame
- * stays under ingest's limit (CTL_BATCH_BYTES plus one event at most). */
+/* Big events fill a batch by bytes long before its event count (filled by
+ * ctl_batch_add alone, as the demo does: then the frame may pass
+ * CTL_BATCH_BYTES by its last event; send asks ctl_batch_room first, see
+ * the next test). */
 static void test_batch_full_by_bytes(void **state)
 {
     (void)state;

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "damage.h"
+#include "health.h"
 #include "lstream.h"
 #include "store.h"
 #include "zsock.h"
@@ -278,11 +279,18 @@ static void test_backlog_bytes(void **state)
      * drained to go on */
     append_n(f, 1000, 2501);
     uint64_t b1000 = rec_bytes(2501, 3500);
-    assert_false(lstream_backlog_over(f->ls, 0, false));
-    assert_false(lstream_backlog_over(f->ls, b1000, false));
-    assert_true(lstream_backlog_over(f->ls, b1000 - 1, false));
-    assert_true(lstream_backlog_over(f->ls, b1000 * 5 / 4, true));
-    assert_false(lstream_backlog_over(f->ls, b1000 * 4 / 3 + 4, true));
+    struct lstream_hold h = {.m_backlog = metric_gauge("test_backlog", ""),
+                             .m_held = metric_gauge("test_held", "")};
+    assert_int_equal(lstream_hold_update(f->ls, &h, 0), 0);
+    assert_int_equal(metric_get(h.m_backlog), (int64_t)b1000);
+    assert_int_equal(lstream_hold_update(f->ls, &h, b1000), 0);
+    assert_int_equal(lstream_hold_update(f->ls, &h, b1000 - 1), 1);
+    assert_true(h.held);
+    assert_int_equal(metric_get(h.m_held), 1);
+    assert_int_equal(lstream_hold_update(f->ls, &h, b1000 * 5 / 4), 0);
+    assert_int_equal(lstream_hold_update(f->ls, &h, b1000 * 4 / 3 + 4), -1);
+    assert_false(h.held);
+    assert_int_equal(metric_get(h.m_held), 0);
 }
 
 /* A consumer fetching ahead acknowledges only what it committed: nothing

@@ -54,6 +54,28 @@ static int wait_status(struct ctl_req *r, int timeout_ms, Licmon__V1__StatusRepl
     return rc;
 }
 
+#define WAIT_NSTAGES (sizeof(wait_stages) / sizeof(*wait_stages))
+
+/* The stage a paused stage i waits for: past every later stage that is
+ * paused too (each waits for its own consumer), the first one that is not
+ * (or that does not answer at once). */
+static size_t wait_cause(const char *dir, size_t i)
+{
+    while (i + 1 < WAIT_NSTAGES - 1) {
+        char *ep = prog_endpoint(dir, wait_stages[i + 1]), err[256];
+        struct ctl_req r;
+        ctl_req_init(&r, ep);
+        Licmon__V1__StatusReply st = LICMON__V1__STATUS_REPLY__INIT;
+        int got = wait_status(&r, 1000, &st, err, sizeof(err));
+        ctl_req_close(&r);
+        free(ep);
+        if (got <= 0 || !st.paused)
+            break;
+        i++;
+    }
+    return i + 1;
+}
+
 int ctl_wait_main(int argc, char **argv)
 {
     char *dir;
@@ -100,8 +122,7 @@ int ctl_wait_main(int argc, char **argv)
     }
     free(ep);
     prog.total = head;
-    for (size_t i = 1; status == CTL_EXIT_OK && i < sizeof(wait_stages) / sizeof(*wait_stages);
-         i++) {
+    for (size_t i = 1; status == CTL_EXIT_OK && i < WAIT_NSTAGES; i++) {
         const char *name = wait_stages[i];
         ep = prog_endpoint(abs, name);
         char *up_ep = prog_endpoint(abs, wait_stages[i - 1]);
@@ -146,13 +167,13 @@ int ctl_wait_main(int argc, char **argv)
             else if (applied >= head)
                 ctl_err("wait", "%s has had no answer from %s since that started (%" PRId64 " s)",
                         name, wait_stages[i - 1], timeout_s);
-            else if (st.paused && i + 1 < sizeof(wait_stages) / sizeof(*wait_stages))
+            else if (st.paused && i + 1 < WAIT_NSTAGES)
                 ctl_err("wait",
                         "%s lags: applied journal seq %" PRIu64 " of %" PRIu64 " after %" PRId64
                         " s; it is paused, as its log holds %" PRIu64 " MB that %s has not "
                         "applied (over its --max-backlog-mb): see %s",
                         name, applied, head, timeout_s, st.log_backlog_bytes >> 20,
-                        wait_stages[i + 1], wait_stages[i + 1]);
+                        wait_stages[i + 1], wait_stages[wait_cause(abs, i)]);
             else
                 ctl_err("wait",
                         "%s lags: applied journal seq %" PRIu64 " of %" PRIu64 " (%" PRIu64
