@@ -124,8 +124,14 @@ def test_oversized_and_malformed_frames_never_stall_ingest():
         s.send(b"\x08" + b"\x01")  # batch_id 1, no events: a valid empty batch
         assert s.poll(10000)
         s.recv()
+        answered = dealer()
+        # over twice the limit but no more than licmonctl's default batch
+        # (4 MiB): still answered, so a lowered limit is told, not silent
+        answered.send(b"\x0a" * 100000)
+        assert answered.poll(10000)
+        assert b"over the limit of 1024" in answered.recv()
         huge = dealer()
-        huge.send(b"x" * 100000)  # far over: the connection is dropped
+        huge.send(b"x" * (6 << 20))  # far over both: the connection is dropped
         assert not huge.poll(1000)
         again = dealer()
         again.send(b"garbage")
