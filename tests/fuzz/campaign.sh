@@ -5,7 +5,9 @@
 # then minimises the corpus (-merge=1) into WORK/min/<name>, ready to
 # replace tests/fuzz/corpus/<name>. Prints one line of numbers per harness.
 #   tests/fuzz/campaign.sh BUILD_FUZZ_DIR WORK [names...]
-# Runs at nice 19: it is meant to use idle CPU only.
+# Runs at nice 19: it is meant to use idle CPU only. Beside nice-0 work such
+# a process gets about 1.5% of a core, so the timeout (wall time) is long:
+# with 10 s a slow input under starvation was reported as a timeout.
 set -u
 fz=$1 work=$2
 shift 2
@@ -16,7 +18,7 @@ for n in $names; do
     mkdir -p "$work/corpus/$n"
     cp -n tests/fuzz/corpus/$n/* "$work/corpus/$n/" 2>/dev/null
     start=$(date +%s)
-    nice -n 19 "$fz/fuzz_$n" -runs="$runs" -max_total_time="${MAX_SECONDS:-0}" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+    nice -n 19 "$fz/fuzz_$n" -runs="$runs" -max_total_time="${MAX_SECONDS:-0}" -print_final_stats=1 -timeout=120 -rss_limit_mb=2048 \
         -artifact_prefix="$work/crashes/$n-" "$work/corpus/$n" >"$work/log/$n.log" 2>&1
     rc=$?
     secs=$(($(date +%s) - start))
