@@ -45,10 +45,7 @@ struct exp_api *exp_api_new(const struct exp_api_config *cfg)
     atomic_init(&a->exports_running, 0);
     pthread_mutex_init(&a->zone_lock, NULL);
     pthread_mutex_init(&a->clock_lock, NULL);
-    if (cfg->store)
-        prog_clock_resume(&a->clock, "exporter", cfg->store);
-    else
-        prog_clock_init(&a->clock, "exporter");
+    prog_clock_resume(&a->clock, "exporter", cfg->store);
     for (int i = 0; i < EXP_SETTINGS_LOCKS; i++)
         pthread_mutex_init(&a->settings_locks[i], NULL);
     pthread_mutex_init(&a->pending_lock, NULL);

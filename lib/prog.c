@@ -100,7 +100,7 @@ void prog_finish(struct store **store, struct svc **svc, struct conf_opt *opts)
     log_info("stopped");
 }
 
-void prog_clock_init(struct prog_clock *c, const char *program)
+static void clock_init(struct prog_clock *c, const char *program)
 {
     char name[96], help[128];
     snprintf(name, sizeof(name), "licmon_%s_clock_step_ms", program);
@@ -128,18 +128,12 @@ static void clock_save(struct prog_clock *c)
     c->saved_mono = time_mono_ms();
 }
 
-void prog_clock_resume(struct prog_clock *c, const char *program, struct store *st)
+/* What st holds of the clock, into c when it is of this boot and can be
+ * right (logged either way). */
+static void clock_restore(struct prog_clock *c, struct store *st)
 {
-    prog_clock_init(c, program);
     uint8_t state[TIME_STEADY_SAVED_LEN];
     int rc = store_get_fixed(st, clock_key, sizeof(clock_key), state, sizeof(state));
-    if (time_boot_id(c->boot_id) != 0) {
-        log_warn("cannot read the host's boot id: %s clock starts from the wall clock at each "
-                 "start",
-                 c->whose);
-        prog_clock_now(c);
-        return;
-    }
     if (rc == 1 &&
         time_steady_resume(&c->steady, c->boot_id, state, sizeof(state), time_boot_ms()) == 0)
         log_info("%s clock goes on from before the restart", c->whose);
@@ -149,9 +143,23 @@ void prog_clock_resume(struct prog_clock *c, const char *program, struct store *
         log_warn("%s saved clock is of another version, damaged or cannot be right: it starts "
                  "from the wall clock",
                  c->whose);
+}
+
+void prog_clock_resume(struct prog_clock *c, const char *program, struct store *st)
+{
+    clock_init(c, program);
+    if (st && time_boot_id(c->boot_id) != 0) {
+        log_warn("cannot read the host's boot id: %s clock starts from the wall clock at each "
+                 "start",
+                 c->whose);
+        st = NULL;
+    }
+    if (st)
+        clock_restore(c, st);
     prog_clock_now(c);
     c->st = st;
-    clock_save(c);
+    if (st)
+        clock_save(c);
 }
 
 int64_t prog_clock_now(struct prog_clock *c)

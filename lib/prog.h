@@ -57,10 +57,10 @@ struct prog_clock {
     int64_t host_ahead_ms; /* at the last reading, the host's clock minus it: a step not taken */
     struct log_limit save_log;
 };
-void prog_clock_init(struct prog_clock *c, const char *program);
-/* prog_clock_init, then the clock goes on from what it saved in st (key 'M'
- * "clock") earlier on this boot: a restart takes neither a step made while
- * the program was down nor one it had not taken yet. From then on
+/* The clock of program (its gauge), going on from what it saved in st (key
+ * 'M' "clock") earlier on this boot: a restart takes neither a step made
+ * while the program was down nor one it had not taken yet (st NULL: it
+ * starts from the wall clock, and is never saved). From then on
  * prog_clock_now saves it to st, in a write of its own, when a step is seen,
  * taken or gone, and otherwise at a reading PROG_CLOCK_SAVE_MS or more after
  * the last save. */

@@ -12,12 +12,13 @@ int64_t time_boot_ms(void); /* monotonic, counting suspended time too */
 
 /* A wall clock that does not follow a step of the host's clock at once:
  * every program's (prog.h's prog_clock), ingest's above all, whose readings
- * become every org's clock downstream (README: a clock that is wrong). It runs on from the last
- * reading that agreed with the wall clock by the boot clock; the wall clock is taken as it is while
- * it agrees within TIME_STEADY_SLACK_MS (so NTP's slewing passes), and a
- * step is taken once it has lasted TIME_STEADY_STEP_MS (an NTP step, a VM
- * resumed with a stale clock and corrected a moment later are not). Never
- * goes back, but for a step back that has lasted. */
+ * become every org's clock downstream (README: a clock that is wrong). It
+ * runs on from the last reading that agreed with the wall clock by the boot
+ * clock; the wall clock is taken as it is while it agrees within
+ * TIME_STEADY_SLACK_MS (so NTP's slewing passes), and a step is taken once
+ * it has lasted TIME_STEADY_STEP_MS (an NTP step, a VM resumed with a stale
+ * clock and corrected a moment later are not). Never goes back, but for a
+ * step back that has lasted. */
 #define TIME_STEADY_SLACK_MS 1000
 #define TIME_STEADY_STEP_MS (10 * 60000LL)
 struct time_steady {
