@@ -19,6 +19,7 @@ int ctl_token_main(int argc, char **argv);
 int ctl_export_main(int argc, char **argv);
 int ctl_demo_main(int argc, char **argv);
 int ctl_keygen_main(int argc, char **argv);
+int ctl_flexlm_main(int argc, char **argv);
 
 /* Exit statuses shared by the subcommands. */
 #define CTL_EXIT_OK 0

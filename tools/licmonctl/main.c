@@ -24,6 +24,7 @@ static const struct ctl_command ctl_commands[] = {
     {"token", ctl_token_main, "create, list or revoke API tokens", true},
     {"export", ctl_export_main, "write an export file (xlsx, csv or json)", true},
     {"keygen", ctl_keygen_main, "make a CURVE key pair for ingest or a producer", true},
+    {"flexlm", ctl_flexlm_main, "convert FlexLM debug logs to licmon events (NDJSON)", true},
     {"demo-feed", ctl_demo_main, "internal: the live demo stream run by up --demo", false},
 };
 
