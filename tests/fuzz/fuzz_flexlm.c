@@ -5,17 +5,27 @@
  * every event: ingest's validation takes it, its id is new, time
  * never goes back, a seat is taken only when free and given back or kept
  * alive only when held; and at the end the seats still held are the ones
- * the summary says. */
+ * the summary says. And the first file alone, a log before it grew, says
+ * nothing the whole log contradicts: its events before its last instant are
+ * the first events of the whole, ids and all. */
 #include "../../ingest/ingest_validate.h"
 #include "../../tools/licmonctl/flexlm.c"
 
 #include <stdint.h>
 #include <stdlib.h>
 
+struct fz_event {
+    char id[36];
+    int kind;
+    int64_t ms;
+};
+
 struct fz_check {
     struct hmap *ids;
     struct hmap *held; /* user -> (void *)1 */
     int64_t last_ms;
+    struct fz_event *ev;
+    size_t nev, cap;
 };
 
 static void fz_emit(void *arg, const Licmon__V1__Event *ev)
@@ -23,10 +33,18 @@ static void fz_emit(void *arg, const Licmon__V1__Event *ev)
     struct fz_check *c = arg;
     char reason[200];
     if (ingest_validate_event(ev, ev->ts_ms, ev->ts_ms, 400, reason, sizeof(reason)) ||
-        hmap_gets(c->ids, ev->event_id) || ev->ts_ms < c->last_ms)
+        hmap_gets(c->ids, ev->event_id) || ev->ts_ms < c->last_ms || strlen(ev->event_id) != 35)
         abort();
     hmap_puts(c->ids, ev->event_id, (void *)1);
     c->last_ms = ev->ts_ms;
+    if (c->nev == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 64;
+        c->ev = xrealloc(c->ev, c->cap * sizeof(*c->ev));
+    }
+    struct fz_event *e = &c->ev[c->nev++];
+    memcpy(e->id, ev->event_id, 36);
+    e->kind = ev->kind;
+    e->ms = ev->ts_ms;
     bool held = hmap_gets(c->held, ev->user) != NULL;
     switch (ev->kind) {
     case LICMON__V1__EVENT_KIND__LOGIN:
@@ -59,6 +77,38 @@ static void fz_warn(void *arg, const char *file, uint32_t line, const char *reas
         abort();
 }
 
+/* Converts the first file, or both; 0 and the run's last time, or -1. */
+static int fz_run(const struct flexlm_cfg *cfg, const uint8_t *log, size_t cut, size_t len,
+                  bool both, struct fz_check *c, int64_t *last_ms)
+{
+    char err[300];
+    struct flexlm *f = flexlm_new(cfg, err, sizeof(err));
+    if (!f)
+        abort();
+    flexlm_add(f, "a.log", xmemdup(log, cut), cut);
+    if (both)
+        flexlm_add(f, "b.log", xmemdup(log + cut, len - cut), len - cut);
+    *c = (struct fz_check){hmap_new(), hmap_new(), INT64_MIN, NULL, 0, 0};
+    int rc = flexlm_run(f, fz_emit, fz_warn, c, err, sizeof(err));
+    if (rc == 0) {
+        const struct flexlm_stats *st = flexlm_stats(f);
+        if (hmap_count(c->held) != st->open_at_end || c->nev != st->events)
+            abort();
+        *last_ms = st->last_ms;
+    } else if (c->nev != 0 || !*err) {
+        abort();
+    }
+    flexlm_free(&f);
+    return rc;
+}
+
+static void fz_check_free(struct fz_check *c)
+{
+    hmap_free(&c->ids, NULL);
+    hmap_free(&c->held, NULL);
+    free(c->ev);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)
@@ -70,27 +120,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct flexlm_cfg cfg = {"fz",         zones[o & 3],
                              "fz",         (o & 4) ? "MATLAB=matlab, Maple = m" : NULL,
                              (o & 8) != 0, beats[(o >> 4) & 3]};
-    char err[300];
-    struct flexlm *f = flexlm_new(&cfg, err, sizeof(err));
-    if (!f)
-        abort();
     size_t cut = size > 2 ? data[1] % (size - 1) : 0;
     const uint8_t *log = data + 2;
     size_t len = size - 2;
     if (cut > len)
         cut = len;
-    flexlm_add(f, "a.log", xmemdup(log, cut), cut);
-    flexlm_add(f, "b.log", xmemdup(log + cut, len - cut), len - cut);
-    struct fz_check c = {hmap_new(), hmap_new(), INT64_MIN};
-    if (flexlm_run(f, fz_emit, fz_warn, &c, err, sizeof(err)) == 0) {
-        const struct flexlm_stats *st = flexlm_stats(f);
-        if (hmap_count(c.held) != st->open_at_end || hmap_count(c.ids) != st->events)
-            abort();
-    } else if (hmap_count(c.ids) != 0) {
-        abort();
+    struct fz_check whole, first;
+    int64_t last_whole, last_first;
+    int rc_whole = fz_run(&cfg, log, cut, len, true, &whole, &last_whole);
+    int rc_first = fz_run(&cfg, log, cut, len, false, &first, &last_first);
+    /* the log sent again grown agrees with what it said before: the first
+     * file's events before its last instant begin the whole log's */
+    if (rc_whole == 0 && rc_first == 0) {
+        for (size_t i = 0; i < first.nev && first.ev[i].ms < last_first; i++)
+            if (i >= whole.nev || memcmp(&first.ev[i], &whole.ev[i], sizeof(first.ev[i])))
+                abort();
     }
-    hmap_free(&c.ids, NULL);
-    hmap_free(&c.held, NULL);
-    flexlm_free(&f);
+    fz_check_free(&whole);
+    fz_check_free(&first);
     return 0;
 }

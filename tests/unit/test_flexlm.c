@@ -92,6 +92,7 @@ static void test_dates_count_back_and_over_midnight(void **state)
     struct flexlm *f = run("23:10:00 (MLM) OUT: \"MATLAB\" ana@pc1  \n"
                            " 0:05:00 (lmgrd) TIMESTAMP 6/10/2022\n"
                            " 0:20:00 (MLM) IN: \"MATLAB\" ana@pc1  \n"
+                           "12:05:00 (lmgrd) TIMESTAMP 6/10/2022\n"
                            "23:59:59 (MLM) OUT: \"MATLAB\" bo@pc2  \n"
                            "\f 0:00:01 (MLM) IN: \"MATLAB\" bo@pc2  \n",
                            "Europe/Madrid", 0, NULL, false, &g);
@@ -102,7 +103,7 @@ static void test_dates_count_back_and_over_midnight(void **state)
     assert_string_equal(g.ev[1].type, "");
     want(&g, 2, LOGIN, "bo@pc2/matlab", at(2022, 6, 10, 23, 59, 59, 2));
     want(&g, 3, LOGOUT, "bo@pc2/matlab", at(2022, 6, 11, 0, 0, 1, 2));
-    assert_int_equal(flexlm_stats(f)->lines, 5);
+    assert_int_equal(flexlm_stats(f)->lines, 6);
     flexlm_free(&f);
 
     /* the other dated lines; a later one sets the date anew */
@@ -140,10 +141,51 @@ static void test_the_repeated_hour_of_dst(void **state)
     assert_int_equal(flexlm_stats(f)->behind, 0);
     flexlm_free(&f);
 
+    /* Lord Howe Island: the half hour before 02:00 comes twice (+11, +10:30) */
+    f = run(" 1:20:00 (lmgrd) TIMESTAMP 4/3/2022\n"
+            " 1:40:00 (MLM) OUT: \"MATLAB\" ana@pc1\n"
+            " 1:50:00 (MLM) OUT: \"MATLAB\" bo@pc2\n"
+            " 1:35:00 (MLM) IN: \"MATLAB\" ana@pc1\n"
+            " 2:10:00 (MLM) IN: \"MATLAB\" bo@pc2\n",
+            "Australia/Lord_Howe", 0, NULL, false, &g);
+    int64_t d = at(2022, 4, 3, 0, 0, 0, 0);
+    want(&g, 0, LOGIN, "ana@pc1/matlab", d + (100 - 660) * 60000LL);
+    want(&g, 1, LOGIN, "bo@pc2/matlab", d + (110 - 660) * 60000LL);
+    want(&g, 2, LOGOUT, "ana@pc1/matlab", d + (95 - 630) * 60000LL);
+    want(&g, 3, LOGOUT, "bo@pc2/matlab", d + (130 - 630) * 60000LL);
+    flexlm_free(&f);
+
+    /* the hour DST skips (Madrid, 27 Mar 2022, 02:00 -> 03:00): read with
+     * the offset before it */
+    f = run(" 1:50:00 (lmgrd) TIMESTAMP 3/27/2022\n"
+            " 2:30:00 (MLM) OUT: \"MATLAB\" ana@pc1\n"
+            " 3:40:00 (MLM) IN: \"MATLAB\" ana@pc1\n",
+            "Europe/Madrid", 0, NULL, false, &g);
+    want(&g, 0, LOGIN, "ana@pc1/matlab", at(2022, 3, 27, 2, 30, 0, 1));
+    want(&g, 1, LOGOUT, "ana@pc1/matlab", at(2022, 3, 27, 3, 40, 0, 2));
+    flexlm_free(&f);
+
+    /* a line a little out of order at midnight stays on its day */
+    f = run("22:25:00 (lmgrd) TIMESTAMP 6/9/2022\n"
+            "23:50:00 (MLM) OUT: \"MATLAB\" ana@pc1\n"
+            " 0:00:01 (MLM) IN: \"MATLAB\" ana@pc1\n"
+            "23:59:59 (lmgrd) TIMESTAMP 6/9/2022\n"
+            " 0:00:02 (MLM) OUT: \"MATLAB\" bo@pc2\n"
+            " 1:00:00 (MLM) OUT: \"MATLAB\" cy@pc3\n"
+            " 4:25:00 (lmgrd) TIMESTAMP 6/10/2022\n"
+            " 9:00:00 (MLM) IN: \"MATLAB\" cy@pc3\n",
+            "UTC", 0, NULL, false, &g);
+    want(&g, 1, LOGOUT, "ana@pc1/matlab", at(2022, 6, 10, 0, 0, 1, 0));
+    want(&g, 2, LOGIN, "bo@pc2/matlab", at(2022, 6, 10, 0, 0, 2, 0));
+    want(&g, 3, LOGIN, "cy@pc3/matlab", at(2022, 6, 10, 1, 0, 0, 0));
+    want(&g, 4, LOGOUT, "cy@pc3/matlab", at(2022, 6, 10, 9, 0, 0, 0));
+    assert_int_equal(flexlm_stats(f)->behind, 1);
+    flexlm_free(&f);
+
     /* a clock set back: the line counts at the time of the line before */
     f = run("10:00:00 (lmgrd) TIMESTAMP 6/9/2022\n"
             "10:30:00 (MLM) OUT: \"MATLAB\" ana@pc1\n"
-            "10:20:00 (MLM) IN: \"MATLAB\" ana@pc1\n",
+            "10:25:00 (MLM) IN: \"MATLAB\" ana@pc1\n",
             "UTC", 0, NULL, false, &g);
     want(&g, 1, LOGOUT, "ana@pc1/matlab", at(2022, 6, 9, 10, 30, 0, 0));
     assert_int_equal(flexlm_stats(f)->behind, 1);
@@ -206,26 +248,84 @@ static void test_a_restarted_daemon_lost_its_seats(void **state)
                            "10:02:00 (maple) OUT: \"Maple\" ana@pc1\n"
                            "11:00:00 (MLM) TIMESTAMP 6/9/2022\n"
                            "12:00:00 (lmgrd) TIMESTAMP 6/9/2022\n"
-                           "12:30:00 (lmgrd) Started MLM (pid 11)\n"
+                           "12:30:00 (lmgrd) REStarted MLM (internet tcp_port 27001 pid 11)\n"
                            "12:31:00 (MLM) OUT: \"MATLAB\" ana@pc1\n",
                            "UTC", 1800, NULL, false, &g);
-    int64_t t = at(2022, 6, 9, 10, 0, 0, 0);
+    int64_t t = at(2022, 6, 9, 10, 0, 0, 0), m = 60000;
     size_t i = 0;
-    want(&g, i++, LOGIN, "ana@pc1/matlab", t + 60000);
-    want(&g, i++, LOGIN, "ana@pc1/maple", t + 120000);
-    /* heartbeats every 30 min while held; MLM's seat ends at its last line
-     * (11:00) before lmgrd started it again */
-    want(&g, i++, ACTIVITY, "ana@pc1/matlab", t + 1860000);
-    want(&g, i++, ACTIVITY, "ana@pc1/maple", t + 1920000);
-    want(&g, i++, LOGOUT, "ana@pc1/matlab", t + 3600000);
-    want(&g, i++, ACTIVITY, "ana@pc1/maple", t + 3720000);
-    want(&g, i++, ACTIVITY, "ana@pc1/maple", t + 5520000);
-    want(&g, i++, ACTIVITY, "ana@pc1/maple", t + 7320000);
-    want(&g, i++, LOGIN, "ana@pc1/matlab", t + 9060000);
+    want(&g, i++, LOGIN, "ana@pc1/matlab", t + 1 * m);
+    want(&g, i++, LOGIN, "ana@pc1/maple", t + 2 * m);
+    /* heartbeats every 30 min while held */
+    want(&g, i++, ACTIVITY, "ana@pc1/matlab", t + 31 * m);
+    want(&g, i++, ACTIVITY, "ana@pc1/maple", t + 32 * m);
+    want(&g, i++, ACTIVITY, "ana@pc1/matlab", t + 61 * m);
+    want(&g, i++, ACTIVITY, "ana@pc1/maple", t + 62 * m);
+    want(&g, i++, ACTIVITY, "ana@pc1/matlab", t + 91 * m);
+    want(&g, i++, ACTIVITY, "ana@pc1/maple", t + 92 * m);
+    /* MLM's seat ended at the log's last line before lmgrd started it again */
+    want(&g, i++, LOGOUT, "ana@pc1/matlab", t + 120 * m);
+    want(&g, i++, ACTIVITY, "ana@pc1/maple", t + 122 * m);
+    want(&g, i++, LOGIN, "ana@pc1/matlab", t + 151 * m);
     assert_int_equal(g.n, i);
     assert_int_equal(flexlm_stats(f)->restarts, 2);
     assert_int_equal(flexlm_stats(f)->lost, 1);
     flexlm_free(&f);
+
+    /* a daemon that exits, and lmgrd: their seats end there; the INs of a
+     * shutdown in the same second still find theirs */
+    f = run("10:00:00 (lmgrd) TIMESTAMP 6/9/2022\n"
+            "10:01:00 (MLM) OUT: \"MATLAB\" ana@pc1\n"
+            "10:02:00 (maple) OUT: \"Maple\" ana@pc1\n"
+            "10:03:00 (maple) OUT: \"Maple\" bo@pc2\n"
+            "10:05:00 (lmgrd) MLM exited with status 27 (Invalid license file syntax)\n"
+            "10:06:00 (MLM) IN: \"MATLAB\" ana@pc1\n"
+            "10:07:00 (lmgrd) EXITING DUE TO SIGNAL 15\n"
+            "10:07:00 (maple) IN: \"Maple\" bo@pc2  (SHUTDOWN)\n",
+            "UTC", 0, NULL, false, &g);
+    i = 3;
+    want(&g, i++, LOGOUT, "ana@pc1/matlab", t + 5 * m);
+    want(&g, i++, LOGOUT, "bo@pc2/maple", t + 7 * m);  /* its IN */
+    want(&g, i++, LOGOUT, "ana@pc1/maple", t + 7 * m); /* lmgrd's exit */
+    assert_int_equal(g.n, i);
+    assert_int_equal(flexlm_stats(f)->unmatched, 1);
+    assert_int_equal(flexlm_stats(f)->lost, 2);
+    assert_int_equal(flexlm_stats(f)->open_at_end, 0);
+    flexlm_free(&f);
+}
+
+/* What a log sent before it grew said stays true: every event of the short
+ * log is an event of the long one, id and all, even when the long one
+ * shows a restart that ended a seat the short one kept alive. */
+static void test_a_log_sent_again_grown_agrees(void **state)
+{
+    (void)state;
+    const char *log = "10:00:00 (lmgrd) TIMESTAMP 6/9/2022\n"
+                      "10:00:00 (lmgrd) Started MLM (pid 1)\n"
+                      "10:01:00 (MLM) OUT: \"MATLAB\" ana@pc1\n"
+                      "10:05:00 (MLM) TIMESTAMP 6/9/2022\n"
+                      "12:00:00 (lmgrd) TIMESTAMP 6/9/2022\n";
+    const char *tails[] = {
+        "12:30:00 (lmgrd) Started MLM (pid 2)\n", "12:00:00 (lmgrd) Started MLM (pid 2)\n",
+        "12:00:00 (lmgrd) EXITING DUE TO SIGNAL 15\n",
+        "12:00:00 (lmgrd) MLM exited with status 1\n", "13:00:00 (MLM) IN: \"MATLAB\" ana@pc1\n"};
+    struct got a, b;
+    struct flexlm *f = run(log, "UTC", 600, NULL, false, &a);
+    assert_int_equal(a.n, 12); /* a login, heartbeats to 11:51 */
+    flexlm_free(&f);
+    for (size_t k = 0; k < sizeof(tails) / sizeof(tails[0]); k++) {
+        char *more = xasprintf("%s%s", log, tails[k]);
+        f = run(more, "UTC", 600, NULL, false, &b);
+        assert_true(b.n > a.n);
+        for (size_t i = 0; i < a.n; i++) {
+            assert_string_equal(a.ev[i].id, b.ev[i].id);
+            assert_int_equal(a.ev[i].kind, b.ev[i].kind);
+        }
+        for (size_t i = a.n; i < b.n; i++) /* the rest comes after */
+            assert_true(b.ev[i].ms > a.ev[a.n - 1].ms);
+        assert_int_equal(b.ev[b.n - 1].kind, LOGOUT);
+        flexlm_free(&f);
+        free(more);
+    }
 }
 
 static void test_heartbeats_keep_a_seat_until_its_checkin(void **state)
@@ -302,7 +402,9 @@ static void test_types_names_and_lines_it_cannot_use(void **state)
             "10:00:06 (adskflex) OUT: \"MATLAB\"   \n"
             "10:00:07 (adskflex) OUT: \"A_Feature_Name_Longer_Than_32_Chars\" ana@pc1\n"
             "  this line has no time\n"
-            "10:00:08 (adskflex) OUT: \"Maple\" ana@pc1\n",
+            "10:00:08 (adskflex) OUT: \"Maple\" ana@pc1\n"
+            "10:00:09 (adskflex) OUT: \"ALL\" ana@pc1\n"
+            "10:00:10 (other) OUT: \"64300ACD_F\" bo@pc2\n",
             "UTC", 0, "85730ACD_2012_0F=autocad, 64300ACD_F = autocad", false, &g);
     size_t i = 0;
     want(&g, i++, LOGIN, "USER01@COMPUTER01/autocad", at(2022, 6, 9, 10, 0, 1, 0));
@@ -310,15 +412,19 @@ static void test_types_names_and_lines_it_cannot_use(void **state)
     want(&g, i++, LOGIN, "Jos\xc3\xa9@pc9/some_feature_x", at(2022, 6, 9, 10, 0, 4, 0));
     want(&g, i++, LOGIN, "ana@pc1/maple", at(2022, 6, 9, 10, 0, 8, 0));
     assert_int_equal(g.n, i);
-    assert_int_equal(g.nwarn, 3);
+    assert_int_equal(g.nwarn, 5);
     assert_string_equal(g.warn[0], "a.log:6: no quoted feature name");
     assert_string_equal(g.warn[1], "a.log:7: no user@host after the feature");
     assert_non_null(strstr(g.warn[2], "a.log:8: feature \"A_Feature_Name_Longer_Than_32_Chars\""));
     assert_non_null(strstr(g.warn[2], "--type-map"));
+    assert_non_null(strstr(g.warn[3], "a.log:11: feature \"ALL\" would be the type all"));
+    assert_string_equal(g.warn[4], "a.log:12: type autocad is daemon adskflex's, and this is "
+                                   "daemon other's feature \"64300ACD_F\": map it to a type of "
+                                   "its own");
     const struct flexlm_stats *st = flexlm_stats(f);
     assert_int_equal(st->unsupported, 1);
-    assert_int_equal(st->malformed, 3);
-    assert_int_equal(st->lines, 10);
+    assert_int_equal(st->malformed, 5);
+    assert_int_equal(st->lines, 12);
     flexlm_free(&f);
 
     /* --only-mapped: the others are counted, not sent */
@@ -343,20 +449,33 @@ static void test_bad_settings_and_logs_without_a_date(void **state)
     assert_null(flexlm_new(&cfg, err, sizeof(err)));
     assert_non_null(strstr(err, "--org"));
     cfg.org = "acme";
-    const char *maps[] = {"MATLAB", "MATLAB=Matlab", "A=a,A=b", "=a"};
-    const char *why[] = {"is not FEATURE=type", "must match", "mapped twice", "is not FEATURE"};
-    for (size_t i = 0; i < 4; i++) {
+    const char *maps[] = {"MATLAB", "MATLAB=Matlab", "A=a,A=b", "=a", "X=all"};
+    const char *why[] = {"is not FEATURE=type", "must match", "mapped twice", "is not FEATURE",
+                         "not be all"};
+    for (size_t i = 0; i < 5; i++) {
         cfg.type_map = maps[i];
         assert_null(flexlm_new(&cfg, err, sizeof(err)));
         assert_non_null(strstr(err, why[i]));
     }
     cfg.type_map = NULL;
-    const char *logs[] = {"10:00:01 (MLM) OUT: \"MATLAB\" ana@pc1\n", "no log here\n", ""};
-    const char *msg[] = {"no date in the log", "no FlexLM log line", "no FlexLM log line"};
-    for (size_t i = 0; i < 3; i++) {
+    const char *logs[] = {"10:00:01 (MLM) OUT: \"MATLAB\" ana@pc1\n", "no log here\n", "",
+                          /* two files given newest first, or a clock set back an hour */
+                          "10:00:00 (lmgrd) TIMESTAMP 6/10/2022\n"
+                          "\f10:00:00 (lmgrd) TIMESTAMP 6/9/2022\n",
+                          "10:00:00 (lmgrd) TIMESTAMP 6/9/2022\n"
+                          " 9:00:00 (MLM) OUT: \"MATLAB\" ana@pc1\n"};
+    const char *msg[] = {"no date in the log", "no FlexLM log line", "no FlexLM log line",
+                         "b.log:1: dated 2022-06-09 10:00:00, 1440 minutes before the line "
+                         "before it (2022-06-10T10:00:00.000Z): the logs are out of order",
+                         "a.log:2: dated 2022-06-09 09:00:00, 60 minutes before"};
+    for (size_t i = 0; i < 5; i++) {
         struct flexlm *f = flexlm_new(&cfg, err, sizeof(err));
         assert_non_null(f);
-        flexlm_add(f, "a.log", xstrdup(logs[i]), strlen(logs[i]));
+        const char *cut = strchr(logs[i], '\f');
+        size_t n1 = cut ? (size_t)(cut - logs[i]) : strlen(logs[i]);
+        flexlm_add(f, "a.log", xmemdup(logs[i], n1), n1);
+        if (cut)
+            flexlm_add(f, "b.log", xstrdup(cut + 1), strlen(cut + 1));
         struct got g;
         memset(&g, 0, sizeof(g));
         assert_int_equal(flexlm_run(f, got_emit, got_warn, &g, err, sizeof(err)), -1);
@@ -374,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_one_seat_per_user_host_and_type),
         cmocka_unit_test(test_a_restarted_daemon_lost_its_seats),
         cmocka_unit_test(test_heartbeats_keep_a_seat_until_its_checkin),
+        cmocka_unit_test(test_a_log_sent_again_grown_agrees),
         cmocka_unit_test(test_ids_are_stable_as_the_log_grows),
         cmocka_unit_test(test_types_names_and_lines_it_cannot_use),
         cmocka_unit_test(test_bad_settings_and_logs_without_a_date),

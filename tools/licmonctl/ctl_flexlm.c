@@ -89,9 +89,10 @@ static void flexlm_summary(const struct flexlm_stats *s)
              " of features outside --type-map",
              s->unsupported, s->unmatched, s->malformed, s->ignored);
     ctl_note("licmonctl flexlm: %" PRIu64 " daemon starts, %" PRIu64
-             " gaps of a day or more, %" PRIu64 " seats ended by either, %" PRIu64
-             " seats still held at the end, %" PRIu64 " times in a repeated hour, %" PRIu64
-             " lines dated before the line before them",
+             " gaps of a day or more; %" PRIu64
+             " seats ended by a daemon's restart or exit or a gap, %" PRIu64
+             " still held at the end; %" PRIu64 " times in a repeated hour, %" PRIu64
+             " lines dated a little before the line before them",
              s->restarts, s->gaps, s->lost, s->open_at_end, s->ambiguous, s->behind);
 }
 

@@ -1,18 +1,22 @@
 /* flexlm: FlexLM debug logs into licmon events (see flexlm.h). Three passes
  * over the lines that carry a time ("H:MM:SS (daemon) text"):
- *   1. dating: the day advances when the time of day falls back by more than
- *      ROLL_S (midnight; a DST fall-back repeats at most an hour), and every
- *      dated line (TIMESTAMP, lmgrd's start, the system date) sets it anew;
- *      lines before the first dated line count back from it. A line dated
- *      before the line before it (the server's clock set back) counts at
- *      that line's time, so events go out in time order and ids stay unique;
- *   2. restarts: when lmgrd starts a vendor daemon again, the seats that
- *      daemon had out were lost at its last line before the restart; after
- *      a day with no line at all (lmgrd writes a TIMESTAMP every 6 hours:
- *      the server was down, or the log has a hole) every seat ended at the
- *      last line before it;
- *   3. events, in time order, with the heartbeats and releases due before
- *      each line swept out first.
+ *   1. dating. A dated line (TIMESTAMP, lmgrd's start, the system date, the
+ *      SLOG start date) gives its date; any other line is put within 12
+ *      hours of the line before it (lmgrd writes a TIMESTAMP every 6 hours),
+ *      so midnight moves the date on and a line a little out of order stays
+ *      on its day. A file's lines before its first dated line count back
+ *      from it. The local time becomes UTC in the server's zone; a line up
+ *      to MAX_BEHIND_MS before the line before it counts at that line's
+ *      time, so time never goes back; more is an error (logs out of order,
+ *      or the server's clock set back).
+ *   2. ends. Seats FlexLM never checked in: when lmgrd starts a vendor
+ *      daemon again, that daemon's seats ended at the line before (the log's
+ *      last sign of life); when a daemon exits, or lmgrd itself, at that
+ *      line; after a day with no line at all (the server was down, or the
+ *      log has a hole), at the line before the hole. Never before a line
+ *      already passed, so a log sent again, grown, agrees with what was sent.
+ *   3. events, in time order: before each line, the heartbeats and ends due
+ *      before it, from a heap.
  * A licmon user holds one seat at a time and a FlexLM user one license of
  * each feature at once, so the licmon user is "user@host/type": per type
  * the numbers are FlexLM's; `all` counts seats held. Several checkouts of
@@ -33,10 +37,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ROLL_S 4200                 /* a fall-back of over 70 minutes is midnight */
-#define AMBIGUOUS_SLACK_S 600       /* a repeated hour's first pass, within jitter */
-#define FL_NONE INT64_MAX           /* no restart ahead */
-#define GAP_MS (24 * 3600 * 1000LL) /* a day without a line: the log has a hole */
+#define HALF_DAY_S 43200
+#define AMBIGUOUS_SLACK_S 600            /* a repeated hour's first pass, within jitter */
+#define MAX_BEHIND_MS (10 * 60 * 1000LL) /* a line out of order, not a clock set back */
+#define GAP_MS (24 * 3600 * 1000LL)      /* a day without a line: the log has a hole */
+#define FL_NONE INT64_MAX
 
 struct fl_file {
     char *name;
@@ -46,30 +51,37 @@ struct fl_file {
 
 struct fl_line {
     uint32_t file, lineno;
-    uint32_t daemon;  /* index into f->daemon */
-    int32_t restarts; /* the daemon lmgrd starts on this line, or -1 */
-    bool gap;         /* the first line after a hole in the log */
-    int32_t tod;      /* seconds since local midnight */
-    int64_t day_off;  /* days after the first line */
-    int64_t ms;       /* UTC, after pass 1 */
-    int64_t end_by;   /* this daemon's seats are lost then (pass 2) */
-    const char *text; /* after "(daemon) ", NUL-terminated */
+    uint32_t daemon;    /* index into f->daemon */
+    int32_t tod;        /* seconds since local midnight */
+    int64_t local;      /* local seconds since the epoch (pass 1) */
+    int64_t ms;         /* UTC (pass 1) */
+    int32_t ends;       /* pass 2: the daemon whose seats end here, or -1 */
+    bool ends_all;      /* pass 2: every daemon's seats end here */
+    int64_t end_at;     /* pass 2: when the daemon's seats ended */
+    int64_t end_all_at; /* pass 2: when every seat ended */
+    int64_t end_by;     /* pass 2: seats this line takes end then, or FL_NONE */
+    const char *text;   /* after "(daemon) ", NUL-terminated */
 };
 
 struct fl_daemon {
     char *name;
-    int64_t last_ms; /* pass 2: its latest line so far, or FL_NONE */
-    int64_t next_death;
+    int64_t next_end; /* pass 2, going back: the next end of its seats */
 };
 
 struct fl_hold {
     char *user; /* "user@host/type" */
     char *type;
-    uint32_t daemon;
     uint32_t count; /* checkouts not yet checked in */
-    int64_t next_hb;
     int64_t end_by;
-    bool lost; /* a sweep found its daemon restarted */
+    uint32_t hb_gen, end_gen; /* the heap's current entries carry these */
+    bool gone;
+};
+
+struct fl_due { /* a heap entry: a heartbeat or the end of a seat */
+    int64_t ms;
+    bool end;
+    uint32_t gen;
+    size_t hold; /* index into f->hold */
 };
 
 struct fl_idkey {
@@ -77,17 +89,11 @@ struct fl_idkey {
     size_t len;
 };
 
-struct fl_due { /* a heartbeat or a release found by a sweep */
-    int64_t ms;
-    const char *user;
-    size_t hold;
-    bool release;
-};
-
 struct flexlm {
     struct flexlm_cfg cfg;
     const struct tz *zone;
-    struct hmap *type_map; /* feature -> type */
+    struct hmap *type_map;   /* feature -> type */
+    struct hmap *type_owner; /* type -> daemon index + 1 */
     struct fl_file *file;
     size_t nfile;
     struct fl_line *line;
@@ -95,17 +101,16 @@ struct flexlm {
     struct fl_daemon *daemon;
     size_t ndaemon, capdaemon;
     struct hmap *daemon_ix; /* name -> index + 1 */
-    struct fl_hold **hold;
+    struct fl_hold **hold;  /* every seat of the run, held or gone */
     size_t nhold, caphold;
-    struct hmap *hold_ix;   /* user -> index + 1 */
-    int64_t next_due;       /* no sweep is needed before this */
+    struct hmap *held; /* user -> index + 1, the seats held */
+    struct fl_due *heap;
+    size_t nheap, capheap;
     struct hmap *ids;       /* "kind NUL user" -> occurrences at ids_ms */
     struct fl_idkey *idkey; /* the keys in ids, to empty it */
     size_t nidkey, capidkey;
     int64_t ids_ms;
     EVP_MD_CTX *md;
-    struct fl_due *due;
-    size_t ndue, capdue;
     flexlm_emit_fn emit;
     flexlm_warn_fn warn;
     void *arg;
@@ -135,8 +140,10 @@ static int fl_parse_map(struct flexlm *f, const char *map, char *err, size_t err
             type++;
         for (char *t = type + strlen(type); t > type && isspace((unsigned char)t[-1]);)
             *--t = '\0';
-        if (!settings_valid_type(type)) {
-            snprintf(err, errlen, "--type-map: license type \"%.80s\" must match [a-z0-9_]{1,32}",
+        if (!settings_valid_type(type) || !strcmp(type, "all")) {
+            snprintf(err, errlen,
+                     "--type-map: license type \"%.80s\" must match [a-z0-9_]{1,32} and not be "
+                     "all",
                      type);
             rc = -1;
         } else if (hmap_gets(f->type_map, item)) {
@@ -178,23 +185,15 @@ struct flexlm *flexlm_new(const struct flexlm_cfg *cfg, char *err, size_t errlen
     f->cfg = *cfg;
     f->zone = zone;
     f->type_map = hmap_new();
-    if (cfg->type_map && fl_parse_map(f, cfg->type_map, err, errlen) != 0) {
-        flexlm_free(&f);
-        return NULL;
-    }
+    f->type_owner = hmap_new();
     f->daemon_ix = hmap_new();
-    f->hold_ix = hmap_new();
+    f->held = hmap_new();
     f->ids = hmap_new();
     if (!(f->md = EVP_MD_CTX_new()))
         abort();
+    if (cfg->type_map && fl_parse_map(f, cfg->type_map, err, errlen) != 0)
+        flexlm_free(&f);
     return f;
-}
-
-static void fl_hold_free(struct fl_hold *h)
-{
-    free(h->user);
-    free(h->type);
-    free(h);
 }
 
 void flexlm_free(struct flexlm **fp)
@@ -203,6 +202,7 @@ void flexlm_free(struct flexlm **fp)
     if (!f)
         return;
     hmap_free(&f->type_map, free);
+    hmap_free(&f->type_owner, NULL);
     for (size_t i = 0; i < f->nfile; i++) {
         free(f->file[i].name);
         free(f->file[i].text);
@@ -213,16 +213,19 @@ void flexlm_free(struct flexlm **fp)
         free(f->daemon[i].name);
     free(f->daemon);
     hmap_free(&f->daemon_ix, NULL);
-    for (size_t i = 0; i < f->nhold; i++)
-        fl_hold_free(f->hold[i]);
+    for (size_t i = 0; i < f->nhold; i++) {
+        free(f->hold[i]->user);
+        free(f->hold[i]->type);
+        free(f->hold[i]);
+    }
     free(f->hold);
-    hmap_free(&f->hold_ix, NULL);
+    hmap_free(&f->held, NULL);
+    free(f->heap);
     hmap_free(&f->ids, free);
     for (size_t i = 0; i < f->nidkey; i++)
         free(f->idkey[i].key);
     free(f->idkey);
     EVP_MD_CTX_free(f->md);
-    free(f->due);
     free(f);
     *fp = NULL;
 }
@@ -251,7 +254,7 @@ static uint32_t fl_daemon_index(struct flexlm *f, const char *name, size_t n)
         f->capdaemon = f->capdaemon ? 2 * f->capdaemon : 8;
         f->daemon = xrealloc(f->daemon, f->capdaemon * sizeof(*f->daemon));
     }
-    f->daemon[f->ndaemon] = (struct fl_daemon){xstrndup(name, n), FL_NONE, FL_NONE};
+    f->daemon[f->ndaemon] = (struct fl_daemon){xstrndup(name, n), FL_NONE};
     hmap_put(f->daemon_ix, name, n, (void *)(uintptr_t)(f->ndaemon + 1));
     return (uint32_t)f->ndaemon++;
 }
@@ -269,7 +272,7 @@ static int fl_digits(const char **p, int min, int max, int *out)
 }
 
 /* " H:MM:SS (daemon) text": the time of day and the daemon, or -1. */
-static int fl_parse_timed(struct flexlm *f, char *s, struct fl_line *l)
+static int fl_parse_timed(struct flexlm *f, const char *s, struct fl_line *l)
 {
     const char *p = s;
     int h, m, sec;
@@ -303,7 +306,7 @@ static void fl_split(struct flexlm *f, uint32_t fi)
             e--;
         *e = '\0'; /* flexlm_add left a byte after the text */
         f->st.lines++;
-        struct fl_line l = {.file = fi, .lineno = lineno, .restarts = -1, .end_by = FL_NONE};
+        struct fl_line l = {.file = fi, .lineno = lineno, .ends = -1, .end_by = FL_NONE};
         if (fl_parse_timed(f, s, &l) == 0) {
             if (f->nline == f->capline) {
                 f->capline = f->capline ? 2 * f->capline : 1024;
@@ -322,7 +325,7 @@ static const char *const fl_months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun"
 
 static int fl_civil(int y, int m, int d, int64_t *days)
 {
-    if (y < 1970 || y > 9999 || m < 1 || m > 12 || d < 1 || d > 31)
+    if (y < 1980 || y > 9999 || m < 1 || m > 12 || d < 1 || d > 31)
         return -1;
     *days = time_days_from_civil(y, (unsigned)m, (unsigned)d);
     int64_t yy;
@@ -363,16 +366,27 @@ static int fl_wmdy(const char *p, int64_t *days)
 static int fl_line_date(const struct flexlm *f, const struct fl_line *l, int64_t *days)
 {
     const char *t = l->text, *p;
+    bool lmgrd = !strcmp(f->daemon[l->daemon].name, "lmgrd");
     if (!strncmp(t, "TIMESTAMP ", 10))
         return fl_mdy(t + 10, days);
-    if ((p = strstr(t, "Server's System Date and Time: ")))
-        return fl_wmdy(p + 31, days);
-    if ((p = strstr(t, "Start-Date: ")))
-        return fl_wmdy(p + 12, days);
-    if (!strcmp(f->daemon[l->daemon].name, "lmgrd") && strstr(t, " started on ") &&
-        (p = strrchr(t, '(')) && fl_mdy(p + 1, days) == 0)
-        return 0;
+    if (lmgrd && !strncmp(t, "Server's System Date and Time: ", 31))
+        return fl_wmdy(t + 31, days);
+    if (t[0] == '(' && t[1] == '@' && (p = strstr(t, "-SLOG@) Start-Date: ")))
+        return fl_wmdy(p + 20, days);
+    if (lmgrd && strstr(t, " started on ") && (p = strrchr(t, '(')))
+        return fl_mdy(p + 1, days);
     return -1;
+}
+
+/* tod - from as seconds in (-12 h, 12 h]: the line nearest the one before */
+static int64_t fl_near(int32_t tod, int32_t from)
+{
+    int64_t d = tod - from;
+    if (d > HALF_DAY_S)
+        d -= 2 * HALF_DAY_S;
+    if (d <= -HALF_DAY_S)
+        d += 2 * HALF_DAY_S;
+    return d;
 }
 
 /* Local seconds -> UTC ms in the server's zone. In a repeated hour the
@@ -394,39 +408,73 @@ static int64_t fl_utc(struct flexlm *f, int64_t local_s, int64_t prev_ms)
     return u1 * 1000; /* valid, or in a skipped hour: read with the offset before it */
 }
 
+/* Lines [from, to) counted back from line `to`, which is dated. */
+static void fl_date_back(struct flexlm *f, size_t from, size_t to)
+{
+    for (size_t j = to; j-- > from;)
+        f->line[j].local = f->line[j + 1].local + fl_near(f->line[j].tod, f->line[j + 1].tod);
+}
+
+/* Line i: its own date, or the one nearest the line before. */
+static void fl_date_on(struct flexlm *f, size_t i)
+{
+    struct fl_line *l = &f->line[i];
+    int64_t days;
+    if (fl_line_date(f, l, &days) == 0)
+        l->local = days * 86400 + l->tod;
+    else
+        l->local = f->line[i - 1].local + fl_near(l->tod, f->line[i - 1].tod);
+}
+
 static int fl_date_lines(struct flexlm *f, char *err, size_t errlen)
 {
     if (!f->nline) {
         snprintf(err, errlen, "no FlexLM log line (\"H:MM:SS (daemon) ...\") in the input");
         return -1;
     }
-    int64_t off = 0, first_anchor = -1;
-    for (size_t i = 0; i < f->nline; i++) {
-        struct fl_line *l = &f->line[i];
-        if (i && l->tod < f->line[i - 1].tod - ROLL_S)
-            off++;
-        l->day_off = off;
+    bool dated = false;
+    for (size_t i = 0; i < f->nline;) {
+        size_t end = i, first = SIZE_MAX; /* this file's lines, its first dated one */
         int64_t days;
-        if (first_anchor < 0 && fl_line_date(f, l, &days) == 0)
-            first_anchor = (int64_t)i;
+        for (; end < f->nline && f->line[end].file == f->line[i].file; end++)
+            if (first == SIZE_MAX && fl_line_date(f, &f->line[end], &days) == 0)
+                first = end;
+        if (first != SIZE_MAX) {
+            f->line[first].local = days * 86400 + f->line[first].tod;
+            fl_date_back(f, dated ? i : 0, first);
+            for (size_t k = first + 1; k < end; k++)
+                fl_date_on(f, k);
+            dated = true;
+        } else if (dated) {
+            for (size_t k = i; k < end; k++)
+                fl_date_on(f, k);
+        }
+        i = end;
     }
-    if (first_anchor < 0) {
+    if (!dated) {
         snprintf(err, errlen,
                  "no date in the log: it has no TIMESTAMP line, no lmgrd start line and no "
                  "\"Server's System Date\" line");
         return -1;
     }
-    int64_t base, prev = FL_NONE; /* base: the date of day_off 0 */
-    fl_line_date(f, &f->line[first_anchor], &base);
-    base -= f->line[first_anchor].day_off;
+    int64_t prev = FL_NONE;
     for (size_t i = 0; i < f->nline; i++) {
         struct fl_line *l = &f->line[i];
-        int64_t days;
-        if ((int64_t)i > first_anchor && fl_line_date(f, l, &days) == 0)
-            base = days - l->day_off;
-        l->ms = fl_utc(f, (base + l->day_off) * 86400 + l->tod, prev);
-        if (prev != FL_NONE && l->ms < prev) { /* behind the line before: at its time */
-            f->st.behind++;
+        l->ms = fl_utc(f, l->local, prev);
+        if (prev != FL_NONE && l->ms < prev) {
+            if (prev - l->ms > MAX_BEHIND_MS) {
+                char when[16], was[40];
+                time_format_date(l->local / 86400, when, sizeof(when));
+                time_format_rfc3339(prev, was, sizeof(was));
+                snprintf(err, errlen,
+                         "%s:%u: dated %s %02d:%02d:%02d, %" PRId64
+                         " minutes before the line before it (%s): the logs are out of order "
+                         "(give them oldest first) or the server's clock was set back",
+                         f->file[l->file].name, l->lineno, when, l->tod / 3600, l->tod / 60 % 60,
+                         l->tod % 60, (prev - l->ms) / 60000, was);
+                return -1;
+            }
+            f->st.behind++; /* a line a little out of order: at the time of the one before */
             l->ms = prev;
         }
         prev = l->ms;
@@ -436,37 +484,62 @@ static int fl_date_lines(struct flexlm *f, char *err, size_t errlen)
     return 0;
 }
 
-/* ---- pass 2: restarts ---- */
+/* ---- pass 2: the ends of seats FlexLM never checked in ---- */
 
-static void fl_find_restarts(struct flexlm *f)
+/* "Started D (pid N)", "REStarted D (internet tcp_port P pid N)": D */
+static int fl_started(const char *t, const char **name, size_t *n)
+{
+    if (!strncmp(t, "REStarted ", 10))
+        t += 10;
+    else if (!strncmp(t, "Started ", 8))
+        t += 8;
+    else
+        return -1;
+    const char *e = strchr(t, ' ');
+    if (!e || e == t || e[1] != '(' || !strstr(e, "pid "))
+        return -1;
+    *name = t;
+    *n = (size_t)(e - t);
+    return 0;
+}
+
+static void fl_find_ends(struct flexlm *f)
 {
     uint32_t lmgrd = fl_daemon_index(f, "lmgrd", 5);
     for (size_t i = 0; i < f->nline; i++) {
         struct fl_line *l = &f->line[i];
-        const char *t = l->text;
-        if (i && l->ms - f->line[i - 1].ms > GAP_MS) {
-            l->gap = true;
+        const char *t = l->text, *name, *e;
+        size_t n;
+        int64_t before = i ? f->line[i - 1].ms : l->ms;
+        if (i && l->ms - before > GAP_MS) {
             f->st.gaps++;
+            l->ends_all = true;
+            l->end_all_at = before;
         }
-        if (l->daemon == lmgrd && !strncmp(t, "Started ", 8)) {
-            const char *name = t + 8, *e = strchr(name, ' ');
-            if (e && e > name && !strncmp(e, " (pid ", 6)) {
-                l->restarts = (int32_t)fl_daemon_index(f, name, (size_t)(e - name));
-                struct fl_daemon *d = &f->daemon[l->restarts];
-                l->end_by = d->last_ms != FL_NONE ? d->last_ms : l->ms; /* its seats' end */
-            }
+        if (l->daemon != lmgrd)
+            continue;
+        if (fl_started(t, &name, &n) == 0) {
+            f->st.restarts++;
+            l->ends = (int32_t)fl_daemon_index(f, name, n);
+            l->end_at = before;
+        } else if ((e = strstr(t, " exited with status")) && e > t &&
+                   !memchr(t, ' ', (size_t)(e - t))) {
+            l->ends = (int32_t)fl_daemon_index(f, t, (size_t)(e - t));
+            l->end_at = l->ms;
+        } else if (!strncmp(t, "EXITING DUE TO", 14) && !l->ends_all) {
+            l->ends_all = true;
+            l->end_all_at = l->ms;
         }
-        f->daemon[l->daemon].last_ms = l->ms;
     }
+    int64_t next_all = FL_NONE;
     for (size_t i = f->nline; i-- > 0;) {
         struct fl_line *l = &f->line[i];
-        int64_t death = l->end_by;
-        l->end_by = f->daemon[l->daemon].next_death;
-        if (l->gap)
-            for (size_t d = 0; d < f->ndaemon; d++)
-                f->daemon[d].next_death = f->line[i - 1].ms;
-        if (l->restarts >= 0) /* after the gap: its own last line may be earlier */
-            f->daemon[l->restarts].next_death = death;
+        int64_t own = f->daemon[l->daemon].next_end;
+        l->end_by = own < next_all ? own : next_all;
+        if (l->ends_all)
+            next_all = l->end_all_at;
+        if (l->ends >= 0)
+            f->daemon[l->ends].next_end = l->end_at;
     }
 }
 
@@ -537,81 +610,98 @@ static void fl_emit(struct flexlm *f, Licmon__V1__EventKind kind, const char *id
     f->emit(f->arg, &ev);
 }
 
-static void fl_due_push(struct flexlm *f, int64_t ms, size_t hold, bool release)
+/* Heap order: time, then ends before heartbeats, then user: the same order
+ * every run. */
+static bool fl_due_before(const struct flexlm *f, const struct fl_due *a, const struct fl_due *b)
 {
-    if (f->ndue == f->capdue) {
-        f->capdue = f->capdue ? 2 * f->capdue : 64;
-        f->due = xrealloc(f->due, f->capdue * sizeof(*f->due));
+    if (a->ms != b->ms)
+        return a->ms < b->ms;
+    if (a->end != b->end)
+        return a->end;
+    return strcmp(f->hold[a->hold]->user, f->hold[b->hold]->user) < 0;
+}
+
+static void fl_heap_push(struct flexlm *f, int64_t ms, bool end, size_t hold)
+{
+    struct fl_hold *h = f->hold[hold];
+    if (f->nheap == f->capheap) {
+        f->capheap = f->capheap ? 2 * f->capheap : 64;
+        f->heap = xrealloc(f->heap, f->capheap * sizeof(*f->heap));
     }
-    f->due[f->ndue++] = (struct fl_due){ms, f->hold[hold]->user, hold, release};
+    size_t i = f->nheap++;
+    struct fl_due d = {ms, end, end ? h->end_gen : h->hb_gen, hold};
+    while (i && fl_due_before(f, &d, &f->heap[(i - 1) / 2])) {
+        f->heap[i] = f->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    f->heap[i] = d;
 }
 
-static int fl_due_cmp(const void *a, const void *b)
+static struct fl_due fl_heap_pop(struct flexlm *f)
 {
-    const struct fl_due *x = a, *y = b;
-    if (x->ms != y->ms)
-        return x->ms < y->ms ? -1 : 1;
-    int c = strcmp(x->user, y->user);
-    return c ? c : (int)x->release - (int)y->release;
+    struct fl_due top = f->heap[0], last = f->heap[--f->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= f->nheap)
+            break;
+        if (c + 1 < f->nheap && fl_due_before(f, &f->heap[c + 1], &f->heap[c]))
+            c++;
+        if (!fl_due_before(f, &f->heap[c], &last))
+            break;
+        f->heap[i] = f->heap[c];
+        i = c;
+    }
+    if (f->nheap)
+        f->heap[i] = last;
+    return top;
 }
 
-static void fl_hold_remove(struct flexlm *f, size_t i)
+/* A seat's next heartbeat from `from`, and its end if that moved. */
+static void fl_schedule(struct flexlm *f, size_t hold, int64_t from, int64_t end_by)
 {
-    struct fl_hold *h = f->hold[i];
-    hmap_dels(f->hold_ix, h->user);
-    fl_hold_free(h);
-    f->hold[i] = f->hold[--f->nhold];
-    if (i < f->nhold)
-        hmap_puts(f->hold_ix, f->hold[i]->user, (void *)(uintptr_t)(i + 1));
-}
-
-static void fl_due_min(struct flexlm *f, const struct fl_hold *h)
-{
-    int64_t next = h->end_by;
-    if (f->cfg.heartbeat_ms > 0 && h->next_hb < next)
-        next = h->next_hb;
-    if (next < f->next_due)
-        f->next_due = next;
-}
-
-/* Emits the heartbeats due before t and the seats lost before t; those of
- * daemon `restarted` (or -1), which lmgrd starts again at t, up to t. */
-static void fl_sweep(struct flexlm *f, int64_t t, int64_t restarted)
-{
-    if (t <= f->next_due && restarted < 0)
-        return;
-    f->next_due = FL_NONE;
-    f->ndue = 0;
+    struct fl_hold *h = f->hold[hold];
     int64_t hb = f->cfg.heartbeat_ms;
-    for (size_t i = 0; i < f->nhold; i++) {
-        struct fl_hold *h = f->hold[i];
-        h->lost = h->end_by < t || (h->end_by <= t && (int64_t)h->daemon == restarted);
-        int64_t limit = h->end_by < t ? h->end_by : t;
-        while (hb > 0 && h->next_hb < limit) {
-            fl_due_push(f, h->next_hb, i, false);
-            h->next_hb += hb;
-        }
-        if (h->lost)
-            fl_due_push(f, h->end_by, i, true);
-        else
-            fl_due_min(f, h);
+    h->hb_gen++;
+    if (hb > 0 && from + hb < end_by)
+        fl_heap_push(f, from + hb, false, hold);
+    if (end_by != h->end_by) {
+        h->end_by = end_by;
+        h->end_gen++;
+        if (end_by != FL_NONE)
+            fl_heap_push(f, end_by, true, hold);
     }
-    if (f->ndue > 1)
-        qsort(f->due, f->ndue, sizeof(*f->due), fl_due_cmp);
-    for (size_t k = 0; k < f->ndue; k++) {
-        struct fl_due *d = &f->due[k];
-        struct fl_hold *h = f->hold[d->hold];
-        if (d->release) {
+}
+
+static void fl_gone(struct flexlm *f, size_t hold)
+{
+    struct fl_hold *h = f->hold[hold];
+    h->gone = true;
+    hmap_dels(f->held, h->user);
+}
+
+/* Emits, in order, the heartbeats due before hb_before and the ends of
+ * seats at or before end_upto. */
+static void fl_sweep(struct flexlm *f, int64_t hb_before, int64_t end_upto)
+{
+    while (f->nheap) {
+        const struct fl_due *top = &f->heap[0];
+        if (!(top->end ? top->ms <= end_upto : top->ms < hb_before))
+            break;
+        struct fl_due d = fl_heap_pop(f);
+        struct fl_hold *h = f->hold[d.hold];
+        if (h->gone || d.gen != (d.end ? h->end_gen : h->hb_gen))
+            continue; /* superseded */
+        if (d.end) {
             f->st.lost++;
-            fl_emit(f, LICMON__V1__EVENT_KIND__LOGOUT, "logout", h->user, NULL, d->ms);
+            fl_emit(f, LICMON__V1__EVENT_KIND__LOGOUT, "logout", h->user, NULL, d.ms);
+            fl_gone(f, d.hold);
         } else {
             f->st.heartbeats++;
-            fl_emit(f, LICMON__V1__EVENT_KIND__ACTIVITY, "heartbeat", h->user, h->type, d->ms);
+            fl_emit(f, LICMON__V1__EVENT_KIND__ACTIVITY, "heartbeat", h->user, h->type, d.ms);
+            fl_schedule(f, d.hold, d.ms, h->end_by);
         }
     }
-    for (size_t i = f->nhold; i-- > 0;) /* from the end: a removal moves the last one */
-        if (f->hold[i]->lost)
-            fl_hold_remove(f, i);
 }
 
 /* The license type of a feature, or NULL (why in reason). */
@@ -639,6 +729,13 @@ static const char *fl_type(struct flexlm *f, const char *feature, char buf[33], 
         buf[i] = isalnum(c) && c < 0x80 ? (char)tolower(c) : '_';
     }
     buf[n] = '\0';
+    if (!strcmp(buf, "all")) {
+        snprintf(reason, rlen,
+                 "feature \"%s\" would be the type all, which licmon keeps for every type: "
+                 "name its type with --type-map",
+                 feature);
+        return NULL;
+    }
     return buf;
 }
 
@@ -722,9 +819,28 @@ static int fl_parse_use(const char *t, char **feature, char **ident, bool *shutd
 
 enum fl_op { FL_OUT, FL_IN, FL_DENIED };
 
+/* The seat of a checkout: its index, taken now if it was free. */
+static size_t fl_take(struct flexlm *f, const char *user, const char *type)
+{
+    uintptr_t ix = (uintptr_t)hmap_gets(f->held, user);
+    if (ix)
+        return ix - 1;
+    struct fl_hold *h = xcalloc(1, sizeof(*h));
+    h->user = xstrdup(user);
+    h->type = xstrdup(type);
+    h->end_by = FL_NONE;
+    if (f->nhold == f->caphold) {
+        f->caphold = f->caphold ? 2 * f->caphold : 64;
+        f->hold = xrealloc(f->hold, f->caphold * sizeof(*f->hold));
+    }
+    f->hold[f->nhold++] = h;
+    hmap_puts(f->held, user, (void *)(uintptr_t)f->nhold);
+    return f->nhold - 1;
+}
+
 static void fl_use(struct flexlm *f, const struct fl_line *l, enum fl_op op, const char *t)
 {
-    char reason[200], tbuf[33];
+    char reason[240], tbuf[33];
     char *feature = NULL, *ident = NULL, *user = NULL;
     bool ignored, shutdown;
     const char *type;
@@ -737,46 +853,46 @@ static void fl_use(struct flexlm *f, const struct fl_line *l, enum fl_op op, con
         }
         goto malformed;
     }
+    /* a type is one daemon's: its restarts end its seats */
+    uintptr_t owner = (uintptr_t)hmap_gets(f->type_owner, type);
+    if (!owner) {
+        hmap_puts(f->type_owner, type, (void *)(uintptr_t)(l->daemon + 1));
+        owner = l->daemon + 1;
+    } else if (owner != l->daemon + 1) {
+        snprintf(reason, sizeof(reason),
+                 "type %s is daemon %.40s's, and this is daemon %.40s's feature \"%.40s\": map it "
+                 "to a type of its own",
+                 type, f->daemon[owner - 1].name, f->daemon[l->daemon].name, feature);
+        goto malformed;
+    }
     user = xasprintf("%s/%s", ident, type);
     if (strlen(user) > 256) {
         snprintf(reason, sizeof(reason), "user \"%.40s...\" and type make over 256 bytes", ident);
         goto malformed;
     }
-    uintptr_t ix = (uintptr_t)hmap_gets(f->hold_ix, user);
-    struct fl_hold *h = ix ? f->hold[ix - 1] : NULL;
+    uintptr_t ix = (uintptr_t)hmap_gets(f->held, user);
     switch (op) {
-    case FL_OUT:
+    case FL_OUT: {
         f->st.checkouts++;
-        if (!h) {
-            h = xcalloc(1, sizeof(*h));
-            *h = (struct fl_hold){xstrdup(user), xstrdup(type), l->daemon, 0, 0, l->end_by};
-            if (f->nhold == f->caphold) {
-                f->caphold = f->caphold ? 2 * f->caphold : 64;
-                f->hold = xrealloc(f->hold, f->caphold * sizeof(*f->hold));
-            }
-            f->hold[f->nhold++] = h;
-            hmap_puts(f->hold_ix, user, (void *)(uintptr_t)f->nhold);
+        size_t hi = fl_take(f, user, type);
+        struct fl_hold *h = f->hold[hi];
+        if (h->count++ == 0)
             fl_emit(f, LICMON__V1__EVENT_KIND__LOGIN, "login", user, type, l->ms);
-        } else {
+        else
             fl_emit(f, LICMON__V1__EVENT_KIND__ACTIVITY, "activity", user, type, l->ms);
-        }
-        h->count++;
-        h->daemon = l->daemon;
-        h->end_by = l->end_by;
-        h->next_hb = l->ms + f->cfg.heartbeat_ms;
-        fl_due_min(f, h);
+        fl_schedule(f, hi, l->ms, l->end_by);
         break;
+    }
     case FL_IN:
         f->st.checkins++;
-        if (!h) {
+        if (!ix) {
             f->st.unmatched++;
-        } else if (shutdown || --h->count == 0) { /* a shutdown: one IN for all */
+        } else if (shutdown || --f->hold[ix - 1]->count == 0) { /* a shutdown: one IN for all */
             fl_emit(f, LICMON__V1__EVENT_KIND__LOGOUT, "logout", user, NULL, l->ms);
-            fl_hold_remove(f, ix - 1);
+            fl_gone(f, ix - 1);
         } else {
             fl_emit(f, LICMON__V1__EVENT_KIND__ACTIVITY, "activity", user, type, l->ms);
-            h->next_hb = l->ms + f->cfg.heartbeat_ms;
-            fl_due_min(f, h);
+            fl_schedule(f, ix - 1, l->ms, f->hold[ix - 1]->end_by);
         }
         break;
     case FL_DENIED:
@@ -806,8 +922,7 @@ int flexlm_run(struct flexlm *f, flexlm_emit_fn emit, flexlm_warn_fn warn, void 
         fl_split(f, i);
     if (fl_date_lines(f, err, errlen) != 0)
         return -1;
-    fl_find_restarts(f);
-    f->next_due = FL_NONE;
+    fl_find_ends(f);
     static const struct {
         const char *tag;
         size_t n;
@@ -818,9 +933,9 @@ int flexlm_run(struct flexlm *f, flexlm_emit_fn emit, flexlm_warn_fn warn, void 
                  {"UNSUPPORTED: ", 13, -1}};
     for (size_t i = 0; i < f->nline; i++) {
         const struct fl_line *l = &f->line[i];
-        fl_sweep(f, l->ms, l->restarts);
-        if (l->restarts >= 0)
-            f->st.restarts++;
+        /* seats ending at this line's own instant end before it: a restart
+         * after a line of the same second */
+        fl_sweep(f, l->ms, l->ends >= 0 ? l->ms : l->ms - 1);
         for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
             if (strncmp(l->text, kinds[k].tag, kinds[k].n) != 0)
                 continue;
@@ -831,7 +946,8 @@ int flexlm_run(struct flexlm *f, flexlm_emit_fn emit, flexlm_warn_fn warn, void 
             break;
         }
     }
-    fl_sweep(f, f->st.last_ms + 1, -1);
-    f->st.open_at_end = f->nhold;
+    /* heartbeats only before the last line: a longer log sent later agrees */
+    fl_sweep(f, f->st.last_ms, f->st.last_ms);
+    f->st.open_at_end = hmap_count(f->held);
     return 0;
 }

@@ -33,14 +33,14 @@ struct flexlm_stats {
     uint64_t unmatched;   /* IN lines with no checkout before them in the log */
     uint64_t ignored;     /* lines of features outside --type-map with --only-mapped */
     uint64_t malformed;   /* OUT, IN or DENIED lines that could not be read (warned) */
-    uint64_t restarts;    /* vendor daemon (re)starts */
+    uint64_t restarts;    /* vendor daemons started by lmgrd (Started, REStarted) */
     uint64_t gaps;        /* days or more without a line: seats end before them */
-    uint64_t lost;        /* seats ended by a restart of their daemon or a gap */
+    uint64_t lost;        /* seats ended by their daemon's restart or exit, or a gap */
     uint64_t heartbeats;  /* activity events made to keep held seats alive */
     uint64_t events;      /* events emitted in all */
     uint64_t open_at_end; /* seats still held at the end of the log */
     uint64_t ambiguous;   /* local times in a repeated hour (DST ends) */
-    uint64_t behind;      /* lines dated before the line before them: at its time */
+    uint64_t behind;      /* lines up to 10 min before the line before: at its time */
     int64_t first_ms;     /* the first and last dated line, UTC */
     int64_t last_ms;
 };
@@ -59,7 +59,8 @@ typedef void (*flexlm_emit_fn)(void *arg, const Licmon__V1__Event *ev);
 /* A line that could not be used, by file name and line number (1-based). */
 typedef void (*flexlm_warn_fn)(void *arg, const char *file, uint32_t line, const char *reason);
 /* Converts everything added. -1 with a reason in err when the log has no
- * date at all (nothing is emitted then). */
+ * date at all, or a line is dated more than 10 minutes before the line
+ * before it (logs out of order, a clock set back); nothing is emitted then. */
 int flexlm_run(struct flexlm *f, flexlm_emit_fn emit, flexlm_warn_fn warn, void *arg, char *err,
                size_t errlen);
 const struct flexlm_stats *flexlm_stats(const struct flexlm *f);
