@@ -1,8 +1,8 @@
 """`licmonctl flexlm` on two real FlexLM debug logs (tests/data/flexlm), sent
 through the whole stack with `licmonctl send`. Every day's seats in use
-(peak), distinct users and logins, per license type and for `all`, must equal
-what the log says, worked out here on its own: Python's zoneinfo, its own
-reading of the lines. Sending the log again changes nothing. The stack runs
+(peak), distinct users and logins, per license type and for `all`, and every
+session's start and end to the millisecond, must equal what the log says,
+worked out here on its own: Python's zoneinfo, its own reading of the lines. Sending the log again changes nothing. The stack runs
 with its clock set to the day after the log (libfaketime), so the events are
 inside retention."""
 import collections
@@ -137,6 +137,14 @@ def test_a_real_flexlm_log_counts_what_it_says(tmp_path, log, clock):
             got = {row["date"]: (row["peak"], row["users"], row["logins"])
                    for row in r.json()["rows"]}
             assert got == want[typ], typ
+        # every seat is one session, from its checkout to its checkin, to the
+        # millisecond (an hour off in a zone or at DST would show here)
+        r = stack.get(f"/v1/orgs/upm/sessions?from={days[0]}&to={days[-1]}")
+        assert r.status_code == 200, r.text
+        got = sorted((x["user"], x["start"], x["end"], x["end_reason"]) for x in r.json())
+        iso = "%Y-%m-%dT%H:%M:%S.000Z"
+        assert got == sorted((f"{who}/{typ}", s.strftime(iso), e.strftime(iso), "manual_logout")
+                             for typ, who, s, e in held)
         # the same log again: every event a duplicate, nothing changes
         _, again = import_log(stack, path)
         assert again.strip() == f"accepted 0, duplicate {n}, rejected 0", again
