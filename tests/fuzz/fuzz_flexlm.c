@@ -5,9 +5,11 @@
  * every event: ingest's validation takes it, its id is new, time
  * never goes back, a seat is taken only when free and given back or kept
  * alive only when held; and at the end the seats still held are the ones
- * the summary says. And the first file alone, a log before it grew, says
- * nothing the whole log contradicts: its events before its last instant are
- * the first events of the whole, ids and all. */
+ * the summary says. And the log cut short in its second file, at a point
+ * the third byte picks (a log before it grew, maybe in the middle of a
+ * line), says nothing the whole log contradicts: each of its events is one
+ * of the whole's, id, kind and time alike, in the same place before its
+ * last instant. */
 #include "../../ingest/ingest_validate.h"
 #include "../../tools/licmonctl/flexlm.c"
 
@@ -77,17 +79,17 @@ static void fz_warn(void *arg, const char *file, uint32_t line, const char *reas
         abort();
 }
 
-/* Converts the first file, or both; 0 and the run's last time, or -1. */
-static int fz_run(const struct flexlm_cfg *cfg, const uint8_t *log, size_t cut, size_t len,
-                  bool both, struct fz_check *c, int64_t *last_ms)
+/* Converts log[0, split) and log[split, len) as two files; 0 and the
+ * run's last instant, or -1. */
+static int fz_run(const struct flexlm_cfg *cfg, const uint8_t *log, size_t split, size_t len,
+                  struct fz_check *c, int64_t *last_ms)
 {
     char err[300];
     struct flexlm *f = flexlm_new(cfg, err, sizeof(err));
     if (!f)
         abort();
-    flexlm_add(f, "a.log", xmemdup(log, cut), cut);
-    if (both)
-        flexlm_add(f, "b.log", xmemdup(log + cut, len - cut), len - cut);
+    flexlm_add(f, "a.log", xmemdup(log, split), split);
+    flexlm_add(f, "b.log", xmemdup(log + split, len - split), len - split);
     *c = (struct fz_check){hmap_new(), hmap_new(), INT64_MIN, NULL, 0, 0};
     int rc = flexlm_run(f, fz_emit, fz_warn, c, err, sizeof(err));
     if (rc == 0) {
@@ -111,7 +113,7 @@ static void fz_check_free(struct fz_check *c)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 2)
+    if (size < 3)
         return 0;
     static const char *const zones[] = {"Europe/Madrid", "UTC", "America/New_York",
                                         "Australia/Lord_Howe"};
@@ -120,23 +122,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct flexlm_cfg cfg = {"fz",         zones[o & 3],
                              "fz",         (o & 4) ? "MATLAB=matlab, Maple = m" : NULL,
                              (o & 8) != 0, beats[(o >> 4) & 3]};
-    size_t cut = size > 2 ? data[1] % (size - 1) : 0;
-    const uint8_t *log = data + 2;
-    size_t len = size - 2;
-    if (cut > len)
-        cut = len;
-    struct fz_check whole, first;
-    int64_t last_whole, last_first;
-    int rc_whole = fz_run(&cfg, log, cut, len, true, &whole, &last_whole);
-    int rc_first = fz_run(&cfg, log, cut, len, false, &first, &last_first);
-    /* the log sent again grown agrees with what it said before: the first
-     * file's events before its last instant begin the whole log's */
-    if (rc_whole == 0 && rc_first == 0) {
-        for (size_t i = 0; i < first.nev && first.ev[i].ms < last_first; i++)
-            if (i >= whole.nev || memcmp(&first.ev[i], &whole.ev[i], sizeof(first.ev[i])))
+    const uint8_t *log = data + 3;
+    size_t len = size - 3;
+    size_t split = len ? data[1] * len / 256 : 0;       /* where b.log begins */
+    size_t cut = split + (len - split) * data[2] / 256; /* where the shorter b.log ends */
+    struct fz_check whole, part;
+    int64_t last_whole, last_part;
+    int rc_whole = fz_run(&cfg, log, split, len, &whole, &last_whole);
+    int rc_part = fz_run(&cfg, log, split, cut, &part, &last_part);
+    /* the log sent again grown agrees with what it said before: each event
+     * of the shorter log is one of the whole, in the same place before its
+     * last instant */
+    if (rc_whole == 0 && rc_part == 0) {
+        struct hmap *at = hmap_new(); /* id -> index + 1 in the whole */
+        for (size_t i = 0; i < whole.nev; i++)
+            hmap_puts(at, whole.ev[i].id, (void *)(uintptr_t)(i + 1));
+        for (size_t i = 0; i < part.nev; i++) {
+            uintptr_t j = (uintptr_t)hmap_gets(at, part.ev[i].id);
+            if (!j || whole.ev[j - 1].kind != part.ev[i].kind ||
+                whole.ev[j - 1].ms != part.ev[i].ms || (part.ev[i].ms < last_part && j != i + 1))
                 abort();
+        }
+        hmap_free(&at, NULL);
     }
     fz_check_free(&whole);
-    fz_check_free(&first);
+    fz_check_free(&part);
     return 0;
 }

@@ -92,8 +92,9 @@ static void flexlm_summary(const struct flexlm_stats *s)
              " gaps of a day or more; %" PRIu64
              " seats ended by a daemon's restart or exit or a gap, %" PRIu64
              " still held at the end; %" PRIu64 " times in a repeated hour, %" PRIu64
-             " lines dated a little before the line before them",
-             s->restarts, s->gaps, s->lost, s->open_at_end, s->ambiguous, s->behind);
+             " lines dated a little before the line before them; %" PRIu64
+             " unfinished last line (no newline yet) left for the next import",
+             s->restarts, s->gaps, s->lost, s->open_at_end, s->ambiguous, s->behind, s->unfinished);
 }
 
 int ctl_flexlm_main(int argc, char **argv)
@@ -129,7 +130,8 @@ int ctl_flexlm_main(int argc, char **argv)
         "stdout: a checkout is a login, the last checkin of that user@host and type a logout,\n"
         "DENIED a denial. Lines it cannot read are FILE:LINE: reason on stderr, then a\n"
         "summary. Send them with: licmonctl flexlm ... | licmonctl send --dir DIR -\n"
-        "Exit status: 0 converted, 1 failed (no date in the log, a file unreadable), 2 usage.",
+        "Exit status: 0 converted, 1 failed (no date in the log, a line dated more than\n"
+        "10 minutes before the line before it, a file unreadable), 2 usage.",
         opts, argc, argv, 2, &files, &nfiles);
     int status = CTL_EXIT_USAGE;
     char err[300];

@@ -4,11 +4,13 @@
  *      SLOG start date) gives its date; any other line is put within 12
  *      hours of the line before it (lmgrd writes a TIMESTAMP every 6 hours),
  *      so midnight moves the date on and a line a little out of order stays
- *      on its day. A file's lines before its first dated line count back
+ *      on its day. The lines before the log's first dated line count back
  *      from it. The local time becomes UTC in the server's zone; a line up
  *      to MAX_BEHIND_MS before the line before it counts at that line's
  *      time, so time never goes back; more is an error (logs out of order,
  *      or the server's clock set back).
+ *      A last line with no newline is still being written: it is left for
+ *      the next import.
  *   2. ends. Seats FlexLM never checked in: when lmgrd starts a vendor
  *      daemon again, that daemon's seats ended at the line before (the log's
  *      last sign of life); when a daemon exits, or lmgrd itself, at that
@@ -49,30 +51,37 @@ struct fl_file {
     size_t len;
 };
 
+struct fl_end { /* seats that end: when, and before which line that is known */
+    int64_t ms;
+    size_t fire; /* the line before which they end; SIZE_MAX: never */
+};
+
+#define FL_NO_END ((struct fl_end){FL_NONE, SIZE_MAX})
+
 struct fl_line {
     uint32_t file, lineno;
-    uint32_t daemon;    /* index into f->daemon */
-    int32_t tod;        /* seconds since local midnight */
-    int64_t local;      /* local seconds since the epoch (pass 1) */
-    int64_t ms;         /* UTC (pass 1) */
-    int32_t ends;       /* pass 2: the daemon whose seats end here, or -1 */
-    bool ends_all;      /* pass 2: every daemon's seats end here */
-    int64_t end_at;     /* pass 2: when the daemon's seats ended */
-    int64_t end_all_at; /* pass 2: when every seat ended */
-    int64_t end_by;     /* pass 2: seats this line takes end then, or FL_NONE */
-    const char *text;   /* after "(daemon) ", NUL-terminated */
+    uint32_t daemon;   /* index into f->daemon */
+    int32_t tod;       /* seconds since local midnight */
+    int64_t local;     /* local seconds since the epoch (pass 1) */
+    int64_t ms;        /* UTC (pass 1) */
+    int32_t ends;      /* pass 2: the daemon whose seats this line ends, or -1 */
+    struct fl_end own; /* pass 2: that end */
+    bool ends_all;     /* pass 2: this line ends every seat */
+    struct fl_end all; /* pass 2: that end */
+    struct fl_end end; /* pass 2: the end of the seats this line takes */
+    const char *text;  /* after "(daemon) ", NUL-terminated */
 };
 
 struct fl_daemon {
     char *name;
-    int64_t next_end; /* pass 2, going back: the next end of its seats */
+    struct fl_end next; /* pass 2, going back: the next end of its seats */
 };
 
 struct fl_hold {
     char *user; /* "user@host/type" */
     char *type;
     uint32_t count; /* checkouts not yet checked in */
-    int64_t end_by;
+    struct fl_end end;
     uint32_t hb_gen, end_gen; /* the heap's current entries carry these */
     bool gone;
 };
@@ -80,6 +89,7 @@ struct fl_hold {
 struct fl_due { /* a heap entry: a heartbeat or the end of a seat */
     int64_t ms;
     bool end;
+    size_t fire; /* an end: the line before which it is known */
     uint32_t gen;
     size_t hold; /* index into f->hold */
 };
@@ -254,7 +264,7 @@ static uint32_t fl_daemon_index(struct flexlm *f, const char *name, size_t n)
         f->capdaemon = f->capdaemon ? 2 * f->capdaemon : 8;
         f->daemon = xrealloc(f->daemon, f->capdaemon * sizeof(*f->daemon));
     }
-    f->daemon[f->ndaemon] = (struct fl_daemon){xstrndup(name, n), FL_NONE};
+    f->daemon[f->ndaemon] = (struct fl_daemon){xstrndup(name, n), FL_NO_END};
     hmap_put(f->daemon_ix, name, n, (void *)(uintptr_t)(f->ndaemon + 1));
     return (uint32_t)f->ndaemon++;
 }
@@ -301,12 +311,16 @@ static void fl_split(struct flexlm *f, uint32_t fi)
     for (uint32_t lineno = 1; s < end; lineno++) {
         char *nl = memchr(s, '\n', (size_t)(end - s));
         char *stop = nl ? nl : end;
+        if (!nl && fi + 1 == f->nfile) { /* still being written: read it next time */
+            f->st.unfinished++;
+            break;
+        }
         char *e = stop;
         while (e > s && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
             e--;
         *e = '\0'; /* flexlm_add left a byte after the text */
         f->st.lines++;
-        struct fl_line l = {.file = fi, .lineno = lineno, .ends = -1, .end_by = FL_NONE};
+        struct fl_line l = {.file = fi, .lineno = lineno, .ends = -1, .end = FL_NO_END};
         if (fl_parse_timed(f, s, &l) == 0) {
             if (f->nline == f->capline) {
                 f->capline = f->capline ? 2 * f->capline : 1024;
@@ -390,7 +404,8 @@ static int64_t fl_near(int32_t tod, int32_t from)
 }
 
 /* Local seconds -> UTC ms in the server's zone. In a repeated hour the
- * earlier instant, unless the log has already passed it. */
+ * earlier instant, unless the log has already passed it or the line before
+ * is already in the hour's second pass. */
 static int64_t fl_utc(struct flexlm *f, int64_t local_s, int64_t prev_ms)
 {
     int64_t o1 = tz_offset_s(f->zone, (local_s - 86400) * 1000);
@@ -400,8 +415,11 @@ static int64_t fl_utc(struct flexlm *f, int64_t local_s, int64_t prev_ms)
     if (v1 && v2 && u1 != u2) {
         f->st.ambiguous++;
         int64_t early = u1 < u2 ? u1 : u2, late = u1 < u2 ? u2 : u1;
-        return (prev_ms != FL_NONE && (early + AMBIGUOUS_SLACK_S) * 1000 < prev_ms ? late : early) *
-               1000;
+        int64_t late_off = u1 < u2 ? o2 : o1;
+        bool second_pass = prev_ms != FL_NONE && prev_ms >= early * 1000 &&
+                           tz_offset_s(f->zone, prev_ms) == late_off;
+        bool passed = prev_ms != FL_NONE && (early + AMBIGUOUS_SLACK_S) * 1000 < prev_ms;
+        return (second_pass || passed ? late : early) * 1000;
     }
     if (v2 && !v1)
         return u2 * 1000;
@@ -439,15 +457,15 @@ static int fl_date_lines(struct flexlm *f, char *err, size_t errlen)
         for (; end < f->nline && f->line[end].file == f->line[i].file; end++)
             if (first == SIZE_MAX && fl_line_date(f, &f->line[end], &days) == 0)
                 first = end;
-        if (first != SIZE_MAX) {
+        if (dated) { /* on from the file before, whatever this one says later */
+            for (size_t k = i; k < end; k++)
+                fl_date_on(f, k);
+        } else if (first != SIZE_MAX) { /* the first date: what came before counts back */
             f->line[first].local = days * 86400 + f->line[first].tod;
-            fl_date_back(f, dated ? i : 0, first);
+            fl_date_back(f, 0, first);
             for (size_t k = first + 1; k < end; k++)
                 fl_date_on(f, k);
             dated = true;
-        } else if (dated) {
-            for (size_t k = i; k < end; k++)
-                fl_date_on(f, k);
         }
         i = end;
     }
@@ -503,6 +521,11 @@ static int fl_started(const char *t, const char **name, size_t *n)
     return 0;
 }
 
+static struct fl_end fl_nearer(struct fl_end a, struct fl_end b)
+{
+    return a.fire <= b.fire ? a : b;
+}
+
 static void fl_find_ends(struct flexlm *f)
 {
     uint32_t lmgrd = fl_daemon_index(f, "lmgrd", 5);
@@ -511,35 +534,41 @@ static void fl_find_ends(struct flexlm *f)
         const char *t = l->text, *name, *e;
         size_t n;
         int64_t before = i ? f->line[i - 1].ms : l->ms;
-        if (i && l->ms - before > GAP_MS) {
+        if (i && l->ms - before > GAP_MS) { /* at the line before the hole */
             f->st.gaps++;
             l->ends_all = true;
-            l->end_all_at = before;
+            l->all = (struct fl_end){before, i};
         }
         if (l->daemon != lmgrd)
             continue;
-        if (fl_started(t, &name, &n) == 0) {
+        if (fl_started(t, &name, &n) == 0) { /* at the line before the restart */
             f->st.restarts++;
             l->ends = (int32_t)fl_daemon_index(f, name, n);
-            l->end_at = before;
+            l->own = (struct fl_end){before, i};
         } else if ((e = strstr(t, " exited with status")) && e > t &&
-                   !memchr(t, ' ', (size_t)(e - t))) {
+                   !memchr(t, ' ', (size_t)(e - t))) { /* at this line */
             l->ends = (int32_t)fl_daemon_index(f, t, (size_t)(e - t));
-            l->end_at = l->ms;
+            l->own = (struct fl_end){l->ms, i + 1};
         } else if (!strncmp(t, "EXITING DUE TO", 14) && !l->ends_all) {
             l->ends_all = true;
-            l->end_all_at = l->ms;
+            l->all = (struct fl_end){l->ms, i + 1};
         }
     }
-    int64_t next_all = FL_NONE;
+    /* going back: each line's seats end at the next end for its daemon or
+     * for all; an end at a line (fire i + 1) covers that line, one before
+     * it (fire i) only the lines before */
+    struct fl_end next_all = FL_NO_END;
     for (size_t i = f->nline; i-- > 0;) {
         struct fl_line *l = &f->line[i];
-        int64_t own = f->daemon[l->daemon].next_end;
-        l->end_by = own < next_all ? own : next_all;
-        if (l->ends_all)
-            next_all = l->end_all_at;
-        if (l->ends >= 0)
-            f->daemon[l->ends].next_end = l->end_at;
+        if (l->ends_all && l->all.fire == i + 1)
+            next_all = l->all;
+        if (l->ends >= 0 && l->own.fire == i + 1)
+            f->daemon[l->ends].next = l->own;
+        l->end = fl_nearer(f->daemon[l->daemon].next, next_all);
+        if (l->ends_all && l->all.fire == i)
+            next_all = l->all;
+        if (l->ends >= 0 && l->own.fire == i)
+            f->daemon[l->ends].next = l->own;
     }
 }
 
@@ -618,10 +647,12 @@ static bool fl_due_before(const struct flexlm *f, const struct fl_due *a, const 
         return a->ms < b->ms;
     if (a->end != b->end)
         return a->end;
+    if (a->fire != b->fire) /* an end known sooner first */
+        return a->fire < b->fire;
     return strcmp(f->hold[a->hold]->user, f->hold[b->hold]->user) < 0;
 }
 
-static void fl_heap_push(struct flexlm *f, int64_t ms, bool end, size_t hold)
+static void fl_heap_push(struct flexlm *f, int64_t ms, bool end, size_t fire, size_t hold)
 {
     struct fl_hold *h = f->hold[hold];
     if (f->nheap == f->capheap) {
@@ -629,7 +660,7 @@ static void fl_heap_push(struct flexlm *f, int64_t ms, bool end, size_t hold)
         f->heap = xrealloc(f->heap, f->capheap * sizeof(*f->heap));
     }
     size_t i = f->nheap++;
-    struct fl_due d = {ms, end, end ? h->end_gen : h->hb_gen, hold};
+    struct fl_due d = {ms, end, fire, end ? h->end_gen : h->hb_gen, hold};
     while (i && fl_due_before(f, &d, &f->heap[(i - 1) / 2])) {
         f->heap[i] = f->heap[(i - 1) / 2];
         i = (i - 1) / 2;
@@ -657,19 +688,19 @@ static struct fl_due fl_heap_pop(struct flexlm *f)
     return top;
 }
 
-/* A seat's next heartbeat from `from`, and its end if that moved. */
-static void fl_schedule(struct flexlm *f, size_t hold, int64_t from, int64_t end_by)
+/* A seat's next heartbeat from `from`, and its end if that is another. */
+static void fl_schedule(struct flexlm *f, size_t hold, int64_t from, struct fl_end end)
 {
     struct fl_hold *h = f->hold[hold];
     int64_t hb = f->cfg.heartbeat_ms;
     h->hb_gen++;
-    if (hb > 0 && from + hb < end_by)
-        fl_heap_push(f, from + hb, false, hold);
-    if (end_by != h->end_by) {
-        h->end_by = end_by;
+    if (hb > 0 && from + hb < end.ms)
+        fl_heap_push(f, from + hb, false, SIZE_MAX, hold);
+    if (end.fire != h->end.fire) {
+        h->end = end;
         h->end_gen++;
-        if (end_by != FL_NONE)
-            fl_heap_push(f, end_by, true, hold);
+        if (end.fire != SIZE_MAX)
+            fl_heap_push(f, end.ms, true, end.fire, hold);
     }
 }
 
@@ -680,13 +711,14 @@ static void fl_gone(struct flexlm *f, size_t hold)
     hmap_dels(f->held, h->user);
 }
 
-/* Emits, in order, the heartbeats due before hb_before and the ends of
- * seats at or before end_upto. */
-static void fl_sweep(struct flexlm *f, int64_t hb_before, int64_t end_upto)
+/* Before line `line` (at hb_before): emits, in order, the heartbeats due
+ * before that instant and the ends known by that line. An end not yet known
+ * is never before a heartbeat due (its instant is a line's not yet read). */
+static void fl_sweep(struct flexlm *f, int64_t hb_before, size_t line)
 {
     while (f->nheap) {
         const struct fl_due *top = &f->heap[0];
-        if (!(top->end ? top->ms <= end_upto : top->ms < hb_before))
+        if (!(top->end ? top->fire <= line : top->ms < hb_before))
             break;
         struct fl_due d = fl_heap_pop(f);
         struct fl_hold *h = f->hold[d.hold];
@@ -699,7 +731,7 @@ static void fl_sweep(struct flexlm *f, int64_t hb_before, int64_t end_upto)
         } else {
             f->st.heartbeats++;
             fl_emit(f, LICMON__V1__EVENT_KIND__ACTIVITY, "heartbeat", h->user, h->type, d.ms);
-            fl_schedule(f, d.hold, d.ms, h->end_by);
+            fl_schedule(f, d.hold, d.ms, h->end);
         }
     }
 }
@@ -828,7 +860,7 @@ static size_t fl_take(struct flexlm *f, const char *user, const char *type)
     struct fl_hold *h = xcalloc(1, sizeof(*h));
     h->user = xstrdup(user);
     h->type = xstrdup(type);
-    h->end_by = FL_NONE;
+    h->end = FL_NO_END;
     if (f->nhold == f->caphold) {
         f->caphold = f->caphold ? 2 * f->caphold : 64;
         f->hold = xrealloc(f->hold, f->caphold * sizeof(*f->hold));
@@ -880,7 +912,7 @@ static void fl_use(struct flexlm *f, const struct fl_line *l, enum fl_op op, con
             fl_emit(f, LICMON__V1__EVENT_KIND__LOGIN, "login", user, type, l->ms);
         else
             fl_emit(f, LICMON__V1__EVENT_KIND__ACTIVITY, "activity", user, type, l->ms);
-        fl_schedule(f, hi, l->ms, l->end_by);
+        fl_schedule(f, hi, l->ms, l->end);
         break;
     }
     case FL_IN:
@@ -892,7 +924,7 @@ static void fl_use(struct flexlm *f, const struct fl_line *l, enum fl_op op, con
             fl_gone(f, ix - 1);
         } else {
             fl_emit(f, LICMON__V1__EVENT_KIND__ACTIVITY, "activity", user, type, l->ms);
-            fl_schedule(f, ix - 1, l->ms, f->hold[ix - 1]->end_by);
+            fl_schedule(f, ix - 1, l->ms, f->hold[ix - 1]->end);
         }
         break;
     case FL_DENIED:
@@ -933,9 +965,7 @@ int flexlm_run(struct flexlm *f, flexlm_emit_fn emit, flexlm_warn_fn warn, void 
                  {"UNSUPPORTED: ", 13, -1}};
     for (size_t i = 0; i < f->nline; i++) {
         const struct fl_line *l = &f->line[i];
-        /* seats ending at this line's own instant end before it: a restart
-         * after a line of the same second */
-        fl_sweep(f, l->ms, l->ends >= 0 ? l->ms : l->ms - 1);
+        fl_sweep(f, l->ms, i);
         for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
             if (strncmp(l->text, kinds[k].tag, kinds[k].n) != 0)
                 continue;
@@ -946,8 +976,9 @@ int flexlm_run(struct flexlm *f, flexlm_emit_fn emit, flexlm_warn_fn warn, void 
             break;
         }
     }
-    /* heartbeats only before the last line: a longer log sent later agrees */
-    fl_sweep(f, f->st.last_ms, f->st.last_ms);
+    /* heartbeats only before the last line's instant, ends only those its
+     * lines made known: the log grown later agrees */
+    fl_sweep(f, f->st.last_ms, f->nline);
     f->st.open_at_end = hmap_count(f->held);
     return 0;
 }

@@ -3,9 +3,9 @@
  *
  * A checkout (OUT) takes a seat of its feature's license type, a checkin
  * (IN) gives it back, a DENIED line is a denial. Lines carry a time of day
- * only: the date comes from the log's TIMESTAMP lines, lmgrd's start line and
- * the "Server's System Date" line, counted on over midnight, and the local
- * time becomes UTC in the license server's time zone. The mapping, and why,
+ * only: the date comes from the log's TIMESTAMP lines, lmgrd's start line,
+ * the "Server's System Date" line and the SLOG start date, counted on over
+ * midnight, and the local time becomes UTC in the license server's zone. The mapping, and why,
  * is in the README ("Importing FlexLM logs"). Pure: no I/O, no clock. */
 #ifndef LICMONCTL_FLEXLM_H
 #define LICMONCTL_FLEXLM_H
@@ -26,6 +26,7 @@ struct flexlm_cfg {
 
 struct flexlm_stats {
     uint64_t lines;       /* every line read */
+    uint64_t unfinished;  /* a last line with no newline: left for the next import */
     uint64_t checkouts;   /* OUT lines taken */
     uint64_t checkins;    /* IN lines taken */
     uint64_t denials;     /* DENIED lines taken */
