@@ -65,9 +65,8 @@ struct fl_line {
     int64_t local;     /* local seconds since the epoch (pass 1) */
     int64_t ms;        /* UTC (pass 1) */
     int32_t ends;      /* pass 2: the daemon whose seats this line ends, or -1 */
-    struct fl_end own; /* pass 2: that end */
-    bool ends_all;     /* pass 2: this line ends every seat */
-    struct fl_end all; /* pass 2: that end */
+    struct fl_end own; /* pass 2: that end, or FL_NO_END */
+    struct fl_end all; /* pass 2: the end of every seat this line makes, or FL_NO_END */
     struct fl_end end; /* pass 2: the end of the seats this line takes */
     const char *text;  /* after "(daemon) ", NUL-terminated */
 };
@@ -94,11 +93,6 @@ struct fl_due { /* a heap entry: a heartbeat or the end of a seat */
     size_t hold; /* index into f->hold */
 };
 
-struct fl_idkey {
-    char *key;
-    size_t len;
-};
-
 struct flexlm {
     struct flexlm_cfg cfg;
     const struct tz *zone;
@@ -116,9 +110,7 @@ struct flexlm {
     struct hmap *held; /* user -> index + 1, the seats held */
     struct fl_due *heap;
     size_t nheap, capheap;
-    struct hmap *ids;       /* "kind NUL user" -> occurrences at ids_ms */
-    struct fl_idkey *idkey; /* the keys in ids, to empty it */
-    size_t nidkey, capidkey;
+    struct hmap *ids; /* "kind NUL user" -> occurrences at ids_ms */
     int64_t ids_ms;
     EVP_MD_CTX *md;
     flexlm_emit_fn emit;
@@ -232,9 +224,6 @@ void flexlm_free(struct flexlm **fp)
     hmap_free(&f->held, NULL);
     free(f->heap);
     hmap_free(&f->ids, free);
-    for (size_t i = 0; i < f->nidkey; i++)
-        free(f->idkey[i].key);
-    free(f->idkey);
     EVP_MD_CTX_free(f->md);
     free(f);
     *fp = NULL;
@@ -253,6 +242,15 @@ const struct flexlm_stats *flexlm_stats(const struct flexlm *f)
     return &f->st;
 }
 
+/* p, an array of *cap elements of size bytes, with room for element n */
+static void *fl_room(void *p, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap)
+        return p;
+    *cap = *cap ? 2 * *cap : first;
+    return xrealloc(p, *cap * size);
+}
+
 /* ---- reading lines ---- */
 
 static uint32_t fl_daemon_index(struct flexlm *f, const char *name, size_t n)
@@ -260,10 +258,7 @@ static uint32_t fl_daemon_index(struct flexlm *f, const char *name, size_t n)
     uintptr_t ix = (uintptr_t)hmap_get(f->daemon_ix, name, n);
     if (ix)
         return (uint32_t)(ix - 1);
-    if (f->ndaemon == f->capdaemon) {
-        f->capdaemon = f->capdaemon ? 2 * f->capdaemon : 8;
-        f->daemon = xrealloc(f->daemon, f->capdaemon * sizeof(*f->daemon));
-    }
+    f->daemon = fl_room(f->daemon, &f->capdaemon, f->ndaemon, sizeof(*f->daemon), 8);
     f->daemon[f->ndaemon] = (struct fl_daemon){xstrndup(name, n), FL_NO_END};
     hmap_put(f->daemon_ix, name, n, (void *)(uintptr_t)(f->ndaemon + 1));
     return (uint32_t)f->ndaemon++;
@@ -320,12 +315,14 @@ static void fl_split(struct flexlm *f, uint32_t fi)
             e--;
         *e = '\0'; /* flexlm_add left a byte after the text */
         f->st.lines++;
-        struct fl_line l = {.file = fi, .lineno = lineno, .ends = -1, .end = FL_NO_END};
+        struct fl_line l = {.file = fi,
+                            .lineno = lineno,
+                            .ends = -1,
+                            .own = FL_NO_END,
+                            .all = FL_NO_END,
+                            .end = FL_NO_END};
         if (fl_parse_timed(f, s, &l) == 0) {
-            if (f->nline == f->capline) {
-                f->capline = f->capline ? 2 * f->capline : 1024;
-                f->line = xrealloc(f->line, f->capline * sizeof(*f->line));
-            }
+            f->line = fl_room(f->line, &f->capline, f->nline, sizeof(*f->line), 1024);
             f->line[f->nline++] = l;
         }
         s = stop + 1;
@@ -450,31 +447,22 @@ static int fl_date_lines(struct flexlm *f, char *err, size_t errlen)
         snprintf(err, errlen, "no FlexLM log line (\"H:MM:SS (daemon) ...\") in the input");
         return -1;
     }
-    bool dated = false;
-    for (size_t i = 0; i < f->nline;) {
-        size_t end = i, first = SIZE_MAX; /* this file's lines, its first dated one */
-        int64_t days;
-        for (; end < f->nline && f->line[end].file == f->line[i].file; end++)
-            if (first == SIZE_MAX && fl_line_date(f, &f->line[end], &days) == 0)
-                first = end;
-        if (dated) { /* on from the file before, whatever this one says later */
-            for (size_t k = i; k < end; k++)
-                fl_date_on(f, k);
-        } else if (first != SIZE_MAX) { /* the first date: what came before counts back */
-            f->line[first].local = days * 86400 + f->line[first].tod;
-            fl_date_back(f, 0, first);
-            for (size_t k = first + 1; k < end; k++)
-                fl_date_on(f, k);
-            dated = true;
-        }
-        i = end;
-    }
-    if (!dated) {
+    /* the first date: the lines before count back from it, the lines after
+     * go on from it (each file from the one before) */
+    size_t first = 0;
+    int64_t days = 0;
+    while (first < f->nline && fl_line_date(f, &f->line[first], &days) != 0)
+        first++;
+    if (first == f->nline) {
         snprintf(err, errlen,
                  "no date in the log: it has no TIMESTAMP line, no lmgrd start line and no "
                  "\"Server's System Date\" line");
         return -1;
     }
+    f->line[first].local = days * 86400 + f->line[first].tod;
+    fl_date_back(f, 0, first);
+    for (size_t k = first + 1; k < f->nline; k++)
+        fl_date_on(f, k);
     int64_t prev = FL_NONE;
     for (size_t i = 0; i < f->nline; i++) {
         struct fl_line *l = &f->line[i];
@@ -536,7 +524,6 @@ static void fl_find_ends(struct flexlm *f)
         int64_t before = i ? f->line[i - 1].ms : l->ms;
         if (i && l->ms - before > GAP_MS) { /* at the line before the hole */
             f->st.gaps++;
-            l->ends_all = true;
             l->all = (struct fl_end){before, i};
         }
         if (l->daemon != lmgrd)
@@ -549,8 +536,7 @@ static void fl_find_ends(struct flexlm *f)
                    !memchr(t, ' ', (size_t)(e - t))) { /* at this line */
             l->ends = (int32_t)fl_daemon_index(f, t, (size_t)(e - t));
             l->own = (struct fl_end){l->ms, i + 1};
-        } else if (!strncmp(t, "EXITING DUE TO", 14) && !l->ends_all) {
-            l->ends_all = true;
+        } else if (!strncmp(t, "EXITING DUE TO", 14) && l->all.fire == SIZE_MAX) {
             l->all = (struct fl_end){l->ms, i + 1};
         }
     }
@@ -560,14 +546,14 @@ static void fl_find_ends(struct flexlm *f)
     struct fl_end next_all = FL_NO_END;
     for (size_t i = f->nline; i-- > 0;) {
         struct fl_line *l = &f->line[i];
-        if (l->ends_all && l->all.fire == i + 1)
+        if (l->all.fire == i + 1)
             next_all = l->all;
-        if (l->ends >= 0 && l->own.fire == i + 1)
+        if (l->own.fire == i + 1)
             f->daemon[l->ends].next = l->own;
         l->end = fl_nearer(f->daemon[l->daemon].next, next_all);
-        if (l->ends_all && l->all.fire == i)
+        if (l->all.fire == i)
             next_all = l->all;
-        if (l->ends >= 0 && l->own.fire == i)
+        if (l->own.fire == i)
             f->daemon[l->ends].next = l->own;
     }
 }
@@ -581,28 +567,20 @@ static void fl_event_id(struct flexlm *f, const char *kind, const char *user, in
 {
     /* events come in time order: only this instant's can be the same again */
     if (ms != f->ids_ms) {
-        for (size_t i = 0; i < f->nidkey; i++) {
-            free(hmap_del(f->ids, f->idkey[i].key, f->idkey[i].len));
-            free(f->idkey[i].key);
-        }
-        f->nidkey = 0;
+        hmap_free(&f->ids, free);
+        f->ids = hmap_new();
         f->ids_ms = ms;
     }
     size_t kl = strlen(kind), ul = strlen(user), klen = kl + 1 + ul;
-    char *key = xmalloc(klen + 1);
+    char key[16 + 1 + 256]; /* kinds are short, users at most 256 bytes */
+    if (kl >= 16 || ul > 256)
+        abort();
     memcpy(key, kind, kl + 1);
-    memcpy(key + kl + 1, user, ul + 1);
+    memcpy(key + kl + 1, user, ul);
     uint64_t *seen = hmap_get(f->ids, key, klen);
-    if (seen) {
-        free(key);
-    } else {
+    if (!seen) {
         seen = xcalloc(1, sizeof(*seen));
         hmap_put(f->ids, key, klen, seen);
-        if (f->nidkey == f->capidkey) {
-            f->capidkey = f->capidkey ? 2 * f->capidkey : 16;
-            f->idkey = xrealloc(f->idkey, f->capidkey * sizeof(*f->idkey));
-        }
-        f->idkey[f->nidkey++] = (struct fl_idkey){key, klen};
     }
     char num[48];
     int nl = snprintf(num, sizeof(num), "%" PRId64 "%c%" PRIu64, ms, 0, (*seen)++);
@@ -655,10 +633,7 @@ static bool fl_due_before(const struct flexlm *f, const struct fl_due *a, const 
 static void fl_heap_push(struct flexlm *f, int64_t ms, bool end, size_t fire, size_t hold)
 {
     struct fl_hold *h = f->hold[hold];
-    if (f->nheap == f->capheap) {
-        f->capheap = f->capheap ? 2 * f->capheap : 64;
-        f->heap = xrealloc(f->heap, f->capheap * sizeof(*f->heap));
-    }
+    f->heap = fl_room(f->heap, &f->capheap, f->nheap, sizeof(*f->heap), 64);
     size_t i = f->nheap++;
     struct fl_due d = {ms, end, fire, end ? h->end_gen : h->hb_gen, hold};
     while (i && fl_due_before(f, &d, &f->heap[(i - 1) / 2])) {
@@ -861,10 +836,7 @@ static size_t fl_take(struct flexlm *f, const char *user, const char *type)
     h->user = xstrdup(user);
     h->type = xstrdup(type);
     h->end = FL_NO_END;
-    if (f->nhold == f->caphold) {
-        f->caphold = f->caphold ? 2 * f->caphold : 64;
-        f->hold = xrealloc(f->hold, f->caphold * sizeof(*f->hold));
-    }
+    f->hold = fl_room(f->hold, &f->caphold, f->nhold, sizeof(*f->hold), 64);
     f->hold[f->nhold++] = h;
     hmap_puts(f->held, user, (void *)(uintptr_t)f->nhold);
     return f->nhold - 1;
@@ -889,7 +861,6 @@ static void fl_use(struct flexlm *f, const struct fl_line *l, enum fl_op op, con
     uintptr_t owner = (uintptr_t)hmap_gets(f->type_owner, type);
     if (!owner) {
         hmap_puts(f->type_owner, type, (void *)(uintptr_t)(l->daemon + 1));
-        owner = l->daemon + 1;
     } else if (owner != l->daemon + 1) {
         snprintf(reason, sizeof(reason),
                  "type %s is daemon %.40s's, and this is daemon %.40s's feature \"%.40s\": map it "
