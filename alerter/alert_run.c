@@ -20,12 +20,15 @@ struct alert_run {
     struct store *store;
     struct alert_state *state;
     struct alert_outbox *outbox;
+    struct stage *stage; /* NULL until alert_run_set_stage */
     int64_t now_offset_ms;
+    int64_t max_age_ms;      /* crossings noticed later than this are not mailed (0: all are) */
     struct prog_clock clock; /* README: a clock that is wrong */
     struct store_batch *cur; /* where emitted notifications go */
     int64_t cur_now;
     bool settings_changed;
-    struct metric *m_crossings, *m_reminders, *m_bad;
+    bool expiry_due; /* an expiry check waits until we are caught up */
+    struct metric *m_crossings, *m_history, *m_reminders, *m_bad;
 };
 
 static int run_load_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
@@ -41,15 +44,20 @@ static void run_load(struct alert_run *r)
     log_info("restored %ld saved states", n);
 }
 
-struct alert_run *alert_run_new(struct store *store, struct alert_outbox *ob, int64_t now_offset_ms)
+struct alert_run *alert_run_new(struct store *store, struct alert_outbox *ob, int64_t now_offset_ms,
+                                int64_t max_age_ms)
 {
     struct alert_run *r = xcalloc(1, sizeof(*r));
     r->store = store;
     r->outbox = ob;
     r->now_offset_ms = now_offset_ms;
+    r->max_age_ms = max_age_ms;
     r->state = alert_state_new();
     r->m_crossings = metric_counter("licmon_alerter_crossings_total",
                                     "threshold crossings that made notifications");
+    r->m_history = metric_counter("licmon_alerter_crossings_not_mailed_total",
+                                  "threshold crossings noticed more than --crossing-max-age-ms "
+                                  "after they happened (history): recorded, not mailed");
     r->m_reminders = metric_counter("licmon_alerter_expiry_reminders_total",
                                     "expiry reminders that made notifications");
     r->m_bad = metric_counter("licmon_alerter_updates_rejected_total",
@@ -60,6 +68,11 @@ struct alert_run *alert_run_new(struct store *store, struct alert_outbox *ob, in
         log_warn("the clock is shifted by %lld ms (--now-offset-ms): for tests only",
                  (long long)now_offset_ms);
     return r;
+}
+
+void alert_run_set_stage(struct alert_run *r, struct stage *st)
+{
+    r->stage = st;
 }
 
 void alert_run_free(struct alert_run **rp)
@@ -82,9 +95,34 @@ struct alert_state *alert_run_state(struct alert_run *r)
     return r->state;
 }
 
-static void on_event(void *arg, const struct alert_event *ev)
+/* A crossing is history when the alerter notices it more than max_age_ms
+ * after it happened: a backfill of old events, or a pipeline stopped that
+ * long. Its episode is followed all the same (so it is not announced later
+ * either); only the mail is not sent. */
+static bool crossing_is_history(const struct alert_run *r, const struct alert_event *ev)
+{
+    return r->max_age_ms > 0 && ev->at_ms > 0 && r->cur_now - ev->at_ms > r->max_age_ms;
+}
+
+static void on_event(void *arg, const struct alert_event *in)
 {
     struct alert_run *r = arg;
+    struct alert_event e = *in;
+    const struct alert_event *ev = &e;
+    if (e.by_settings)
+        e.at_ms = r->cur_now; /* it happened as the new settings took effect */
+    if (ev->kind == ALERT_THRESHOLD && crossing_is_history(r, ev)) {
+        char at[40];
+        metric_add(r->m_history, 1);
+        log_info_ctx("org", ev->org,
+                     "%s reached %lld of %lld seats (threshold %lld) at %s, %lld min before "
+                     "it was seen here: history (a backfill, or the pipeline stopped), not "
+                     "mailed (--crossing-max-age-ms)",
+                     ev->license_type, (long long)ev->in_use, (long long)ev->owned,
+                     (long long)ev->threshold_count, time_format_rfc3339(ev->at_ms, at, sizeof(at)),
+                     (long long)((r->cur_now - ev->at_ms) / 60000));
+        return;
+    }
     int n = alert_outbox_add(r->outbox, r->cur, ev, r->cur_now);
     if (ev->kind == ALERT_THRESHOLD) {
         metric_add(r->m_crossings, 1);
@@ -129,9 +167,16 @@ void alert_run_flush(void *arg, struct stage *st, struct store_batch *b)
     alert_state_save_dirty(r->state, store_batch_write, b);
 }
 
-/* Reminders due now, with their state, in one synced write of our own. */
+/* Reminders due now, with their state, in one synced write of our own.
+ * Judged only on settings as current as the upstream's head: at start-up,
+ * or behind a backlog, the settings this program holds may be days old (a
+ * changed recipient, notifications turned on, a renewal), so the check
+ * waits until a fetch reply has caught us up. */
 static void run_expiry(struct alert_run *r)
 {
+    if (!r->expiry_due || (r->stage && !stage_caught_up(r->stage)))
+        return;
+    r->expiry_due = false;
     struct store_batch *b = store_batch_new();
     r->cur = b;
     r->cur_now = alert_run_now(r);
@@ -151,14 +196,16 @@ void alert_run_committed(void *arg, struct stage *st)
     alert_outbox_committed(r->outbox);
     if (r->settings_changed) {
         r->settings_changed = false;
-        run_expiry(r); /* a new expiry date need not wait for the next check */
+        r->expiry_due = true; /* a new expiry date need not wait for the next check */
     }
+    run_expiry(r);
     alert_outbox_tick(r->outbox, alert_run_now(r)); /* send now, not at the next tick */
 }
 
 void alert_run_expiry_timer(void *arg)
 {
     struct alert_run *r = arg;
+    r->expiry_due = true;
     run_expiry(r);
     alert_outbox_prune(r->outbox, alert_run_now(r), RUN_PRUNE_MAX);
 }
@@ -166,6 +213,7 @@ void alert_run_expiry_timer(void *arg)
 void alert_run_send_timer(void *arg)
 {
     struct alert_run *r = arg;
+    run_expiry(r); /* one that waited for us to catch up */
     alert_outbox_tick(r->outbox, alert_run_now(r));
 }
 

@@ -18,9 +18,13 @@ struct alert_run;
 
 /* Restores the saved state from store (log_fatal when unreadable). The
  * outbox stays owned by the caller. now_offset_ms shifts the wall clock
- * (tests of expiry reminders only). */
-struct alert_run *alert_run_new(struct store *store, struct alert_outbox *ob,
-                                int64_t now_offset_ms);
+ * (tests of expiry reminders only). A threshold crossing seen more than
+ * max_age_ms after it happened is followed but not mailed (0: every one is
+ * mailed). */
+struct alert_run *alert_run_new(struct store *store, struct alert_outbox *ob, int64_t now_offset_ms,
+                                int64_t max_age_ms);
+/* The stage feeding it: expiry checks wait until it has caught up. */
+void alert_run_set_stage(struct alert_run *r, struct stage *st);
 void alert_run_free(struct alert_run **r);
 
 /* The alerter's clock: the host's through a steady clock (a step is taken

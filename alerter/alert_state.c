@@ -140,7 +140,7 @@ static struct alert_type *type_make(struct alert_org *o, const char *type)
 /* Runs the hysteresis of type t with the settings in force; emits when a
  * notification is due and notifications are on. */
 static void evaluate(struct alert_state *st, struct alert_org *o, struct alert_type *t,
-                     alert_emit_fn emit, void *arg)
+                     bool by_settings, alert_emit_fn emit, void *arg)
 {
     const Licmon__V1__OrgSettings *s = o->settings;
     const Licmon__V1__License *lic = s ? settings_license(s, t->name) : NULL;
@@ -170,6 +170,7 @@ static void evaluate(struct alert_state *st, struct alert_org *o, struct alert_t
                 .threshold_count = thr,
                 .clear_level = clear,
                 .threshold_pct = pct,
+                .by_settings = by_settings,
             };
             emit(arg, &ev);
         }
@@ -200,7 +201,7 @@ static int apply_level(struct alert_state *st, const Licmon__V1__UsageLevel *l, 
         t->dirty_level = true;
         org_touch(st, o);
     }
-    evaluate(st, o, t, emit, arg);
+    evaluate(st, o, t, false, emit, arg);
     return 0;
 }
 
@@ -220,7 +221,7 @@ static int apply_settings(struct alert_state *st, const Licmon__V1__OrgSettings 
         if (settings_valid_type(s->licenses[i]->type))
             type_make(o, s->licenses[i]->type);
     for (int i = 0; i < o->ntypes; i++)
-        evaluate(st, o, &o->types[i], emit, arg);
+        evaluate(st, o, &o->types[i], true, emit, arg);
     return 0;
 }
 

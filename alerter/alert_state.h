@@ -26,6 +26,10 @@ struct alert_event {
     /* ALERT_THRESHOLD */
     int64_t in_use, owned, threshold_count, clear_level;
     int32_t threshold_pct;
+    /* new settings made the crossing (a lower threshold, fewer seats owned):
+     * it happened when they took effect, which the caller's clock tells;
+     * at_ms is then the last change of in_use */
+    bool by_settings;
     /* ALERT_EXPIRY */
     const char *expires; /* YYYY-MM-DD */
     int64_t days_left;   /* negative: expired that many days ago */

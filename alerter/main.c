@@ -21,7 +21,8 @@ int main(int argc, char **argv)
 {
     struct prog_common common;
     char *upstream, *internal, *db, *smtp_url, *smtp_from, *smtp_user, *smtp_password, *public_url;
-    int64_t retry_min, retry_max, send_timeout, max_inflight, keep_days, expiry_check, now_offset;
+    int64_t retry_min, retry_max, send_timeout, max_inflight, keep_days, expiry_check, now_offset,
+        max_age;
     struct conf_opt opts[] = {
         PROG_COMMON_OPTS(&common, "LICMON_ALERTER"),
         CONF_STR("upstream", "LICMON_ALERTER_UPSTREAM", "",
@@ -56,6 +57,12 @@ int main(int argc, char **argv)
                  "sent and failed notifications are kept this long", &keep_days),
         CONF_INT("expiry-check-ms", "LICMON_ALERTER_EXPIRY_CHECK_MS", 60000, 100, 3600000,
                  "how often expiry dates are checked against the clock", &expiry_check),
+        CONF_INT("crossing-max-age-ms", "LICMON_ALERTER_CROSSING_MAX_AGE_MS", 86400000, 0,
+                 86400000LL * 3660,
+                 "a threshold crossing seen more than this long after it happened (history: "
+                 "a backfill, or the pipeline stopped that long) is recorded but not mailed "
+                 "(0: mail every crossing)",
+                 &max_age),
         CONF_INT("now-offset-ms", "LICMON_ALERTER_NOW_OFFSET_MS", 0, -86400000LL * 3660,
                  86400000LL * 3660,
                  "for tests: shifts the clock used for expiry reminders and message dates",
@@ -97,7 +104,7 @@ int main(int argc, char **argv)
                                        .max_inflight = (int)max_inflight,
                                        .keep_ms = keep_days * 86400 * 1000};
     struct alert_outbox *outbox = alert_outbox_open(store, &ocfg, &transport);
-    struct alert_run *run = alert_run_new(store, outbox, now_offset);
+    struct alert_run *run = alert_run_new(store, outbox, now_offset, max_age);
 
     struct stage_config cfg = {.program = "alerter",
                                .upstream = upstream,
@@ -110,6 +117,7 @@ int main(int argc, char **argv)
                             .arg = run};
     struct svc *svc = svc_new();
     struct stage *stage = stage_new(&cfg, &ops, svc, store);
+    alert_run_set_stage(run, stage);
     svc_every(svc, ALERT_RUN_SEND_PERIOD_MS, alert_run_send_timer, run);
     svc_every(svc, expiry_check, alert_run_expiry_timer, run);
     alert_run_expiry_timer(run);

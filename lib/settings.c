@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int settings_valid_org(const char *s)
 {
@@ -158,6 +159,12 @@ static int get_strv(const json_t *obj, const char *key, int (*valid)(const char 
             free_strv(v, i);
             FAIL("%s[%zu]: %s", key, i, s ? "is not valid" : "must be a string");
         }
+        /* a repeated address would get every notification twice */
+        for (size_t k = 0; k < i; k++)
+            if (!strcasecmp(v[k], s)) {
+                free_strv(v, i);
+                FAIL("%s[%zu]: repeats %s[%zu] ('%s')", key, i, key, k, s);
+            }
         v[i] = xstrdup(s);
     }
     free_strv(*out, *nout);

@@ -49,6 +49,7 @@ struct stage {
     uint64_t applied, applied_journal;
     uint64_t applied_hash; /* upstream's chain hash at applied (0: unknown) */
     uint64_t committed;    /* applied as of the last commit */
+    bool caught_up;        /* the last fetch reply had nothing past what we applied */
     uint64_t req_seq, inflight, inflight_from;
     int64_t sent_at, started_ms;
     uint8_t up_id[LSTREAM_ID_LEN]; /* the upstream log applied from */
@@ -210,7 +211,8 @@ static void stage_on_fetch_reply(struct stage *st, const Licmon__V1__FetchReply 
         }
     }
     /* caught up with the upstream head: everything it reflects, we reflect */
-    if (fr->journal_seq && st->applied >= fr->head_seq && fr->journal_seq > st->applied_journal) {
+    st->caught_up = st->applied >= fr->head_seq;
+    if (fr->journal_seq && st->caught_up && fr->journal_seq > st->applied_journal) {
         st->applied_journal = fr->journal_seq;
         changed = true;
     }
@@ -495,6 +497,11 @@ struct store *stage_store(struct stage *st)
 uint64_t stage_applied_seq(const struct stage *st)
 {
     return st->applied;
+}
+
+bool stage_caught_up(const struct stage *st)
+{
+    return st->caught_up;
 }
 
 uint64_t stage_applied_journal_seq(const struct stage *st)

@@ -16,6 +16,7 @@ import hmac
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -343,6 +344,84 @@ def test_expiry_reminder_once(env):
     assert f"expires in 7 days ({expires})" in mails[0]["Subject"]
 
 
+def test_history_is_not_mailed_but_a_crossing_made_by_settings_is(env):
+    """A backfill of three-day-old events crosses the threshold: the crossing
+    is history (--crossing-max-age-ms, a day), so it is followed and counted
+    but not mailed; the next live crossing is. New settings that put usage
+    over the threshold make a crossing at the moment they take effect: it is
+    mailed, dated then, not at usage's last change three days before."""
+    stack, mail, clock = env["stack"], env["mail"], env["clock"]
+    key = "licmon_alerter_crossings_not_mailed_total"
+    before = stack.metrics("alerter").get(key, 0)
+    old = now_ms() - 3 * 86400 * 1000
+    old_day = datetime.fromtimestamp(old / 1000, timezone.utc).date().isoformat()
+
+    def at(org, user, kind, ms, n=1):
+        e = {"event_id": f"{org}-{user}-{kind}-old-{n}", "org": org, "ts": ms, "kind": kind,
+             "user": f"{user}@{org}.example"}
+        if kind == "login":
+            e["license_type"] = "creator"
+        return e
+
+    org = "t10"
+    set_settings(stack, org, floating(org, ["ops@t10.example"], owned=2, pct=100))
+    stack.send([at(org, "a", "login", old), at(org, "b", "login", old + 1000),
+                at(org, "a", "logout", old + 60000), at(org, "b", "logout", old + 61000)])
+    stack.wait()
+    assert wait_for(lambda: stack.metrics("alerter").get(key, 0) == before + 1, 5)
+    time.sleep(1.0)
+    assert mail.handler.to("t10.example") == []
+    with open(os.path.join(stack.dir, "logs", "alerter.log")) as f:
+        assert "history (a backfill, or the pipeline stopped), not mailed" in f.read()
+    stack.send([login(clock, org, "a", 1), login(clock, org, "b", 1)])
+    assert wait_for(lambda: mail.handler.to("t10.example"), NOTICE_S + SLACK_S)
+
+    org = "t12"
+    set_settings(stack, org, floating(org, ["ops@t12.example"], owned=10, pct=80))
+    stack.send([at(org, f"u{i}", "login", old + i * 1000) for i in range(5)])
+    stack.wait()
+    time.sleep(0.5)
+    assert mail.handler.to("t12.example") == []
+    set_settings(stack, org, {"licenses": [{"type": "creator", "model": "floating",
+                                            "owned": 10, "threshold_pct": 50}]})
+    assert wait_for(lambda: mail.handler.to("t12.example"), NOTICE_S + SLACK_S)
+    body = mail.handler.to("t12.example")[0].get_content()
+    when = [line for line in body.splitlines() if line.startswith("When:")]
+    assert when and old_day not in when[0], body
+    assert stack.metrics("alerter").get(key, 0) == before + 1
+
+
+def test_expiry_waits_for_the_settings_in_force(env):
+    """Expiry reminders are judged on the settings in force, not on older ones
+    the alerter is still working through: while it is stopped the admin sets
+    an expiry date (the 7-day stage is due), changes the settings a hundred
+    times and finally the recipient; restarted, the alerter catches up over
+    several fetch pages, and the reminder goes to the new recipient only.
+    (Stopped, then killed: a fetch reply that waited in the socket while it
+    was stopped would tell it the head of a log long since grown.)"""
+    stack, mail = env["stack"], env["mail"]
+    org = "t11"
+    set_settings(stack, org, floating(org, ["old@t11.example"]))
+    stack.wait()
+    expires = (datetime.now(timezone.utc) + timedelta(days=6)).date().isoformat()
+    pid = stack.pid("alerter")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        body = floating(org, ["old@t11.example"])
+        body["licenses"][0]["expires"] = expires
+        set_settings(stack, org, body)
+        for i in range(100):   # more aggregator records than one fetch page (64)
+            set_settings(stack, org, {"minor_margin_pct": 10 + i % 2})
+        set_settings(stack, org, {"notify_emails": ["new@t11.example"]})
+    finally:
+        stack.restart("alerter")
+    assert wait_for(lambda: mail.handler.to("t11.example"), 10)
+    time.sleep(1.5)
+    mails = mail.handler.to("t11.example")
+    assert [str(m["To"]).strip("<>") for m in mails] == ["new@t11.example"]
+    assert f"expires in 6 days ({expires})" in mails[0]["Subject"]
+
+
 def test_a_clock_step_sends_no_reminder_early(tmp_path):
     """The host's clock steps two weeks ahead for a few seconds (README: a
     clock that is wrong). The alerter's clock runs on without the step, so
@@ -372,6 +451,9 @@ def test_a_clock_step_sends_no_reminder_early(tmp_path):
             mails = mail.handler.to("t9.example")
             assert [m["Subject"] for m in mails] == [mails[0]["Subject"]]
             assert f"expires in 20 days ({expires})" in mails[0]["Subject"]
+            # no LICMON_PUBLIC_URL: the link goes to this stack's dashboard
+            # (licmonctl up --http), not to the alerter's default address
+            assert f"{stack.url}/?org=t9&type=creator" in mails[0].get_content()
     finally:
         mail.stop()
 

@@ -28,6 +28,7 @@ struct rec {
         char org[65], type[33];
         int64_t in_use, threshold, clear, days_left, at_ms;
         int stage_days;
+        bool by_settings;
     } ev[MAX_EVENTS];
 };
 
@@ -44,6 +45,7 @@ static void record(void *arg, const struct alert_event *e)
     r->ev[r->n].days_left = e->days_left;
     r->ev[r->n].stage_days = e->stage_days;
     r->ev[r->n].at_ms = e->at_ms;
+    r->ev[r->n].by_settings = e->by_settings;
     assert_non_null(e->settings);
     r->n++;
 }
@@ -62,6 +64,8 @@ static int level(struct alert_state *st, const char *org, const char *type, int6
     u.level = &l;
     struct rec r = {0};
     assert_int_equal(alert_state_apply(st, &u, record, &r), 0);
+    for (int i = 0; i < r.n; i++)
+        assert_false(r.ev[i].by_settings); /* a change of usage made it, at at_ms */
     return r.n;
 }
 
@@ -319,6 +323,9 @@ static void test_threshold_changes_mid_episode(void **state)
     assert_int_equal(r.ev[0].threshold, 10);
     assert_int_equal(r.ev[0].clear, 9);
     assert_string_equal(r.ev[0].type, "creator");
+    /* the settings made this crossing: it happened as they took effect, not
+     * at the last change of usage, which may be days before */
+    assert_true(r.ev[0].by_settings);
     alert_state_free(&st);
 }
 

@@ -176,6 +176,11 @@ static void up_plan(struct up *u)
              * use, whatever LICMON_INGEST_LISTEN says */
             args[6] = "--listen";
             args[7] = u->stack.producer;
+        } else if (!strcmp(ctl_programs[i], "alerter") && !getenv("LICMON_PUBLIC_URL")) {
+            /* the links in notifications go to this stack's dashboard, not
+             * to the alerter's default address */
+            args[6] = "--public-url";
+            args[7] = u->stack.url;
         }
         up_add_kid(u, ctl_programs[i], path, args);
     }
