@@ -10,10 +10,12 @@
 #include "timeutil.h"
 #include "xmem.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define DEDUP_KEY_MAX (1 + 64 + 1 + INGEST_EVENT_ID_MAX)
+/* keys_make wants a byte past the last part too */
+#define DEDUP_KEY_MAX (1 + 64 + 1 + INGEST_EVENT_ID_MAX + 1)
 
 /* the (org, event_id) keys staged in the current group, to catch duplicates
  * inside it: open addressing over a power-of-two table */
@@ -29,13 +31,30 @@ struct ingest_journal {
     struct store_batch *batch;
     struct group_set seen;
     int64_t retention_days;
-    struct pb_chunk items; /* the group's journal records, packed as one Chunk */
+    struct ingest_expiry *expiry; /* NULL: nothing is forgotten */
+    int64_t forgotten_ms;         /* entries before this may be gone */
+    struct pb_chunk items;        /* the group's journal records, packed as one Chunk */
     struct metric *m_accepted, *m_duplicate, *m_rejected, *m_commits, *m_head, *m_ahead;
     struct log_limit ahead_log;
 };
 
-/* 1 when key was already in the set; otherwise adds it */
-static int group_set_add(struct group_set *gs, const char *key, size_t len)
+/* Where key is in the set, or the free slot where it would go */
+static size_t group_set_slot(const struct group_set *gs, const char *key, size_t len)
+{
+    size_t h = hash_fnv1a(HASH_FNV_SEED, key, len) & (gs->cap - 1);
+    for (; gs->keys[h]; h = (h + 1) & (gs->cap - 1))
+        if (gs->lens[h] == len && !memcmp(gs->keys[h], key, len))
+            break;
+    return h;
+}
+
+static bool group_set_has(const struct group_set *gs, const char *key, size_t len)
+{
+    return gs->cap && gs->keys[group_set_slot(gs, key, len)];
+}
+
+/* Adds key, which is not in the set */
+static void group_set_add(struct group_set *gs, const char *key, size_t len)
 {
     if ((gs->n + 1) * 2 > gs->cap) {
         struct group_set grown = {.cap = gs->cap ? gs->cap * 2 : 1024};
@@ -54,14 +73,10 @@ static int group_set_add(struct group_set *gs, const char *key, size_t len)
         free(gs->lens);
         *gs = grown;
     }
-    size_t h = hash_fnv1a(HASH_FNV_SEED, key, len) & (gs->cap - 1);
-    for (; gs->keys[h]; h = (h + 1) & (gs->cap - 1))
-        if (gs->lens[h] == len && !memcmp(gs->keys[h], key, len))
-            return 1;
+    size_t h = group_set_slot(gs, key, len);
     gs->keys[h] = xmemdup(key, len);
     gs->lens[h] = len;
     gs->n++;
-    return 0;
 }
 
 static void group_set_clear(struct group_set *gs)
@@ -151,11 +166,26 @@ void ingest_journal_ack_clear(Licmon__V1__BatchAck *ack)
     ack->n_rejections = 0;
 }
 
+/* An event older than what the duplicate index still knows for sure */
+static bool forgotten(const struct ingest_journal *j, const Licmon__V1__Event *ev, char *reason,
+                      size_t len)
+{
+    if (ev->ts_ms >= j->forgotten_ms)
+        return false;
+    char at[40];
+    snprintf(reason, len,
+             "ts: before %s, and which events that old were already journaled is forgotten "
+             "(ingest ran with a shorter --retention-days, or its clock ahead): sent again it "
+             "could count twice",
+             time_format_rfc3339(j->forgotten_ms, at, sizeof(at)));
+    return true;
+}
+
 void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventBatch *batch,
                               const char *const *nul_fields, int64_t now_ms, int64_t ahead_of_ms,
                               Licmon__V1__BatchAck *ack)
 {
-    char reason[160];
+    char reason[320];
     uint8_t key[DEDUP_KEY_MAX];
     ack->batch_id = batch->batch_id;
     for (size_t i = 0; i < batch->n_events; i++) {
@@ -163,14 +193,16 @@ void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventB
         const char *nul = nul_fields ? nul_fields[i] : NULL;
         if (nul)
             snprintf(reason, sizeof(reason), "%s: contains a NUL byte", nul);
-        if (nul || ingest_validate_event(ev, now_ms, ahead_of_ms, j->retention_days, reason,
-                                         sizeof(reason))) {
+        if (nul || ingest_validate_ids(ev, reason, sizeof(reason))) {
             ack_reject(ack, (uint32_t)i, reason);
             metric_add(j->m_rejected, 1);
             continue;
         }
         const char *parts[] = {ev->org, ev->event_id};
         size_t kl = keys_make(key, sizeof(key), KEY_NS_DEDUP, parts, 2);
+        if (kl == 0) /* validated ids always fit: an empty key would be every event's */
+            log_panic("duplicate key of %zu + %zu bytes does not fit", strlen(ev->org),
+                      strlen(ev->event_id));
         char *old;
         size_t oldlen;
         int found = store_get(j->st, key, kl, &old, &oldlen);
@@ -179,11 +211,19 @@ void ingest_journal_add_batch(struct ingest_journal *j, const Licmon__V1__EventB
                       "batches are resent");
         if (found > 0)
             free(old);
-        if (found > 0 || group_set_add(&j->seen, (const char *)key, kl)) {
+        if (found > 0 || group_set_has(&j->seen, (const char *)key, kl)) {
             ack->duplicate++;
             metric_add(j->m_duplicate, 1);
             continue;
         }
+        if (ingest_validate_body(ev, now_ms, ahead_of_ms, j->retention_days, reason,
+                                 sizeof(reason)) ||
+            forgotten(j, ev, reason, sizeof(reason))) {
+            ack_reject(ack, (uint32_t)i, reason);
+            metric_add(j->m_rejected, 1);
+            continue;
+        }
+        group_set_add(&j->seen, (const char *)key, kl);
         uint8_t ts[8];
         keys_put_i64(ts, ev->ts_ms);
         store_batch_put(j->batch, key, kl, ts, sizeof(ts));
@@ -297,11 +337,53 @@ void ingest_journal_retain(struct ingest_journal *j, int64_t now_ms, int64_t ret
     lstream_set_trim_limit(j->log, lo);
 }
 
+static const char FORGOTTEN_KEY[] = "Mdedup_forgotten";
+#define FORGOTTEN_STEP_MS 3600000LL
+
+/* one spare day so an event at the edge is still known as a duplicate */
+static int64_t expiry_cutoff(int64_t days, int64_t now_ms)
+{
+    return now_ms - (days + 1) * 86400000LL;
+}
+
+void ingest_journal_set_expiry(struct ingest_journal *j, struct ingest_expiry *x)
+{
+    uint64_t v = 0;
+    if (store_get_u64(j->st, FORGOTTEN_KEY, sizeof(FORGOTTEN_KEY) - 1, &v) < 0)
+        log_fatal("cannot read %s (see above)", FORGOTTEN_KEY);
+    j->expiry = x;
+    j->forgotten_ms = (int64_t)v;
+    x->forgotten_ms = j->forgotten_ms;
+}
+
+void ingest_journal_clock(struct ingest_journal *j, int64_t now_ms)
+{
+    struct ingest_expiry *x = j->expiry;
+    if (!x)
+        return;
+    int64_t cut = expiry_cutoff(x->days, now_ms);
+    if (cut > j->forgotten_ms) {
+        /* saved before the filter may use it: after a crash the bound read
+         * back is never below what was forgotten */
+        int64_t next = cut + FORGOTTEN_STEP_MS;
+        struct store_batch *b = store_batch_new();
+        store_batch_put_u64(b, FORGOTTEN_KEY, sizeof(FORGOTTEN_KEY) - 1, (uint64_t)next);
+        if (store_write(j->st, b, true) != 0)
+            log_fatal("cannot save %s (see above)", FORGOTTEN_KEY);
+        store_batch_free(&b);
+        j->forgotten_ms = next;
+        x->forgotten_ms = next;
+    }
+    x->now_ms = now_ms;
+}
+
 bool ingest_journal_expired(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
 {
     struct ingest_expiry *x = arg;
     if (!x->now_ms || klen < 1 || key[0] != KEY_NS_DEDUP || vlen != 8)
         return false; /* no clock read yet: keep */
-    /* one spare day so an event at the edge is still known as a duplicate */
-    return keys_get_i64((const uint8_t *)val) < x->now_ms - (x->days + 1) * 86400000LL;
+    int64_t cut = expiry_cutoff(x->days, x->now_ms);
+    if (cut > x->forgotten_ms)
+        cut = x->forgotten_ms;
+    return keys_get_i64((const uint8_t *)val) < cut;
 }

@@ -41,16 +41,27 @@ int ingest_journal_pending(const struct ingest_journal *j);
 int ingest_journal_commit(struct ingest_journal *j);
 
 struct lstream *ingest_journal_log(struct ingest_journal *j);
-/* What the duplicate index's compaction filter reads: the retention and
- * ingest's clock (its steady reading, published by the server; the filter
- * runs on RocksDB's threads; 0 until the first reading: nothing expires). */
+/* What the duplicate index's compaction filter reads: the retention,
+ * ingest's clock (its steady reading, published by ingest_journal_clock;
+ * the filter runs on RocksDB's threads; 0 until the first reading: nothing
+ * expires) and the bound it may forget entries before, which is saved
+ * before it is raised. */
 struct ingest_expiry {
     int64_t days;
     _Atomic int64_t now_ms;
+    _Atomic int64_t forgotten_ms;
 };
+/* The filter j's clock readings go to; loads the saved bound into it. */
+void ingest_journal_set_expiry(struct ingest_journal *j, struct ingest_expiry *x);
+/* A reading of ingest's clock: published to the filter, whose bound is
+ * raised (and saved first, synced) an hour at a time as the clock passes
+ * it. Events older than the bound are refused from then on, whatever
+ * --retention-days says later: their duplicates may be forgotten, and one
+ * sent again would count twice. */
+void ingest_journal_clock(struct ingest_journal *j, int64_t now_ms);
 /* Compaction filter (store_expired_fn): a duplicate-index entry whose event
- * is older than the retention (arg: struct ingest_expiry) is dropped: such
- * an event would be rejected as too old anyway. */
+ * is older than the retention and the saved bound (arg: struct
+ * ingest_expiry) is dropped: such an event is refused anyway. */
 bool ingest_journal_expired(void *arg, const char *key, size_t klen, const char *val, size_t vlen);
 /* Keeps the records journaled within retention_ms of now_ms even once the
  * sessionizer has applied them (a window for replays); older applied ones

@@ -49,8 +49,7 @@ struct ingest_server {
 static int64_t ingest_now(struct ingest_server *s)
 {
     int64_t now = prog_clock_now(&s->clock);
-    if (s->cfg.expiry)
-        s->cfg.expiry->now_ms = now;
+    ingest_journal_clock(s->j, now);
     return now;
 }
 
@@ -116,7 +115,10 @@ static void on_producer(void *arg)
         bytes += (int64_t)size;
         Licmon__V1__EventBatch *batch = NULL;
         const char **nul_fields = NULL;
+        long nev = -1; /* counted before unpacking, which allocates per event */
         if ((int64_t)size <= s->cfg.max_frame_bytes)
+            nev = ingest_batch_count_events(zmq_msg_data(&msg), size);
+        if ((int64_t)size <= s->cfg.max_frame_bytes && nev <= s->cfg.max_batch_events)
             batch = licmon__v1__event_batch__unpack(NULL, size, zmq_msg_data(&msg));
         if (!batch) { /* refused whole: name the batch if its id can be read */
             pb_peek_varint(zmq_msg_data(&msg), size, 1, &pa->ack.batch_id);
@@ -129,14 +131,17 @@ static void on_producer(void *arg)
             metric_add(s->m_bad_frames, 1);
             pa->ack.error = xasprintf("frame of %zu bytes is over the limit of %lld", size,
                                       (long long)s->cfg.max_frame_bytes);
+        } else if (nev > s->cfg.max_batch_events ||
+                   (batch && (int64_t)batch->n_events > s->cfg.max_batch_events)) {
+            metric_add(s->m_bad_frames, 1);
+            if (batch)
+                pa->ack.batch_id = batch->batch_id;
+            pa->ack.error = xasprintf("batch of %zu events is over the limit of %lld",
+                                      batch ? batch->n_events : (size_t)nev,
+                                      (long long)s->cfg.max_batch_events);
         } else if (!batch) {
             metric_add(s->m_bad_frames, 1);
             pa->ack.error = xasprintf("frame of %zu bytes is not an EventBatch", size);
-        } else if ((int64_t)batch->n_events > s->cfg.max_batch_events) {
-            metric_add(s->m_bad_frames, 1);
-            pa->ack.batch_id = batch->batch_id;
-            pa->ack.error = xasprintf("batch of %zu events is over the limit of %lld",
-                                      batch->n_events, (long long)s->cfg.max_batch_events);
         } else {
             ingest_journal_add_batch(s->j, batch, nul_fields, now, prog_clock_latest(&s->clock),
                                      &pa->ack);

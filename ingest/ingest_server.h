@@ -23,7 +23,6 @@ struct ingest_server_config {
     int64_t journal_retention_ms;  /* applied records younger than this are kept */
     const char *curve_secret_file; /* empty: no CURVE (ipc inside the stack) */
     int64_t max_backlog_bytes;     /* journal not yet applied downstream; 0: no bound */
-    struct ingest_expiry *expiry;  /* gets ingest's clock at each reading (or NULL) */
 };
 
 struct ingest_server;

@@ -21,6 +21,22 @@ void ingest_batch_nul_fields(const uint8_t *buf, size_t len, size_t n, const cha
             out[k++] = pb_string_with_nul(&licmon__v1__event__descriptor, f.data, f.len);
 }
 
+long ingest_batch_count_events(const uint8_t *buf, size_t len)
+{
+    const ProtobufCFieldDescriptor *events = protobuf_c_message_descriptor_get_field_by_name(
+        &licmon__v1__event_batch__descriptor, "events");
+    const uint8_t *p = buf, *end = buf + len;
+    struct pb_wire f;
+    long n = 0;
+    while (p < end) {
+        if (pb_wire_next(&p, end, &f) != 0)
+            return -1;
+        if (f.num == events->id)
+            n++;
+    }
+    return n;
+}
+
 int ingest_valid_utf8(const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
@@ -70,8 +86,7 @@ static const char *check_type(const char *field, const char *v, char *buf, size_
     return NULL;
 }
 
-const char *ingest_validate_event(const Licmon__V1__Event *ev, int64_t now_ms, int64_t ahead_of_ms,
-                                  int64_t retention_days, char *buf, size_t len)
+const char *ingest_validate_ids(const Licmon__V1__Event *ev, char *buf, size_t len)
 {
     size_t n = strlen(ev->event_id);
     if (n == 0)
@@ -84,7 +99,13 @@ const char *ingest_validate_event(const Licmon__V1__Event *ev, int64_t now_ms, i
         REJECT("org: missing");
     if (!settings_valid_org(ev->org))
         REJECT("org: must match [A-Za-z0-9._-]{1,64}");
-    n = strlen(ev->user);
+    return NULL;
+}
+
+const char *ingest_validate_body(const Licmon__V1__Event *ev, int64_t now_ms, int64_t ahead_of_ms,
+                                 int64_t retention_days, char *buf, size_t len)
+{
+    size_t n = strlen(ev->user);
     if (n == 0)
         REJECT("user: missing");
     if (n > INGEST_USER_MAX)
@@ -131,4 +152,11 @@ const char *ingest_validate_event(const Licmon__V1__Event *ev, int64_t now_ms, i
     if (ev->ts_ms > ahead_of_ms + INGEST_FUTURE_MAX_MS)
         REJECT("ts: more than one day ahead of the clock");
     return NULL;
+}
+
+const char *ingest_validate_event(const Licmon__V1__Event *ev, int64_t now_ms, int64_t ahead_of_ms,
+                                  int64_t retention_days, char *buf, size_t len)
+{
+    const char *r = ingest_validate_ids(ev, buf, len);
+    return r ? r : ingest_validate_body(ev, now_ms, ahead_of_ms, retention_days, buf, len);
 }

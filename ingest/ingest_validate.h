@@ -23,6 +23,17 @@
  * wrong); otherwise the reason, naming the field, written to buf. */
 const char *ingest_validate_event(const Licmon__V1__Event *ev, int64_t now_ms, int64_t ahead_of_ms,
                                   int64_t retention_days, char *buf, size_t len);
+/* ingest_validate_event in two halves: the ids (event_id, org), which are
+ * all the duplicate index needs, and the rest. An event already journaled
+ * is a duplicate whatever the rest says now (sent again after its
+ * acknowledgement was lost, its ts may have left the retention meanwhile). */
+const char *ingest_validate_ids(const Licmon__V1__Event *ev, char *buf, size_t len);
+const char *ingest_validate_body(const Licmon__V1__Event *ev, int64_t now_ms, int64_t ahead_of_ms,
+                                 int64_t retention_days, char *buf, size_t len);
+/* The events fields of the EventBatch frame buf, counted on the wire
+ * before anything is unpacked (a 16 MB frame of empty events would unpack
+ * into millions of allocations); -1 when the frame is damaged. */
+long ingest_batch_count_events(const uint8_t *buf, size_t len);
 /* For each of the n events of the EventBatch frame buf (as unpacked from
  * it), the name of a string field of it holding a NUL byte, or NULL: out
  * must hold n. protobuf-c keeps such a byte, and every check and key after

@@ -107,6 +107,7 @@ int main(int argc, char **argv)
     if (*curve_secret && !(zap = ingest_zap_new(curve_allowed, svc)))
         log_fatal("cannot set up producer authentication from %s", curve_allowed);
     struct ingest_journal *journal = ingest_journal_open(store, retention_days);
+    ingest_journal_set_expiry(journal, &expiry);
     struct ingest_server_config cfg = {
         .producer_endpoint = producer,
         .internal_endpoint = internal,
@@ -116,7 +117,6 @@ int main(int argc, char **argv)
         .journal_retention_ms = journal_hours * 3600 * 1000,
         .curve_secret_file = curve_secret,
         .max_backlog_bytes = backlog_mb << 20,
-        .expiry = &expiry,
     };
     struct ingest_server *server = ingest_server_new(&cfg, svc, journal);
     if (!server)

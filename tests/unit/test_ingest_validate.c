@@ -221,13 +221,96 @@ static void test_journal_keeps_known_fields(void **state)
     licmon__v1__event_batch__free_unpacked(b, NULL);
 }
 
+/* Adds the events to the journal's group; returns the acknowledgement's
+ * counts as accepted * 10000 + duplicate * 100 + rejected */
+static int add_events(struct ingest_journal *j, Licmon__V1__Event *evs, size_t n, int64_t now)
+{
+    Licmon__V1__Event **p = xcalloc(n, sizeof(*p));
+    for (size_t i = 0; i < n; i++)
+        p[i] = &evs[i];
+    Licmon__V1__EventBatch b = LICMON__V1__EVENT_BATCH__INIT;
+    b.n_events = n;
+    b.events = p;
+    Licmon__V1__BatchAck ack = LICMON__V1__BATCH_ACK__INIT;
+    ingest_journal_add_batch(j, &b, NULL, now, now, &ack);
+    int r = (int)(ack.accepted * 10000 + ack.duplicate * 100 + ack.n_rejections);
+    ingest_journal_ack_clear(&ack);
+    free(p);
+    return r;
+}
+
+/* The longest ids SPEC allows (a 64-byte org, a 128-byte event_id) make
+ * their own duplicate key: they once made an empty one, so every such
+ * event after the first was taken for a duplicate and lost. */
+static void test_longest_ids_are_distinct(void **state)
+{
+    struct ingest_journal *j = ((struct journal_fixture *)*state)->j;
+    char org[65], id1[129], id2[129];
+    memset(org, 'o', 64);
+    org[64] = 0;
+    memset(id1, '1', 128);
+    id1[128] = 0;
+    memcpy(id2, id1, sizeof(id2));
+    id2[127] = '2';
+    Licmon__V1__Event evs[2] = {good(), good()};
+    evs[0].org = evs[1].org = org;
+    evs[0].event_id = id1;
+    evs[1].event_id = id2;
+    assert_int_equal(add_events(j, evs, 2, NOW), 20000);
+    assert_int_equal(ingest_journal_commit(j), 0);
+    assert_int_equal(add_events(j, evs, 2, NOW), 200); /* sent again: duplicates */
+    evs[0].org = "acme"; /* another org, the same long id: its own event */
+    assert_int_equal(add_events(j, evs, 1, NOW), 10000);
+}
+
+/* An event journaled, then sent again after its ts has left the retention
+ * (its acknowledgement was lost, a grown log is imported again): it is a
+ * duplicate, as SPEC §2 says, not a rejection a producer would take for
+ * final. One never journaled is still refused for its age. */
+static void test_duplicate_before_age(void **state)
+{
+    struct ingest_journal *j = ((struct journal_fixture *)*state)->j;
+    Licmon__V1__Event evs[2] = {good(), good()};
+    evs[0].ts_ms = NOW - 400LL * 86400000 + 2000;
+    evs[1].event_id = "e2";
+    evs[1].ts_ms = evs[0].ts_ms;
+    assert_int_equal(add_events(j, evs, 1, NOW), 10000);
+    assert_int_equal(ingest_journal_commit(j), 0);
+    assert_int_equal(add_events(j, evs, 2, NOW + 5000), 101);
+    /* inside one group too: the second e1 is the first's duplicate */
+    evs[0].event_id = "e3";
+    evs[0].ts_ms = NOW - 1000;
+    Licmon__V1__Event three[3] = {evs[0], evs[0], evs[0]};
+    three[2].ts_ms = 0; /* its other fields no longer matter */
+    assert_int_equal(add_events(j, three, 3, NOW), 10200);
+}
+
+/* Events are counted on the wire before a frame is unpacked */
+static void test_count_events(void **state)
+{
+    (void)state;
+    uint8_t frame[3000];
+    size_t n = 0;
+    frame[n++] = 0x08; /* batch_id 7 */
+    frame[n++] = 7;
+    for (int i = 0; i < 1000; i++) {
+        frame[n++] = 0x12; /* an empty event */
+        frame[n++] = 0;
+    }
+    assert_int_equal(ingest_batch_count_events(frame, n), 1000);
+    assert_int_equal(ingest_batch_count_events(frame, 0), 0);
+    frame[n++] = 0x12; /* an event cut short */
+    frame[n++] = 5;
+    assert_int_equal(ingest_batch_count_events(frame, n), -1);
+}
+
 static void test_dedup_retention(void **state)
 {
     (void)state;
     /* ingest's clock as the server published it, a year off the host's:
      * the filter goes by it */
     int64_t now = time_now_ms() + 365LL * 86400000;
-    struct ingest_expiry x = {.days = 400, .now_ms = now};
+    struct ingest_expiry x = {.days = 400, .now_ms = now, .forgotten_ms = INT64_MAX};
     uint8_t ts[8];
     keys_put_i64(ts, now - 402LL * 86400000);
     assert_true(ingest_journal_expired(&x, "Dacme\0e1", 8, (const char *)ts, 8));
@@ -235,6 +318,55 @@ static void test_dedup_retention(void **state)
     assert_false(ingest_journal_expired(&x, "Dacme\0e1", 8, (const char *)ts, 8));
     keys_put_i64(ts, 0);
     assert_false(ingest_journal_expired(&x, "L\0\0\0\0\0\0\0\1", 9, (const char *)ts, 8));
+    /* nothing past the saved bound is dropped */
+    x.forgotten_ms = now - 403LL * 86400000;
+    keys_put_i64(ts, now - 402LL * 86400000);
+    assert_false(ingest_journal_expired(&x, "Dacme\0e1", 8, (const char *)ts, 8));
+}
+
+/* The bound before which duplicates may be forgotten is saved before the
+ * filter uses it, and outlives a longer --retention-days: an event older
+ * than it is refused (sent again, it could count twice), one after it and
+ * inside the new retention is taken. */
+static void test_forgotten_bound(void **state)
+{
+    struct journal_fixture *f = *state;
+    static struct ingest_expiry x = {.days = 400};
+    ingest_journal_set_expiry(f->j, &x);
+    assert_int_equal(x.forgotten_ms, 0);
+    ingest_journal_clock(f->j, NOW);
+    int64_t bound = NOW - 401LL * 86400000 + 3600000;
+    assert_int_equal(x.forgotten_ms, bound);
+    assert_int_equal(x.now_ms, NOW);
+    ingest_journal_clock(f->j, NOW + 1000); /* within the hour: no new bound */
+    assert_int_equal(x.forgotten_ms, bound);
+    /* ingest restarted with --retention-days 1000 */
+    ingest_journal_free(&f->j);
+    f->j = ingest_journal_open(f->st, 1000);
+    static struct ingest_expiry y = {.days = 1000};
+    ingest_journal_set_expiry(f->j, &y);
+    assert_int_equal(y.forgotten_ms, bound);
+    ingest_journal_clock(f->j, NOW + 2000);
+    assert_int_equal(y.forgotten_ms, bound); /* the longer retention never lowers it */
+    Licmon__V1__Event evs[2] = {good(), good()};
+    evs[0].ts_ms = bound - 1;
+    evs[1].event_id = "e2";
+    evs[1].ts_ms = bound;
+    Licmon__V1__Event **p = xcalloc(2, sizeof(*p));
+    p[0] = &evs[0];
+    p[1] = &evs[1];
+    Licmon__V1__EventBatch b = LICMON__V1__EVENT_BATCH__INIT;
+    b.n_events = 2;
+    b.events = p;
+    Licmon__V1__BatchAck ack = LICMON__V1__BATCH_ACK__INIT;
+    ingest_journal_add_batch(f->j, &b, NULL, NOW + 2000, NOW + 2000, &ack);
+    assert_int_equal(ack.accepted, 1);
+    assert_int_equal(ack.n_rejections, 1);
+    assert_int_equal(ack.rejections[0]->index, 0);
+    assert_true(strstr(ack.rejections[0]->reason, "ts: before ") == ack.rejections[0]->reason);
+    assert_non_null(strstr(ack.rejections[0]->reason, "could count twice"));
+    ingest_journal_ack_clear(&ack);
+    free(p);
 }
 
 /* The duplicate index cut by a read error (a damaged block on disk): ingest
@@ -378,6 +510,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_keeps_known_fields, journal_setup,
                                         journal_teardown),
         cmocka_unit_test(test_dedup_retention),
+        cmocka_unit_test_setup_teardown(test_longest_ids_are_distinct, journal_setup,
+                                        journal_teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_before_age, journal_setup, journal_teardown),
+        cmocka_unit_test(test_count_events),
+        cmocka_unit_test_setup_teardown(test_forgotten_bound, journal_setup, journal_teardown),
         cmocka_unit_test(test_unreadable_dedup_index_is_not_a_rejection),
         cmocka_unit_test_setup_teardown(test_events_ahead_are_told, journal_setup,
                                         journal_teardown),

@@ -322,7 +322,9 @@ static int send_array(struct send_run *r, FILE *f, uint32_t fi, uint32_t line0)
     free(buf);
     if (!json_is_array(arr)) {
         char reason[300];
-        snprintf(reason, sizeof(reason), "not a JSON array of events: %s",
+        snprintf(reason, sizeof(reason),
+                 "not a JSON array of events, so nothing of this file was sent (NDJSON, one "
+                 "event per line, refuses only the bad line): %s",
                  arr ? "another JSON value" : jerr.text);
         reject_local(r, (struct ctl_src){fi, line0 + (uint32_t)(arr ? 1 : jerr.line), false},
                      reason);
@@ -565,7 +567,9 @@ int ctl_send_main(int argc, char **argv)
         uint64_t done = t->accepted + t->duplicate + t->rejected + r.local_rejected;
         ctl_err("send",
                 "no acknowledgement from %s after %d retries; %" PRIu64
-                " events were not confirmed (sending them again is safe)",
+                " events were not confirmed (sending them again is safe). Ingest is down, or "
+                "paused while the pipeline works through a backlog (its log says so): then "
+                "--retries with a higher count waits for it",
                 ep, (int)retries, r.read_events > done ? r.read_events - done : 0);
         status = CTL_EXIT_UNDELIVERED;
     } else if (status == CTL_EXIT_OK && t->rejected + r.local_rejected > 0) {
