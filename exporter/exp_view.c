@@ -276,6 +276,11 @@ static void view_seconds(struct exp_buf *b, const char *key, int64_t s, bool abs
         exp_buf_int(b, s);
 }
 
+bool exp_view_tail_known(const Licmon__V1__SessionRecord *s)
+{
+    return s->end_reason != LICMON__V1__END_REASON__OPEN && s->license_released_at_ms != 0;
+}
+
 void exp_view_session(struct exp_buf *b, const Licmon__V1__SessionRecord *s)
 {
     exp_buf_addc(b, '{');
@@ -302,7 +307,7 @@ void exp_view_session(struct exp_buf *b, const Licmon__V1__SessionRecord *s)
     view_seconds(b, "user_inactivity_s", s->user_inactivity_s, open);
     view_seconds(b, "license_inactivity_s", s->license_inactivity_s, open);
     view_instant(b, "license_released_at", s->license_released_at_ms, true);
-    view_seconds(b, "license_tail_s", s->license_tail_s, open);
+    view_seconds(b, "license_tail_s", s->license_tail_s, !exp_view_tail_known(s));
     exp_buf_addc(b, '}');
 }
 

@@ -53,8 +53,15 @@ double exp_view_pct(double value, int64_t owned);
 /* One session record (SPEC.md section 3.1) as a JSON object. Instants are
  * RFC 3339 UTC with ms; requested_type, end and license_released_at are
  * null when empty, and so are the three metrics of an open session (they
- * are measured to its end); end_reason is its name (manual_logout, ...). */
+ * are measured to its end) and the tail of a seat still held;
+ * end_reason is its name (manual_logout, ...). */
 void exp_view_session(struct exp_buf *b, const Licmon__V1__SessionRecord *s);
+/* Whether a session record's license_tail_s is a value: the tail runs from
+ * the session's end to the release of its seat, so it has none while the
+ * session is open or while its seat is still held (license_released_at
+ * empty: the sessionizer leaves released_at and the tail 0 until then).
+ * Every format (JSON, NDJSON, csv, xlsx) asks this, so none shows a 0. */
+bool exp_view_tail_known(const Licmon__V1__SessionRecord *s);
 /* The words of a card state for people: OK, Warning, Critical, Not applicable. */
 const char *exp_view_state_words(const char *state);
 

@@ -290,7 +290,8 @@ void exp_xlsx_session(struct exp_xlsx *x, const Licmon__V1__SessionRecord *s)
     worksheet_write_number(ws, row, 10, (double)s->user_inactivity_s, NULL);
     worksheet_write_number(ws, row, 11, (double)s->license_inactivity_s / 86400.0, x->f_dur);
     worksheet_write_number(ws, row, 12, (double)s->license_inactivity_s, NULL);
-    worksheet_write_number(ws, row, 14, (double)s->license_tail_s, NULL);
+    if (exp_view_tail_known(s))
+        worksheet_write_number(ws, row, 14, (double)s->license_tail_s, NULL);
 }
 
 uint64_t exp_xlsx_session_count(const struct exp_xlsx *x)

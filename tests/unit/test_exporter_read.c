@@ -440,6 +440,11 @@ static void test_csv_session_rows(void **state)
     Licmon__V1__SessionRecord o = session("s-2", "bob", t, LICMON__V1__END_REASON__OPEN);
     o.user_inactivity_s = o.license_inactivity_s = o.license_tail_s = 1; /* not shown */
     exp_csv_session_row(&b, &o);
+    /* ended by user inactivity, its seat still held: no release, no tail yet */
+    Licmon__V1__SessionRecord h = session("s-3", "ida", t, LICMON__V1__END_REASON__USER_INACTIVITY);
+    h.license_released_at_ms = 0;
+    h.license_tail_s = 0;
+    exp_csv_session_row(&b, &h);
     assert_string_equal(
         b.data,
         "session_id,org,user,license_type,requested_type,start,last_activity,end,end_reason,"
@@ -449,7 +454,9 @@ static void test_csv_session_rows(void **state)
         "2026-05-01T08:00:00.000Z,2026-05-01T08:01:00.000Z,2026-05-01T08:31:00.000Z,"
         "user_inactivity,0:31:00,1860,0:31:00,1860,2026-05-01T10:01:00.000Z,5400\r\n"
         "s-2,acme,bob,creator,,2026-05-01T08:00:00.000Z,2026-05-01T08:01:00.000Z,,open,"
-        ",,,,,\r\n"); /* an open session: no end, so none of the metrics */
+        ",,,,,\r\n" /* an open session: no end, so none of the metrics */
+        "s-3,acme,ida,creator,,2026-05-01T08:00:00.000Z,2026-05-01T08:01:00.000Z,"
+        "2026-05-01T08:31:00.000Z,user_inactivity,0:31:00,1860,0:31:00,1860,,\r\n");
     exp_buf_free(&b);
 }
 
@@ -610,6 +617,21 @@ static void test_view_session(void **state)
     assert_true(json_is_null(json_object_get(j, "user_inactivity_s")));
     assert_true(json_is_null(json_object_get(j, "license_inactivity_s")));
     assert_true(json_is_null(json_object_get(j, "license_tail_s")));
+    json_decref(j);
+    /* ended by user inactivity while the seat lingers: released_at and the
+     * tail are still 0 in the record, and neither is a value yet */
+    exp_buf_reset(&b);
+    Licmon__V1__SessionRecord h = session("s-3", "ida", t, LICMON__V1__END_REASON__USER_INACTIVITY);
+    h.license_released_at_ms = 0;
+    h.license_tail_s = 0;
+    exp_view_session(&b, &h);
+    j = json_loads(b.data, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(j, "user_inactivity_s")), 1860);
+    assert_true(json_is_null(json_object_get(j, "license_released_at")));
+    assert_true(json_is_null(json_object_get(j, "license_tail_s")));
+    assert_false(exp_view_tail_known(&h));
+    h.license_released_at_ms = h.end_ms; /* released at the end: a tail of 0 */
+    assert_true(exp_view_tail_known(&h));
     json_decref(j);
     exp_buf_free(&b);
     assert_string_equal(exp_view_state_words("minor"), "Warning");
