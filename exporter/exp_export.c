@@ -329,10 +329,12 @@ void exp_api_export(struct exp_api *a, const char *org, const struct exp_req *re
     time_format_date(j.per.empty ? j.per.asked_to : j.per.to, j.to, sizeof(j.to));
     time_format_date(j.per.asked_from, j.afrom, sizeof(j.afrom));
     time_format_date(j.per.asked_to, j.ato, sizeof(j.ato));
-    int64_t sdays = j.ctx.s->retention_days_minutes < j.ctx.s->retention_days_days
-                        ? j.ctx.s->retention_days_minutes
-                        : j.ctx.s->retention_days_days;
-    exp_params_period(&j.p, j.ctx.today, sdays, &j.sper);
+    /* the sessions: from the first date the minute retention keeps whole
+     * (and no further back than the day rows) */
+    int64_t sfirst =
+        exp_params_first_minute_day(j.ctx.tz, j.ctx.now_ms, j.ctx.s->retention_days_minutes);
+    int64_t dfirst = exp_params_first_day(j.ctx.today, j.ctx.s->retention_days_days);
+    exp_params_period_since(&j.p, sfirst > dfirst ? sfirst : dfirst, j.ctx.today, &j.sper);
     time_format_date(j.sper.empty ? j.sper.asked_from : j.sper.from, j.sfrom, sizeof(j.sfrom));
     time_format_date(j.sper.empty ? j.sper.asked_to : j.sper.to, j.sto, sizeof(j.sto));
     enum exp_format f = j.p.format;

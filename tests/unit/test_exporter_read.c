@@ -268,6 +268,62 @@ static void test_period_shortcuts_and_clamp(void **state)
     assert_int_equal(per.asked_from, day_of("2000-01-01"));
 }
 
+/* Hours, minutes and sessions are cut by the aggregator at the instant
+ * now - R x 24 h, not at a local midnight: the first date the exporter
+ * offers is the first that starts at or after that instant, so the oldest
+ * date is never a partial one passed off as whole. */
+static void test_period_minute_retention_cut(void **state)
+{
+    (void)state;
+    const char *ber = "Europe/Berlin";
+    /* 2026-11-05 23:30 CET (+1): 400 days before is 2025-10-01 22:30 UTC =
+     * 2025-10-02 00:30 CEST (+2). The 2nd lost its first half hour: the
+     * first whole date is the 3rd, not today - 399 = the 2nd */
+    int64_t now = utc_ms("2026-11-05T22:30:00Z");
+    int64_t today = exp_params_today(ber, now);
+    assert_int_equal(today, day_of("2026-11-05"));
+    assert_int_equal(exp_params_first_minute_day(ber, now, 400), day_of("2025-10-03"));
+    /* an hour earlier the cut is 2025-10-01 23:30 CEST: the 2nd is whole */
+    assert_int_equal(exp_params_first_minute_day(ber, now - 3600000, 400), day_of("2025-10-02"));
+    /* the usual case, the same offset then and now: today - 399 */
+    now = utc_ms("2026-11-05T12:00:00Z");
+    assert_int_equal(exp_params_first_minute_day("UTC", now, 400), day_of("2026-11-05") - 399);
+    assert_int_equal(exp_params_first_minute_day("UTC", now, 500), day_of("2026-11-05") - 499);
+    now = utc_ms("2026-07-05T21:30:00Z"); /* 23:30 CEST; 400 days before, CEST too */
+    assert_int_equal(exp_params_first_minute_day(ber, now, 400), day_of("2026-07-05") - 399);
+    /* a date that starts at the cut itself is whole */
+    now = utc_ms("2026-11-05T00:00:00Z");
+    assert_int_equal(exp_params_first_minute_day("UTC", now, 400), day_of("2026-11-05") - 400);
+    /* below the floor the aggregator keeps 400 days anyway */
+    now = utc_ms("2026-11-05T12:00:00Z");
+    assert_int_equal(exp_params_first_minute_day("UTC", now, 0), day_of("2026-11-05") - 399);
+    assert_int_equal(exp_params_first_minute_day("UTC", now, 100), day_of("2026-11-05") - 399);
+
+    /* the periods in the Berlin case: a range reaching the partial date is
+     * clamped past it and says so; the partial date alone is empty */
+    now = utc_ms("2026-11-05T22:30:00Z");
+    int64_t first = exp_params_first_minute_day(ber, now, 400);
+    struct exp_params p;
+    struct exp_period per;
+    char err[256];
+    assert_int_equal(parse(EXP_EP_SESSIONS, "from=2025-10-02&to=2025-10-09", &p, err), 0);
+    exp_params_period_since(&p, first, today, &per);
+    assert_true(per.clamped);
+    assert_false(per.empty);
+    assert_int_equal(per.from, day_of("2025-10-03"));
+    assert_int_equal(per.asked_from, day_of("2025-10-02"));
+    assert_int_equal(per.to, day_of("2025-10-09"));
+    assert_int_equal(parse(EXP_EP_USAGE, "granularity=hour&date=2025-10-02", &p, err), 0);
+    exp_params_period_since(&p, first, today, &per);
+    assert_true(per.clamped && per.empty);
+    assert_int_equal(parse(EXP_EP_USAGE, "granularity=hour&date=2025-10-03", &p, err), 0);
+    exp_params_period_since(&p, first, today, &per);
+    assert_false(per.clamped || per.empty);
+    /* the day rows count whole local dates: today - R + 1 */
+    assert_int_equal(exp_params_first_day(today, 1830), today - 1829);
+    assert_int_equal(exp_params_first_day(today, 0), today);
+}
+
 static void test_query_hour_dst(void **state)
 {
     (void)state;
@@ -807,6 +863,7 @@ int main(void)
         cmocka_unit_test(test_params_bad),
         cmocka_unit_test(test_period_today_in_zone),
         cmocka_unit_test(test_period_shortcuts_and_clamp),
+        cmocka_unit_test(test_period_minute_retention_cut),
         cmocka_unit_test(test_query_hour_dst),
         cmocka_unit_test(test_local_labels),
         cmocka_unit_test(test_buf_json_escaping),
