@@ -187,7 +187,8 @@ static void rp_cards(struct exp_buf *b, const json_t *st)
     rp_num(st, "average_daily_usage", "value", &x);
     snprintf(v, sizeof(v), "%.2f", x);
     if (rp_num(st, "average_daily_usage", "pct", &pct))
-        snprintf(d, sizeof(d), "seats a day on average, %.1f%% of %.0f owned", pct, owned);
+        snprintf(d, sizeof(d), "seats a day on average, %.1f%% of %.0f owned",
+                 exp_view_pct_shown(pct, 1), owned);
     else
         snprintf(d, sizeof(d), "seats a day on average (mean of the daily peaks)");
     rp_card(b, "Average daily license usage", v, d, rp_str(st, "average_daily_usage", "state"));
@@ -196,8 +197,8 @@ static void rp_cards(struct exp_buf *b, const json_t *st)
     snprintf(v, sizeof(v), "%.0f", x);
     const char *at = rp_str(st, "peak_usage", "at");
     if (rp_num(st, "peak_usage", "pct", &pct))
-        snprintf(d, sizeof(d), "seats at once, %.1f%% of owned%s%s", pct, at ? "; first at " : "",
-                 at ? at : "");
+        snprintf(d, sizeof(d), "seats at once, %.1f%% of owned%s%s", exp_view_pct_shown(pct, 1),
+                 at ? "; first at " : "", at ? at : "");
     else
         snprintf(d, sizeof(d), "seats at once%s%s", at ? "; first at " : "", at ? at : "");
     rp_card(b, "Peak license usage", v, d, rp_str(st, "peak_usage", "state"));

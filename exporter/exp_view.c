@@ -201,12 +201,31 @@ double exp_view_pct(double value, int64_t owned)
     return value * 100.0 / (double)owned;
 }
 
+double exp_view_pct_shown(double pct, int decimals)
+{
+    if (!isfinite(pct))
+        return pct;
+    double scale = pow(10, decimals), a = fabs(pct);
+    double k = floor(a * scale);
+    /* a x scale can land a hair under the whole number it is in decimal
+     * (79.9 x 10 = 798.99...): take that step when it does not pass a */
+    if ((k + 1) / scale <= a)
+        k += 1;
+    return k == 0 ? 0.0 : copysign(k / scale, pct);
+}
+
 static json_t *view_num(double v, int decimals)
 {
     if (!isfinite(v))
         return json_null();
     double scale = pow(10, decimals);
     return json_real(round(v * scale) / scale);
+}
+
+/* a percentage, as shown with one decimal; null when there is none */
+static json_t *view_pct(double pct)
+{
+    return isfinite(pct) ? json_real(exp_view_pct_shown(pct, 1)) : json_null();
 }
 
 static const char *view_state(const char *s)
@@ -230,10 +249,9 @@ json_t *exp_view_stats(const Licmon__V1__Stats *st, const Licmon__V1__License *l
         " s:{s:I, s:I, s:s}, s:{s:I, s:I, s:s}, s:{s:I, s:I, s:I}, s:{s:o, s:o, s:s}}",
         "threshold_pct", (int)st->threshold_pct, "threshold_count", (json_int_t)st->threshold_count,
         "owned", (json_int_t)st->owned, "days", (int)st->days, "average_daily_usage", "value",
-        view_num(st->average_value, 2), "pct",
-        view_num(exp_view_pct(st->average_value, st->owned), 1), "state",
-        view_state(st->average_state), "peak_usage", "value", (json_int_t)st->peak_value, "pct",
-        view_num(exp_view_pct((double)st->peak_value, st->owned), 1), "at", peak_at, "state",
+        view_num(st->average_value, 2), "pct", view_pct(exp_view_pct(st->average_value, st->owned)),
+        "state", view_state(st->average_state), "peak_usage", "value", (json_int_t)st->peak_value,
+        "pct", view_pct(exp_view_pct((double)st->peak_value, st->owned)), "at", peak_at, "state",
         view_state(st->peak_state), "days_over_threshold", "value",
         (json_int_t)st->days_over_threshold, "days_at_capacity", (json_int_t)st->days_at_capacity,
         "state", view_state(st->days_over_state), "users_denied", "users",

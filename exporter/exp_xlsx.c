@@ -252,8 +252,10 @@ void exp_xlsx_daily(struct exp_xlsx *x, const char *type, int64_t owned,
     worksheet_write_number(ws, row, 3, (double)r->users, NULL);
     if (strcmp(type, "all") || owned > 0)
         worksheet_write_number(ws, row, 4, (double)owned, NULL);
-    if (owned > 0)
-        worksheet_write_number(ws, row, 5, (double)r->peak / (double)owned, x->f_pct);
+    if (owned > 0) /* shown as 0.0%: cut to that, so 79.97% does not read 80.0% */
+        worksheet_write_number(ws, row, 5,
+                               exp_view_pct_shown(exp_view_pct((double)r->peak, owned), 1) / 100.0,
+                               x->f_pct);
     worksheet_write_number(ws, row, 6, (double)r->logins, NULL);
     worksheet_write_number(ws, row, 7, (double)r->denials, NULL);
     worksheet_write_number(ws, row, 8, (double)r->denied_users, NULL);
@@ -351,7 +353,8 @@ static void sum_cards(struct exp_xlsx *x, uint32_t *row, const json_t *st)
     double pct = xj_num(st, "average_daily_usage", "pct", &has);
     snprintf(v, sizeof(v), "%.2f seats", xj_num(st, "average_daily_usage", "value", NULL));
     if (has)
-        snprintf(d, sizeof(d), "%.1f%% of %lld owned", pct, (long long)owned);
+        snprintf(d, sizeof(d), "%.1f%% of %lld owned", exp_view_pct_shown(pct, 1),
+                 (long long)owned);
     else
         snprintf(d, sizeof(d), "mean of the daily peaks");
     sum_card(x, (*row)++, "Average daily license usage", v, d,
@@ -364,7 +367,8 @@ static void sum_cards(struct exp_xlsx *x, uint32_t *row, const json_t *st)
              has ? ", " : "", "");
     if (has) {
         size_t l = strlen(d);
-        snprintf(d + l, sizeof(d) - l, "%.1f%% of %lld owned", pct, (long long)owned);
+        snprintf(d + l, sizeof(d) - l, "%.1f%% of %lld owned", exp_view_pct_shown(pct, 1),
+                 (long long)owned);
     }
     sum_card(x, (*row)++, "Peak license usage", v, d, xj_str(st, "peak_usage", "state"));
 

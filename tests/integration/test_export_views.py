@@ -3,7 +3,10 @@ they used to disagree with the API's rules or with the dashboard:
 
 - a session that ended by user inactivity while its seat is still held has
   no license tail yet: null in JSON and NDJSON, an empty cell in csv and xlsx
-  (never a 0 that would pass for a value)."""
+  (never a 0 that would pass for a value);
+- a percentage is cut, not rounded, to the decimals shown, so it meets the
+  threshold exactly when the state says so (mean 79.95% of the seats with a
+  threshold of 80% is 79.9%, "Warning", never 80.0%)."""
 import csv
 import datetime as dt
 import io
@@ -132,3 +135,27 @@ def test_tail_of_a_seat_still_held_is_absent_in_every_format(st):
     assert one[0]["end_reason"] == "manual_logout" and one[0]["license_tail_s"] == 0
     rows = list(csv.DictReader(io.StringIO(export(st, "csv", user=ONE).text, newline="")))
     assert rows[0]["license_tail_s"] == "0"
+
+
+# ------------------------------------------------ percentages never pass for P
+
+def test_average_percentage_is_cut_not_rounded_up_to_the_threshold(st):
+    frm, to = st.week
+    s = get(st, "stats", type="creator", **{"from": frm, "to": to}).json()
+    assert s["owned"] == OWNED and s["threshold_pct"] == 80 and s["days"] == 7
+    exact = 100 * sum(PEAKS) / (OWNED * 7)  # 79.9539...
+    assert 79.95 <= exact < 80
+    avg = s["average_daily_usage"]
+    assert avg["state"] == "minor"  # mean% < P: not major
+    assert avg["pct"] == 79.9, avg  # and it does not read as 80.0
+    assert avg["value"] == round(sum(PEAKS) / 7, 2)
+
+    html = get(st, "report", type="creator", **{"from": frm, "to": to}).text
+    assert "79.9% of 62 owned" in html and "80.0%" not in html
+
+    wb = openpyxl.load_workbook(io.BytesIO(
+        export(st, "xlsx", type="creator", **{"from": frm, "to": to}).content))
+    cards, _ = summary(wb)
+    assert cards["Average daily license usage"][1] == "79.9% of 62 owned"
+    j = export(st, "json", type="creator", **{"from": frm, "to": to}).json()
+    assert j["stats"]["average_daily_usage"]["pct"] == 79.9

@@ -737,7 +737,8 @@ static void test_view_stats(void **state)
     assert_non_null(j);
     json_t *avg = json_object_get(j, "average_daily_usage");
     assert_true(fabs(json_number_value(json_object_get(avg, "value")) - 36.43) < 1e-9);
-    assert_true(fabs(json_number_value(json_object_get(avg, "pct")) - 72.9) < 1e-9);
+    /* 72.857...% reads 72.8: cut, never rounded up (see test_pct_shown) */
+    assert_true(fabs(json_number_value(json_object_get(avg, "pct")) - 72.8) < 1e-9);
     assert_string_equal(json_string_value(json_object_get(avg, "state")), "minor");
     json_t *peak = json_object_get(j, "peak_usage");
     assert_int_equal(json_integer_value(json_object_get(peak, "value")), 50);
@@ -772,6 +773,43 @@ static void test_view_stats(void **state)
     assert_true(
         json_is_null(json_object_get(json_object_get(j, "license_expiration"), "days_left")));
     json_decref(j);
+}
+
+/* A percentage as shown meets a whole-number threshold P exactly when the
+ * exact one does: 79.97 with P = 80 reads 79.9 (the card says "minor"),
+ * never 80.0. Every mean of daily peaks of up to 120 seats over a day, a
+ * week and a month, against every P. */
+static void test_pct_shown(void **state)
+{
+    (void)state;
+    assert_true(exp_view_pct_shown(79.97, 1) == 79.9);
+    assert_true(exp_view_pct_shown(79.9, 1) == 79.9);
+    assert_true(exp_view_pct_shown(80.0, 1) == 80.0);
+    assert_true(exp_view_pct_shown(99.99, 1) == 99.9);
+    assert_true(exp_view_pct_shown(100.0, 1) == 100.0);
+    assert_true(exp_view_pct_shown(0.04, 1) == 0.0 && !signbit(exp_view_pct_shown(0.04, 1)));
+    assert_true(exp_view_pct_shown(72.857, 1) == 72.8);
+    assert_true(exp_view_pct_shown(49.579, 2) == 49.57);
+    assert_true(exp_view_pct_shown(-3.27, 1) == -3.2); /* toward zero */
+    assert_true(isnan(exp_view_pct_shown(NAN, 1)));
+    /* N = 100, P = 80, mean 79.97: the API's 80.0 under a "minor" state */
+    assert_true(exp_view_pct_shown(exp_view_pct(79.97, 100), 1) < 80);
+    static const int days[] = {1, 7, 30, 31};
+    for (int64_t n = 1; n <= 120; n++)
+        for (size_t k = 0; k < sizeof(days) / sizeof(days[0]); k++)
+            for (int64_t sum = 0; sum <= n * days[k]; sum++) {
+                /* as the aggregator computes the mean's percentage */
+                double pct = 100.0 * (double)sum / ((double)n * (double)days[k]);
+                double shown = exp_view_pct_shown(pct, 1);
+                assert_true(shown <= pct && pct - shown < 0.1 + 1e-9);
+                char text[32];
+                snprintf(text, sizeof(text), "%.1f", shown); /* as the report and xlsx print */
+                assert_true(strtod(text, NULL) == shown);
+                for (int p = 1; p <= 100; p++)
+                    if ((shown >= p) != (sum * 100 >= (int64_t)p * n * days[k]))
+                        fail_msg("n %lld, days %d, sum %lld: %s%% against P %d", (long long)n,
+                                 days[k], (long long)sum, text, p);
+            }
 }
 
 /* ---------------------------------------------------------------- report */
@@ -873,6 +911,7 @@ int main(void)
         cmocka_unit_test(test_view_usage_rows),
         cmocka_unit_test(test_view_session),
         cmocka_unit_test(test_view_stats),
+        cmocka_unit_test(test_pct_shown),
         cmocka_unit_test(test_report_html),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
