@@ -203,8 +203,14 @@ static char *export_json_head(struct export_job *j, struct exp_resp *resp)
         exp_buf_adds(&b, i ? ",\n{" : "\n{");
         exp_buf_json_key(&b, "type", true);
         exp_buf_json_str(&b, types[i]);
+        /* null for all types together: no capacity (the xlsx leaves the
+         * cell empty, the dashboard draws no owned line); stats.owned is
+         * still /stats's sum */
         exp_buf_json_key(&b, "owned", false);
-        exp_buf_int(&b, owned[i]);
+        if (exp_view_has_capacity(types[i]))
+            exp_buf_int(&b, owned[i]);
+        else
+            exp_buf_adds(&b, "null");
         exp_buf_json_key(&b, "rows", false);
         exp_buf_addc(&b, '[');
         for (size_t k = 0; rep && k < rep->query->n_rows; k++) {
@@ -254,7 +260,7 @@ static int export_xlsx(struct export_job *j, struct exp_resp *resp)
             goto fail;
         }
         for (size_t k = 0; k < rep->query->n_rows; k++)
-            exp_xlsx_daily(x, types[i], !strcmp(types[i], "all") ? 0 : owned[i],
+            exp_xlsx_daily(x, types[i], exp_view_has_capacity(types[i]) ? owned[i] : 0,
                            rep->query->rows[k]);
         PB_FREE(reply, rep);
     }

@@ -341,3 +341,22 @@ const char *exp_view_state_words(const char *state)
         return "Critical";
     return state;
 }
+
+bool exp_view_card_applies(const char *state)
+{
+    return state && *state && strcmp(state, "non_applicable");
+}
+
+const char *exp_view_na_reason(const char *type, int64_t owned)
+{
+    if (!exp_view_has_capacity(type))
+        return "no threshold for all types together";
+    if (owned <= 0)
+        return "no seats owned";
+    return "named licenses have no shared pool";
+}
+
+bool exp_view_has_capacity(const char *type)
+{
+    return type && strcmp(type, "all");
+}

@@ -70,5 +70,16 @@ void exp_view_session(struct exp_buf *b, const Licmon__V1__SessionRecord *s);
 bool exp_view_tail_known(const Licmon__V1__SessionRecord *s);
 /* The words of a card state for people: OK, Warning, Critical, Not applicable. */
 const char *exp_view_state_words(const char *state);
+/* Whether a card's state is one that applies (not non_applicable, not
+ * missing). A card that does not apply shows no percentage of the seats and
+ * no threshold in seats, on the page and in the report and xlsx alike. */
+bool exp_view_card_applies(const char *state);
+/* Why the threshold cards of type (owning `owned` seats) do not apply, in
+ * the dashboard's words: all types together, no seats, or a named type. */
+const char *exp_view_na_reason(const char *type, int64_t owned);
+/* Whether a seat capacity (the owned line of a chart) is shown for type:
+ * not for all types together, whose floating pools and named seats added
+ * up are no capacity anybody can reach (the dashboard's ownedFor). */
+bool exp_view_has_capacity(const char *type);
 
 #endif

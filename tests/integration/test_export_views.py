@@ -6,7 +6,9 @@ they used to disagree with the API's rules or with the dashboard:
   (never a 0 that would pass for a value);
 - a percentage is cut, not rounded, to the decimals shown, so it meets the
   threshold exactly when the state says so (mean 79.95% of the seats with a
-  threshold of 80% is 79.9%, "Warning", never 80.0%)."""
+  threshold of 80% is 79.9%, "Warning", never 80.0%);
+- for all types together (and for a card that does not apply) no seat
+  capacity: no owned line, percentage or threshold seats, as on the page."""
 import csv
 import datetime as dt
 import io
@@ -159,3 +161,52 @@ def test_average_percentage_is_cut_not_rounded_up_to_the_threshold(st):
     assert cards["Average daily license usage"][1] == "79.9% of 62 owned"
     j = export(st, "json", type="creator", **{"from": frm, "to": to}).json()
     assert j["stats"]["average_daily_usage"]["pct"] == 79.9
+
+
+# ------------------------------------------------ no capacity for all types together
+
+def test_no_seat_capacity_for_all_types_together(st):
+    frm, to = st.week
+    s = get(st, "stats", type="all", **{"from": frm, "to": to}).json()
+    assert s["owned"] == OWNED + 5 + 10  # /stats: the sum of the configured types
+    assert s["average_daily_usage"]["state"] == "non_applicable"
+
+    html = get(st, "report", type="all", **{"from": frm, "to": to}).text
+    assert "owned 77" not in html and "seats owned" not in html  # no owned line
+    assert "% of" not in html  # no percentage on a card that does not apply
+    assert "at or over" not in html and "threshold 62" not in html  # no threshold seats
+    assert "no threshold for all types together" in html
+    assert "77 owned" in html  # the current usage card keeps it, as on the page
+
+    wb = openpyxl.load_workbook(io.BytesIO(
+        export(st, "xlsx", type="all", **{"from": frm, "to": to}).content))
+    cards, _ = summary(wb)
+    for name in ("Average daily license usage", "Peak license usage"):
+        assert "%" not in cards[name][1] and "owned" not in cards[name][1], cards[name]
+    # no threshold in seats; why it does not apply, in the page's words
+    assert cards["Days over license threshold"][1] == "no threshold for all types together"
+    daily = list(wb["Daily usage"].iter_rows(values_only=True))
+    head = daily[0]
+    for r in daily[1:]:
+        row = dict(zip(head, r))
+        if row["license type"] == "all":
+            assert row["owned"] is None and row["% of owned"] is None
+
+    j = export(st, "json", type="all", **{"from": frm, "to": to}).json()
+    owned = {d["type"]: d["owned"] for d in j["daily"]}
+    assert owned == {"all": None, "creator": OWNED, "reviewer": 5, "stakeholder": 10}
+
+
+def test_no_threshold_or_percentage_on_a_named_type(st):
+    frm, to = st.week
+    html = get(st, "report", type="stakeholder", **{"from": frm, "to": to}).text
+    cards = html.split("<h2>Statistics")[1]
+    assert "% of" not in cards and "8 seats" not in cards and "(80%)" not in cards
+    assert "named licenses have no shared pool" in cards
+    assert "owned 10" in html  # its seats are a capacity: the line stays, as on the page
+    wb = openpyxl.load_workbook(io.BytesIO(
+        export(st, "xlsx", type="stakeholder", **{"from": frm, "to": to}).content))
+    cards, _ = summary(wb)
+    assert "%" not in cards["Average daily license usage"][1]
+    assert "%" not in cards["Peak license usage"][1]
+    assert cards["Days over license threshold"][1] == "named licenses have no shared pool"

@@ -875,6 +875,21 @@ static void test_report_html(void **state)
     assert_non_null(strstr(html, "owned 50"));
     assert_null(strstr(html, "threshold 40"));
     free(html);
+    /* all types together: no capacity either, and no percentage or seats
+     * on the cards that do not apply (as the dashboard) */
+    for (int i = 0; i < 2; i++)
+        json_object_set_new(json_object_get(st_all, i ? "peak_usage" : "average_daily_usage"),
+                            "state", json_string("non_applicable"));
+    in.type = "all";
+    html = exp_report_html(&in, &len);
+    assert_null(strstr(html, "owned 50"));
+    assert_null(strstr(html, "seats owned"));
+    assert_null(strstr(html, "% of"));
+    assert_null(strstr(html, "at or over"));
+    assert_non_null(strstr(html, "no threshold for all types together"));
+    assert_non_null(strstr(html, "50 owned, 38 free")); /* the current usage, as on the page */
+    free(html);
+    in.type = "creator";
     json_decref(st_all);
     in.stats = stats;
     /* A4 and an empty chart */
