@@ -13,6 +13,7 @@
 #include "log.h"
 #include "xmem.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -155,6 +156,13 @@ static char *export_json_head(struct export_job *j, struct exp_resp *resp)
     exp_buf_json_str(&b, j->ctx.tz);
     exp_buf_json_key(&b, "type", false);
     exp_buf_json_str(&b, j->p.type);
+    /* user=: whose sessions these are (null: every user's); the stats and
+     * daily usage cover every user either way */
+    exp_buf_json_key(&b, "user", false);
+    if (j->p.has_user)
+        exp_buf_json_str(&b, j->p.user);
+    else
+        exp_buf_adds(&b, "null");
     exp_buf_json_key(&b, "from", false);
     exp_buf_json_str(&b, j->from);
     exp_buf_json_key(&b, "to", false);
@@ -282,6 +290,7 @@ static int export_xlsx(struct export_job *j, struct exp_resp *resp)
     exp_sess_src_free(&src);
     struct exp_xlsx_summary sum = {.org = j->ctx.org,
                                    .type = j->p.type,
+                                   .user = j->p.has_user ? j->p.user : NULL,
                                    .timezone = j->ctx.tz,
                                    .from = j->from,
                                    .to = j->to,
@@ -320,6 +329,27 @@ fail:
     unlink(path);
     free(path);
     return -1;
+}
+
+/* The part of a file name that names user=: "-user-<id>", every character
+ * of the id that is not [A-Za-z0-9._@-] (a byte of bad UTF-8 too) as one
+ * '_', at most EXPORT_NAME_USER_MAX of them; "" without the filter. */
+#define EXPORT_NAME_USER_MAX 64
+static char *export_name_user(const struct exp_params *p)
+{
+    if (!p->has_user)
+        return xstrdup("");
+    struct exp_buf b = {0};
+    exp_buf_adds(&b, "-user-");
+    const unsigned char *u = (const unsigned char *)p->user;
+    size_t n = strlen(p->user);
+    for (size_t i = 0, kept = 0; i < n && kept < EXPORT_NAME_USER_MAX; kept++) {
+        size_t k = exp_utf8_seq(u + i, n - i);
+        bool plain = k == 1 && (isalnum(u[i]) || strchr("._@-", u[i]));
+        exp_buf_addc(&b, plain ? (char)u[i] : '_');
+        i += k ? k : 1;
+    }
+    return exp_buf_steal(&b, NULL);
 }
 
 void exp_api_export(struct exp_api *a, const char *org, const struct exp_req *req,
@@ -411,9 +441,11 @@ void exp_api_export(struct exp_api *a, const char *org, const struct exp_req *re
     resp->content_type = export_content_type(f);
     /* csv and ndjson hold only sessions: their name says which dates */
     bool only_sessions = f == EXP_FMT_CSV || f == EXP_FMT_NDJSON;
-    resp->filename = xasprintf("licmon-%s-%s-%s_%s.%s", org, j.p.type,
+    char *who = export_name_user(&j.p); /* a filtered export says whose sessions */
+    resp->filename = xasprintf("licmon-%s-%s%s-%s_%s.%s", org, j.p.type, who,
                                only_sessions && !j.sper.empty ? j.sfrom : j.from,
                                only_sessions && !j.sper.empty ? j.sto : j.to, export_ext(f));
+    free(who);
     resp->timezone = xstrdup(j.ctx.tz);
     metric_add(a->m_exports, 1);
 out:

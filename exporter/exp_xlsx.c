@@ -436,6 +436,13 @@ static void sum_write(struct exp_xlsx *x, const struct exp_xlsx_summary *sum)
     char buf[256], t[40];
     sum_pair(x, &row, "Organization", sum->org);
     sum_pair(x, &row, "License type", sum->type);
+    if (sum->user) { /* the filter applies to the sessions alone */
+        worksheet_write_string(ws, row, 2,
+                               "only this user's sessions; the cards and the daily usage cover "
+                               "every user",
+                               NULL);
+        sum_pair(x, &row, "Sessions of user", sum->user);
+    }
     snprintf(buf, sizeof(buf), "%s to %s (local dates, both included)", sum->from, sum->to);
     sum_pair(x, &row, "Period", buf);
     if (sum->asked_from && sum->asked_to) {

@@ -8,7 +8,8 @@ they used to disagree with the API's rules or with the dashboard:
   threshold exactly when the state says so (mean 79.95% of the seats with a
   threshold of 80% is 79.9%, "Warning", never 80.0%);
 - for all types together (and for a card that does not apply) no seat
-  capacity: no owned line, percentage or threshold seats, as on the page."""
+  capacity: no owned line, percentage or threshold seats, as on the page;
+- an export of one user's sessions says so in its Summary, header and name."""
 import csv
 import datetime as dt
 import io
@@ -210,3 +211,32 @@ def test_no_threshold_or_percentage_on_a_named_type(st):
     assert "%" not in cards["Average daily license usage"][1]
     assert "%" not in cards["Peak license usage"][1]
     assert cards["Days over license threshold"][1] == "named licenses have no shared pool"
+
+
+# ------------------------------------------------ one user's sessions say so
+
+def test_export_of_one_user_says_whose_sessions(st):
+    r = export(st, "json", user=ONE)
+    j = r.json()
+    assert j["user"] == ONE
+    assert [x["user"] for x in j["sessions"]] == [ONE]
+    assert f'filename="licmon-acme-all-user-{ONE_IN_NAME}-{st.today}_{st.today}.json"' \
+        in r.headers["Content-Disposition"]
+    assert export(st, "json").json()["user"] is None  # every user's
+
+    x = export(st, "xlsx", user=ONE)
+    assert f"licmon-acme-all-user-{ONE_IN_NAME}-" in x.headers["Content-Disposition"]
+    cards, text = summary(openpyxl.load_workbook(io.BytesIO(x.content)))
+    assert cards["Sessions of user"][0] == ONE
+    assert "every user" in cards["Sessions of user"][1]  # the cards and daily usage
+    _, text = summary(openpyxl.load_workbook(io.BytesIO(export(st, "xlsx").content)))
+    assert "Sessions of user" not in text
+
+    for fmt in ("csv", "ndjson"):
+        h = export(st, fmt, user=ONE).headers["Content-Disposition"]
+        assert f"licmon-acme-all-user-{ONE_IN_NAME}-{st.today}_{st.today}.{fmt}" in h, h
+        h = export(st, fmt).headers["Content-Disposition"]
+        assert "user-" not in h, h
+    # an id with nothing a file name can keep still names the filter
+    h = export(st, "csv", user="/\\\"").headers["Content-Disposition"]
+    assert "licmon-acme-all-user-___-" in h, h
