@@ -222,7 +222,11 @@ static json_t *view_num(double v, int decimals)
     return json_real(round(v * scale) / scale);
 }
 
-/* a percentage, as shown with one decimal; null when there is none */
+/* a percentage, as shown with one decimal; null when there is none. It
+ * must come correctly rounded from whole numbers (the aggregator's
+ * average_pct is 100 x sum / (owned x days) in one division): the mean's
+ * value times 100 / owned rounds three times, and 69 seat-days of 5 seats
+ * over 30 days, exactly 46%, came out 45.99999999999999, shown 45.9. */
 static json_t *view_pct(double pct)
 {
     return isfinite(pct) ? json_real(exp_view_pct_shown(pct, 1)) : json_null();
@@ -249,7 +253,7 @@ json_t *exp_view_stats(const Licmon__V1__Stats *st, const Licmon__V1__License *l
         " s:{s:I, s:I, s:s}, s:{s:I, s:I, s:s}, s:{s:I, s:I, s:I}, s:{s:o, s:o, s:s}}",
         "threshold_pct", (int)st->threshold_pct, "threshold_count", (json_int_t)st->threshold_count,
         "owned", (json_int_t)st->owned, "days", (int)st->days, "average_daily_usage", "value",
-        view_num(st->average_value, 2), "pct", view_pct(exp_view_pct(st->average_value, st->owned)),
+        view_num(st->average_value, 2), "pct", view_pct(st->owned > 0 ? st->average_pct : NAN),
         "state", view_state(st->average_state), "peak_usage", "value", (json_int_t)st->peak_value,
         "pct", view_pct(exp_view_pct((double)st->peak_value, st->owned)), "at", peak_at, "state",
         view_state(st->peak_state), "days_over_threshold", "value",

@@ -761,6 +761,17 @@ static void test_view_stats(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "threshold_count")), 40);
     assert_int_equal(json_integer_value(json_object_get(j, "owned")), 50);
     json_decref(j);
+    /* the percentage is the aggregator's, correctly rounded from whole
+     * numbers, then cut: 69 seat-days of 5 seats in 30 days is exactly 46%
+     * (major with P = 46), where 2.3 seats x 100 / 5 gives 45.999... */
+    st.owned = 5;
+    st.days = 30;
+    st.average_value = 69.0 / 30;
+    st.average_pct = 100.0 * 69 / (5 * 30);
+    j = exp_view_stats(&st, NULL, tz_get("UTC"));
+    avg = json_object_get(j, "average_daily_usage");
+    assert_true(json_number_value(json_object_get(avg, "pct")) == 46.0);
+    json_decref(j);
     /* nothing owned: no percentages; no use: no peak instant; no expiry */
     st.owned = 0;
     st.peak_value = 0;
