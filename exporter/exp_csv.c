@@ -1,5 +1,6 @@
 /* exp_csv: CSV writing and formula neutralising (see exp_csv.h). */
 #include "exp_csv.h"
+#include "exp_view.h"
 #include "timeutil.h"
 
 #include <stdio.h>
@@ -98,7 +99,7 @@ void exp_csv_session_row(struct exp_buf *b, const Licmon__V1__SessionRecord *s)
     csv_seconds(b, s->license_inactivity_s, open, d, sizeof(d));
     csv_instant(b, s->license_released_at_ms, s->license_released_at_ms == 0);
     exp_buf_addc(b, ',');
-    if (!open)
+    if (exp_view_tail_known(s))
         exp_buf_int(b, s->license_tail_s);
     exp_buf_adds(b, "\r\n");
 }

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "xmem.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -155,6 +156,13 @@ static char *export_json_head(struct export_job *j, struct exp_resp *resp)
     exp_buf_json_str(&b, j->ctx.tz);
     exp_buf_json_key(&b, "type", false);
     exp_buf_json_str(&b, j->p.type);
+    /* user=: whose sessions these are (null: every user's); the stats and
+     * daily usage cover every user either way */
+    exp_buf_json_key(&b, "user", false);
+    if (j->p.has_user)
+        exp_buf_json_str(&b, j->p.user);
+    else
+        exp_buf_adds(&b, "null");
     exp_buf_json_key(&b, "from", false);
     exp_buf_json_str(&b, j->from);
     exp_buf_json_key(&b, "to", false);
@@ -203,8 +211,14 @@ static char *export_json_head(struct export_job *j, struct exp_resp *resp)
         exp_buf_adds(&b, i ? ",\n{" : "\n{");
         exp_buf_json_key(&b, "type", true);
         exp_buf_json_str(&b, types[i]);
+        /* null for all types together: no capacity (the xlsx leaves the
+         * cell empty, the dashboard draws no owned line); stats.owned is
+         * still /stats's sum */
         exp_buf_json_key(&b, "owned", false);
-        exp_buf_int(&b, owned[i]);
+        if (exp_view_has_capacity(types[i]))
+            exp_buf_int(&b, owned[i]);
+        else
+            exp_buf_adds(&b, "null");
         exp_buf_json_key(&b, "rows", false);
         exp_buf_addc(&b, '[');
         for (size_t k = 0; rep && k < rep->query->n_rows; k++) {
@@ -254,7 +268,7 @@ static int export_xlsx(struct export_job *j, struct exp_resp *resp)
             goto fail;
         }
         for (size_t k = 0; k < rep->query->n_rows; k++)
-            exp_xlsx_daily(x, types[i], !strcmp(types[i], "all") ? 0 : owned[i],
+            exp_xlsx_daily(x, types[i], exp_view_has_capacity(types[i]) ? owned[i] : 0,
                            rep->query->rows[k]);
         PB_FREE(reply, rep);
     }
@@ -276,6 +290,7 @@ static int export_xlsx(struct export_job *j, struct exp_resp *resp)
     exp_sess_src_free(&src);
     struct exp_xlsx_summary sum = {.org = j->ctx.org,
                                    .type = j->p.type,
+                                   .user = j->p.has_user ? j->p.user : NULL,
                                    .timezone = j->ctx.tz,
                                    .from = j->from,
                                    .to = j->to,
@@ -316,6 +331,27 @@ fail:
     return -1;
 }
 
+/* The part of a file name that names user=: "-user-<id>", every character
+ * of the id that is not [A-Za-z0-9._@-] (a byte of bad UTF-8 too) as one
+ * '_', at most EXPORT_NAME_USER_MAX of them; "" without the filter. */
+#define EXPORT_NAME_USER_MAX 64
+static char *export_name_user(const struct exp_params *p)
+{
+    if (!p->has_user)
+        return xstrdup("");
+    struct exp_buf b = {0};
+    exp_buf_adds(&b, "-user-");
+    const unsigned char *u = (const unsigned char *)p->user;
+    size_t n = strlen(p->user);
+    for (size_t i = 0, kept = 0; i < n && kept < EXPORT_NAME_USER_MAX; kept++) {
+        size_t k = exp_utf8_seq(u + i, n - i);
+        bool plain = k == 1 && (isalnum(u[i]) || strchr("._@-", u[i]));
+        exp_buf_addc(&b, plain ? (char)u[i] : '_');
+        i += k ? k : 1;
+    }
+    return exp_buf_steal(&b, NULL);
+}
+
 void exp_api_export(struct exp_api *a, const char *org, const struct exp_req *req,
                     struct exp_resp *resp)
 {
@@ -329,10 +365,12 @@ void exp_api_export(struct exp_api *a, const char *org, const struct exp_req *re
     time_format_date(j.per.empty ? j.per.asked_to : j.per.to, j.to, sizeof(j.to));
     time_format_date(j.per.asked_from, j.afrom, sizeof(j.afrom));
     time_format_date(j.per.asked_to, j.ato, sizeof(j.ato));
-    int64_t sdays = j.ctx.s->retention_days_minutes < j.ctx.s->retention_days_days
-                        ? j.ctx.s->retention_days_minutes
-                        : j.ctx.s->retention_days_days;
-    exp_params_period(&j.p, j.ctx.today, sdays, &j.sper);
+    /* the sessions: from the first date the minute retention keeps whole
+     * (and no further back than the day rows) */
+    int64_t sfirst =
+        exp_params_first_minute_day(j.ctx.tz, j.ctx.now_ms, j.ctx.s->retention_days_minutes);
+    int64_t dfirst = exp_params_first_day(j.ctx.today, j.ctx.s->retention_days_days);
+    exp_params_period_since(&j.p, sfirst > dfirst ? sfirst : dfirst, j.ctx.today, &j.sper);
     time_format_date(j.sper.empty ? j.sper.asked_from : j.sper.from, j.sfrom, sizeof(j.sfrom));
     time_format_date(j.sper.empty ? j.sper.asked_to : j.sper.to, j.sto, sizeof(j.sto));
     enum exp_format f = j.p.format;
@@ -403,9 +441,11 @@ void exp_api_export(struct exp_api *a, const char *org, const struct exp_req *re
     resp->content_type = export_content_type(f);
     /* csv and ndjson hold only sessions: their name says which dates */
     bool only_sessions = f == EXP_FMT_CSV || f == EXP_FMT_NDJSON;
-    resp->filename = xasprintf("licmon-%s-%s-%s_%s.%s", org, j.p.type,
+    char *who = export_name_user(&j.p); /* a filtered export says whose sessions */
+    resp->filename = xasprintf("licmon-%s-%s%s-%s_%s.%s", org, j.p.type, who,
                                only_sessions && !j.sper.empty ? j.sfrom : j.from,
                                only_sessions && !j.sper.empty ? j.sto : j.to, export_ext(f));
+    free(who);
     resp->timezone = xstrdup(j.ctx.tz);
     metric_add(a->m_exports, 1);
 out:

@@ -280,8 +280,35 @@ int64_t exp_params_today(const char *tz, int64_t now_ms)
     return tz_local_day(tz, now_ms);
 }
 
+int64_t exp_params_first_day(int64_t today, int64_t retention_days)
+{
+    if (retention_days < 1)
+        retention_days = 1;
+    if (retention_days > EXP_PARAMS_MAX_DAYS)
+        retention_days = EXP_PARAMS_MAX_DAYS;
+    return today - (retention_days - 1);
+}
+
 void exp_params_period(const struct exp_params *p, int64_t today, int64_t retention_days,
                        struct exp_period *out)
+{
+    exp_params_period_since(p, exp_params_first_day(today, retention_days), today, out);
+}
+
+int64_t exp_params_first_minute_day(const char *tz, int64_t now_ms, int64_t retention_days)
+{
+    if (retention_days < EXP_PARAMS_MIN_MINUTE_DAYS)
+        retention_days = EXP_PARAMS_MIN_MINUTE_DAYS;
+    if (retention_days > EXP_PARAMS_MAX_DAYS) /* no overflow below; settings stop far earlier */
+        retention_days = EXP_PARAMS_MAX_DAYS;
+    int64_t cut = now_ms - retention_days * 86400000; /* as agg_query.c's min_cut_ms */
+    /* local dates never go back: the first date that starts at or after the
+     * cut is the one after the date of the last instant before it */
+    return tz_local_day(tz, cut - 1) + 1;
+}
+
+void exp_params_period_since(const struct exp_params *p, int64_t first_day, int64_t today,
+                             struct exp_period *out)
 {
     memset(out, 0, sizeof(*out));
     if (p->period_days) {
@@ -293,9 +320,7 @@ void exp_params_period(const struct exp_params *p, int64_t today, int64_t retent
     } else {
         out->asked_from = out->asked_to = p->date;
     }
-    if (retention_days < 1)
-        retention_days = 1;
-    int64_t lo = today - (retention_days - 1), hi = today;
+    int64_t lo = first_day, hi = today;
     out->from = out->asked_from < lo ? lo : out->asked_from;
     out->to = out->asked_to > hi ? hi : out->asked_to;
     out->clamped = out->from != out->asked_from || out->to != out->asked_to;

@@ -69,14 +69,33 @@ struct exp_period {
     bool empty;                   /* nothing of it exists */
 };
 
+/* The minute retention is at least this many days, whatever the settings
+ * say: the aggregator applies the same floor (aggregator/agg_retention.c). */
+#define EXP_PARAMS_MIN_MINUTE_DAYS 400
+#define EXP_PARAMS_MAX_DAYS 1000000
+
 /* The local date "today" in zone tz at now_ms. */
 int64_t exp_params_today(const char *tz, int64_t now_ms);
 /* The period of p (from/to or the shortcut) with today and retention_days
  * (how many local dates back, today included, data is kept): a shortcut of
  * N days is today and the N-1 days before; the period is clamped to
- * [today - retention_days + 1, today]. */
+ * [today - retention_days + 1, today]. For day rows and the cards. */
 void exp_params_period(const struct exp_params *p, int64_t today, int64_t retention_days,
                        struct exp_period *out);
+/* today - retention_days + 1: the first local date of the day rows, whose
+ * retention counts whole local dates. */
+int64_t exp_params_first_day(int64_t today, int64_t retention_days);
+/* As exp_params_period, clamped to [first_day, today]. */
+void exp_params_period_since(const struct exp_params *p, int64_t first_day, int64_t today,
+                             struct exp_period *out);
+/* The first local date in zone tz whose hours, minutes and sessions are all
+ * kept at now_ms. The aggregator cuts those at the instant now_ms -
+ * retention_days x 24 h (retention_days at least EXP_PARAMS_MIN_MINUTE_DAYS),
+ * not at a local midnight: where the zone's offset now is smaller than it
+ * was then, the cut falls after the start of today - retention_days + 1.
+ * So this is the first date that starts at or after the cut; a date the cut
+ * falls inside would come out partial and is left out. */
+int64_t exp_params_first_minute_day(const char *tz, int64_t now_ms, int64_t retention_days);
 /* The Query.hour for local hour `hour` of `date` in zone tz: hour for the
  * first (or only) instance, hour + 100 for the second instance of an hour a
  * fall-back repeats. With want_offset, the instance whose UTC offset is

@@ -95,9 +95,12 @@ void exp_api_usage(struct exp_api *a, const char *org, const struct exp_req *req
     struct exp_period per;
     Licmon__V1__Reply *rep = NULL;
     for (;;) {
-        int64_t retention = p.granularity == EXP_GRAN_DAY ? ctx.s->retention_days_days
-                                                          : ctx.s->retention_days_minutes;
-        exp_params_period(&p, ctx.today, retention, &per);
+        if (p.granularity == EXP_GRAN_DAY)
+            exp_params_period(&p, ctx.today, ctx.s->retention_days_days, &per);
+        else /* hours and minutes: from the first date the minute retention keeps whole */
+            exp_params_period_since(
+                &p, exp_params_first_minute_day(ctx.tz, ctx.now_ms, ctx.s->retention_days_minutes),
+                ctx.today, &per);
         int qhour = 0;
         if (p.granularity == EXP_GRAN_MINUTE)
             qhour =
@@ -289,7 +292,9 @@ void exp_api_sessions(struct exp_api *a, const char *org, const struct exp_req *
     if (exp_org_ctx_open(a, org, LICMON__V1__QUERY_KIND__SETTINGS, &ctx, resp))
         return;
     struct exp_period per;
-    exp_params_period(&p, ctx.today, ctx.s->retention_days_minutes, &per);
+    exp_params_period_since(
+        &p, exp_params_first_minute_day(ctx.tz, ctx.now_ms, ctx.s->retention_days_minutes),
+        ctx.today, &per);
     bool nd = read_wants_ndjson(req->accept);
     resp->timezone = xstrdup(ctx.tz);
     resp->content_type = nd ? READ_CT_NDJSON : READ_CT_JSON;

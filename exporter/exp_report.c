@@ -61,9 +61,10 @@ char *exp_report_chart(Licmon__V1__UsageRow *const *rows, size_t n, int64_t owne
                    "xmlns=\"http://www.w3.org/2000/svg\">\n"
                    "<title id=\"chart-title\">Daily license usage</title>\n"
                    "<desc id=\"chart-desc\">Bars: peak concurrent seats per day; line with "
-                   "dots: distinct users per day; dashed lines: seats owned and the "
-                   "threshold.</desc>\n",
-                   CH_W, CH_H);
+                   "dots: distinct users per day%s%s.</desc>\n",
+                   CH_W, CH_H, owned > 0 ? "; dashed line: seats owned" : "",
+                   threshold_count > 0 && threshold_count != owned ? "; dotted line: the threshold"
+                                                                   : "");
     /* grid and y axis */
     for (double v = 0; v <= ymax + step / 2; v += step) {
         double y = YPOS(v);
@@ -176,7 +177,10 @@ static void rp_card(struct exp_buf *b, const char *title, const char *value, con
     exp_buf_adds(b, "</div>\n");
 }
 
-static void rp_cards(struct exp_buf *b, const json_t *st)
+/* The cards; type: the license type of the report (or "all"). Where a card
+ * does not apply it shows no percentage of the seats and no threshold in
+ * seats, as on the dashboard. */
+static void rp_cards(struct exp_buf *b, const json_t *st, const char *type)
 {
     char v[96], d[200];
     double x, pct, owned = 0, tc = 0, tp = 0;
@@ -186,27 +190,35 @@ static void rp_cards(struct exp_buf *b, const json_t *st)
     exp_buf_adds(b, "<section class=\"cards\">\n");
     rp_num(st, "average_daily_usage", "value", &x);
     snprintf(v, sizeof(v), "%.2f", x);
-    if (rp_num(st, "average_daily_usage", "pct", &pct))
-        snprintf(d, sizeof(d), "seats a day on average, %.1f%% of %.0f owned", pct, owned);
+    const char *state = rp_str(st, "average_daily_usage", "state");
+    if (rp_num(st, "average_daily_usage", "pct", &pct) && exp_view_card_applies(state))
+        snprintf(d, sizeof(d), "seats a day on average, %.1f%% of %.0f owned",
+                 exp_view_pct_shown(pct, 1), owned);
     else
         snprintf(d, sizeof(d), "seats a day on average (mean of the daily peaks)");
-    rp_card(b, "Average daily license usage", v, d, rp_str(st, "average_daily_usage", "state"));
+    rp_card(b, "Average daily license usage", v, d, state);
 
     rp_num(st, "peak_usage", "value", &x);
     snprintf(v, sizeof(v), "%.0f", x);
     const char *at = rp_str(st, "peak_usage", "at");
-    if (rp_num(st, "peak_usage", "pct", &pct))
-        snprintf(d, sizeof(d), "seats at once, %.1f%% of owned%s%s", pct, at ? "; first at " : "",
-                 at ? at : "");
+    state = rp_str(st, "peak_usage", "state");
+    if (rp_num(st, "peak_usage", "pct", &pct) && exp_view_card_applies(state))
+        snprintf(d, sizeof(d), "seats at once, %.1f%% of owned%s%s", exp_view_pct_shown(pct, 1),
+                 at ? "; first at " : "", at ? at : "");
     else
         snprintf(d, sizeof(d), "seats at once%s%s", at ? "; first at " : "", at ? at : "");
-    rp_card(b, "Peak license usage", v, d, rp_str(st, "peak_usage", "state"));
+    rp_card(b, "Peak license usage", v, d, state);
 
     rp_num(st, "days_over_threshold", "value", &x);
     snprintf(v, sizeof(v), "%.0f", x);
     rp_num(st, "days_over_threshold", "days_at_capacity", &pct);
-    snprintf(d, sizeof(d), "days at or over %.0f seats (%.0f%%); %.0f at capacity", tc, tp, pct);
-    rp_card(b, "Days over license threshold", v, d, rp_str(st, "days_over_threshold", "state"));
+    state = rp_str(st, "days_over_threshold", "state");
+    if (exp_view_card_applies(state))
+        snprintf(d, sizeof(d), "days at or over %.0f seats (%.0f%%); %.0f at capacity", tc, tp,
+                 pct);
+    else
+        snprintf(d, sizeof(d), "%s", exp_view_na_reason(type, (int64_t)owned));
+    rp_card(b, "Days over license threshold", v, d, state);
 
     rp_num(st, "users_denied", "users", &x);
     rp_num(st, "users_denied", "events", &pct);
@@ -393,7 +405,10 @@ char *exp_report_html(const struct exp_report_in *in, size_t *len)
     }
     double owned = 0, tc = 0;
     if (in->stats) {
-        rp_num(in->stats, "owned", NULL, &owned);
+        /* no owned line for all types together (no capacity anybody can
+         * reach: the dashboard draws none either) */
+        if (exp_view_has_capacity(in->type))
+            rp_num(in->stats, "owned", NULL, &owned);
         /* no threshold line where the threshold cards do not apply (all,
          * a named type) */
         const char *st = json_string_value(
@@ -415,7 +430,7 @@ char *exp_report_html(const struct exp_report_in *in, size_t *len)
     exp_buf_adds(&b, "</ul></figure></section>\n");
     if (in->stats) {
         exp_buf_adds(&b, "<h2>Statistics</h2>\n");
-        rp_cards(&b, in->stats);
+        rp_cards(&b, in->stats, in->type);
     }
     if (in->licenses)
         rp_licenses(&b, in->licenses);

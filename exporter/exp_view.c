@@ -201,12 +201,35 @@ double exp_view_pct(double value, int64_t owned)
     return value * 100.0 / (double)owned;
 }
 
+double exp_view_pct_shown(double pct, int decimals)
+{
+    if (!isfinite(pct))
+        return pct;
+    double scale = pow(10, decimals), a = fabs(pct);
+    double k = floor(a * scale);
+    /* a x scale can land a hair under the whole number it is in decimal
+     * (79.9 x 10 = 798.99...): take that step when it does not pass a */
+    if ((k + 1) / scale <= a)
+        k += 1;
+    return k == 0 ? 0.0 : copysign(k / scale, pct);
+}
+
 static json_t *view_num(double v, int decimals)
 {
     if (!isfinite(v))
         return json_null();
     double scale = pow(10, decimals);
     return json_real(round(v * scale) / scale);
+}
+
+/* a percentage, as shown with one decimal; null when there is none. It
+ * must come correctly rounded from whole numbers (the aggregator's
+ * average_pct is 100 x sum / (owned x days) in one division): the mean's
+ * value times 100 / owned rounds three times, and 69 seat-days of 5 seats
+ * over 30 days, exactly 46%, came out 45.99999999999999, shown 45.9. */
+static json_t *view_pct(double pct)
+{
+    return isfinite(pct) ? json_real(exp_view_pct_shown(pct, 1)) : json_null();
 }
 
 static const char *view_state(const char *s)
@@ -230,10 +253,9 @@ json_t *exp_view_stats(const Licmon__V1__Stats *st, const Licmon__V1__License *l
         " s:{s:I, s:I, s:s}, s:{s:I, s:I, s:s}, s:{s:I, s:I, s:I}, s:{s:o, s:o, s:s}}",
         "threshold_pct", (int)st->threshold_pct, "threshold_count", (json_int_t)st->threshold_count,
         "owned", (json_int_t)st->owned, "days", (int)st->days, "average_daily_usage", "value",
-        view_num(st->average_value, 2), "pct",
-        view_num(exp_view_pct(st->average_value, st->owned), 1), "state",
-        view_state(st->average_state), "peak_usage", "value", (json_int_t)st->peak_value, "pct",
-        view_num(exp_view_pct((double)st->peak_value, st->owned), 1), "at", peak_at, "state",
+        view_num(st->average_value, 2), "pct", view_pct(st->owned > 0 ? st->average_pct : NAN),
+        "state", view_state(st->average_state), "peak_usage", "value", (json_int_t)st->peak_value,
+        "pct", view_pct(exp_view_pct((double)st->peak_value, st->owned)), "at", peak_at, "state",
         view_state(st->peak_state), "days_over_threshold", "value",
         (json_int_t)st->days_over_threshold, "days_at_capacity", (json_int_t)st->days_at_capacity,
         "state", view_state(st->days_over_state), "users_denied", "users",
@@ -276,6 +298,11 @@ static void view_seconds(struct exp_buf *b, const char *key, int64_t s, bool abs
         exp_buf_int(b, s);
 }
 
+bool exp_view_tail_known(const Licmon__V1__SessionRecord *s)
+{
+    return s->end_reason != LICMON__V1__END_REASON__OPEN && s->license_released_at_ms != 0;
+}
+
 void exp_view_session(struct exp_buf *b, const Licmon__V1__SessionRecord *s)
 {
     exp_buf_addc(b, '{');
@@ -302,7 +329,7 @@ void exp_view_session(struct exp_buf *b, const Licmon__V1__SessionRecord *s)
     view_seconds(b, "user_inactivity_s", s->user_inactivity_s, open);
     view_seconds(b, "license_inactivity_s", s->license_inactivity_s, open);
     view_instant(b, "license_released_at", s->license_released_at_ms, true);
-    view_seconds(b, "license_tail_s", s->license_tail_s, open);
+    view_seconds(b, "license_tail_s", s->license_tail_s, !exp_view_tail_known(s));
     exp_buf_addc(b, '}');
 }
 
@@ -317,4 +344,23 @@ const char *exp_view_state_words(const char *state)
     if (!strcmp(state, "major"))
         return "Critical";
     return state;
+}
+
+bool exp_view_card_applies(const char *state)
+{
+    return state && *state && strcmp(state, "non_applicable");
+}
+
+const char *exp_view_na_reason(const char *type, int64_t owned)
+{
+    if (!exp_view_has_capacity(type))
+        return "no threshold for all types together";
+    if (owned <= 0)
+        return "no seats owned";
+    return "named licenses have no shared pool";
+}
+
+bool exp_view_has_capacity(const char *type)
+{
+    return type && strcmp(type, "all");
 }

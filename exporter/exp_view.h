@@ -50,12 +50,36 @@ json_t *exp_view_stats(const Licmon__V1__Stats *st, const Licmon__V1__License *l
                        const struct tz *z);
 /* A percentage of owned, or NaN when nothing is owned. */
 double exp_view_pct(double value, int64_t owned);
+/* A percentage as shown with `decimals` decimals: cut toward zero, never
+ * rounded up, so it meets a whole-number threshold exactly when the exact
+ * value does (79.97% of the seats with P = 80 reads 79.9, "Warning"; rounded
+ * it would read 80.0 under a state saying it is below 80). NaN stays NaN.
+ * Every writer of a percentage (API, report, xlsx) goes through it. */
+double exp_view_pct_shown(double pct, int decimals);
 /* One session record (SPEC.md section 3.1) as a JSON object. Instants are
  * RFC 3339 UTC with ms; requested_type, end and license_released_at are
  * null when empty, and so are the three metrics of an open session (they
- * are measured to its end); end_reason is its name (manual_logout, ...). */
+ * are measured to its end) and the tail of a seat still held;
+ * end_reason is its name (manual_logout, ...). */
 void exp_view_session(struct exp_buf *b, const Licmon__V1__SessionRecord *s);
+/* Whether a session record's license_tail_s is a value: the tail runs from
+ * the session's end to the release of its seat, so it has none while the
+ * session is open or while its seat is still held (license_released_at
+ * empty: the sessionizer leaves released_at and the tail 0 until then).
+ * Every format (JSON, NDJSON, csv, xlsx) asks this, so none shows a 0. */
+bool exp_view_tail_known(const Licmon__V1__SessionRecord *s);
 /* The words of a card state for people: OK, Warning, Critical, Not applicable. */
 const char *exp_view_state_words(const char *state);
+/* Whether a card's state is one that applies (not non_applicable, not
+ * missing). A card that does not apply shows no percentage of the seats and
+ * no threshold in seats, on the page and in the report and xlsx alike. */
+bool exp_view_card_applies(const char *state);
+/* Why the threshold cards of type (owning `owned` seats) do not apply, in
+ * the dashboard's words: all types together, no seats, or a named type. */
+const char *exp_view_na_reason(const char *type, int64_t owned);
+/* Whether a seat capacity (the owned line of a chart) is shown for type:
+ * not for all types together, whose floating pools and named seats added
+ * up are no capacity anybody can reach (the dashboard's ownedFor). */
+bool exp_view_has_capacity(const char *type);
 
 #endif

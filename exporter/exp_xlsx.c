@@ -250,10 +250,12 @@ void exp_xlsx_daily(struct exp_xlsx *x, const char *type, int64_t owned,
     xlsx_text(x, ws, row, 1, r->date, NULL);
     worksheet_write_number(ws, row, 2, (double)r->peak, NULL);
     worksheet_write_number(ws, row, 3, (double)r->users, NULL);
-    if (strcmp(type, "all") || owned > 0)
+    if (exp_view_has_capacity(type))
         worksheet_write_number(ws, row, 4, (double)owned, NULL);
-    if (owned > 0)
-        worksheet_write_number(ws, row, 5, (double)r->peak / (double)owned, x->f_pct);
+    if (owned > 0) /* shown as 0.0%: cut to that, so 79.97% does not read 80.0% */
+        worksheet_write_number(ws, row, 5,
+                               exp_view_pct_shown(exp_view_pct((double)r->peak, owned), 1) / 100.0,
+                               x->f_pct);
     worksheet_write_number(ws, row, 6, (double)r->logins, NULL);
     worksheet_write_number(ws, row, 7, (double)r->denials, NULL);
     worksheet_write_number(ws, row, 8, (double)r->denied_users, NULL);
@@ -290,7 +292,8 @@ void exp_xlsx_session(struct exp_xlsx *x, const Licmon__V1__SessionRecord *s)
     worksheet_write_number(ws, row, 10, (double)s->user_inactivity_s, NULL);
     worksheet_write_number(ws, row, 11, (double)s->license_inactivity_s / 86400.0, x->f_dur);
     worksheet_write_number(ws, row, 12, (double)s->license_inactivity_s, NULL);
-    worksheet_write_number(ws, row, 14, (double)s->license_tail_s, NULL);
+    if (exp_view_tail_known(s))
+        worksheet_write_number(ws, row, 14, (double)s->license_tail_s, NULL);
 }
 
 uint64_t exp_xlsx_session_count(const struct exp_xlsx *x)
@@ -337,7 +340,9 @@ static void sum_card(struct exp_xlsx *x, uint32_t row, const char *name, const c
     worksheet_write_string(x->summary, row, 3, words, xlsx_state_format(x, state));
 }
 
-static void sum_cards(struct exp_xlsx *x, uint32_t *row, const json_t *st)
+/* The cards of type (or "all"): where one does not apply, no percentage of
+ * the seats and no threshold in seats, as on the dashboard. */
+static void sum_cards(struct exp_xlsx *x, uint32_t *row, const json_t *st, const char *type)
 {
     char v[96], d[200];
     bool has;
@@ -348,33 +353,41 @@ static void sum_cards(struct exp_xlsx *x, uint32_t *row, const json_t *st)
     (*row)++;
     int64_t owned = (int64_t)xj_num(st, NULL, "owned", NULL);
     double pct = xj_num(st, "average_daily_usage", "pct", &has);
+    const char *state = xj_str(st, "average_daily_usage", "state");
+    has = has && exp_view_card_applies(state);
     snprintf(v, sizeof(v), "%.2f seats", xj_num(st, "average_daily_usage", "value", NULL));
     if (has)
-        snprintf(d, sizeof(d), "%.1f%% of %lld owned", pct, (long long)owned);
+        snprintf(d, sizeof(d), "%.1f%% of %lld owned", exp_view_pct_shown(pct, 1),
+                 (long long)owned);
     else
         snprintf(d, sizeof(d), "mean of the daily peaks");
-    sum_card(x, (*row)++, "Average daily license usage", v, d,
-             xj_str(st, "average_daily_usage", "state"));
+    sum_card(x, (*row)++, "Average daily license usage", v, d, state);
 
     const char *at = xj_str(st, "peak_usage", "at");
     pct = xj_num(st, "peak_usage", "pct", &has);
+    state = xj_str(st, "peak_usage", "state");
+    has = has && exp_view_card_applies(state);
     snprintf(v, sizeof(v), "%lld seats", (long long)xj_num(st, "peak_usage", "value", NULL));
     snprintf(d, sizeof(d), "%s%s%s%s", at ? "first reached " : "no use in the period", at ? at : "",
              has ? ", " : "", "");
     if (has) {
         size_t l = strlen(d);
-        snprintf(d + l, sizeof(d) - l, "%.1f%% of %lld owned", pct, (long long)owned);
+        snprintf(d + l, sizeof(d) - l, "%.1f%% of %lld owned", exp_view_pct_shown(pct, 1),
+                 (long long)owned);
     }
-    sum_card(x, (*row)++, "Peak license usage", v, d, xj_str(st, "peak_usage", "state"));
+    sum_card(x, (*row)++, "Peak license usage", v, d, state);
 
     k = (long long)xj_num(st, "days_over_threshold", "value", NULL);
     snprintf(v, sizeof(v), "%lld day%s", k, k == 1 ? "" : "s");
-    snprintf(d, sizeof(d), "%lld at capacity (threshold %lld seats = %lld%%)",
-             (long long)xj_num(st, "days_over_threshold", "days_at_capacity", NULL),
-             (long long)xj_num(st, NULL, "threshold_count", NULL),
-             (long long)xj_num(st, NULL, "threshold_pct", NULL));
-    sum_card(x, (*row)++, "Days over license threshold", v, d,
-             xj_str(st, "days_over_threshold", "state"));
+    state = xj_str(st, "days_over_threshold", "state");
+    if (exp_view_card_applies(state))
+        snprintf(d, sizeof(d), "%lld at capacity (threshold %lld seats = %lld%%)",
+                 (long long)xj_num(st, "days_over_threshold", "days_at_capacity", NULL),
+                 (long long)xj_num(st, NULL, "threshold_count", NULL),
+                 (long long)xj_num(st, NULL, "threshold_pct", NULL));
+    else
+        snprintf(d, sizeof(d), "%s", exp_view_na_reason(type, owned));
+    sum_card(x, (*row)++, "Days over license threshold", v, d, state);
 
     k = (long long)xj_num(st, "users_denied", "users", NULL);
     snprintf(v, sizeof(v), "%lld user%s", k, k == 1 ? "" : "s");
@@ -423,6 +436,13 @@ static void sum_write(struct exp_xlsx *x, const struct exp_xlsx_summary *sum)
     char buf[256], t[40];
     sum_pair(x, &row, "Organization", sum->org);
     sum_pair(x, &row, "License type", sum->type);
+    if (sum->user) { /* the filter applies to the sessions alone */
+        worksheet_write_string(ws, row, 2,
+                               "only this user's sessions; the cards and the daily usage cover "
+                               "every user",
+                               NULL);
+        sum_pair(x, &row, "Sessions of user", sum->user);
+    }
     snprintf(buf, sizeof(buf), "%s to %s (local dates, both included)", sum->from, sum->to);
     sum_pair(x, &row, "Period", buf);
     if (sum->asked_from && sum->asked_to) {
@@ -451,7 +471,7 @@ static void sum_write(struct exp_xlsx *x, const struct exp_xlsx_summary *sum)
     sum_pair(x, &row, "Times on the Sessions sheets", "UTC");
     row++;
     if (sum->stats) {
-        sum_cards(x, &row, sum->stats);
+        sum_cards(x, &row, sum->stats, sum->type);
         row++;
     }
     uint32_t sheets = exp_xlsx_sheets(x->n_sessions, x->max_rows);

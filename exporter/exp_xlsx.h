@@ -30,6 +30,7 @@ void exp_xlsx_sheet_name(uint32_t sheet, char *buf, size_t len);
 
 struct exp_xlsx_summary {
     const char *org, *type, *timezone;
+    const char *user;                  /* the sessions are this user's only, else NULL */
     const char *from, *to;             /* the local dates exported */
     const char *asked_from, *asked_to; /* as asked, when clamping moved them (else NULL) */
     bool sessions_cut;                 /* sessions are kept for fewer days than the period has */

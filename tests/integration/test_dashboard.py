@@ -4,7 +4,8 @@ chromedriver and Selenium (Debian packages, see tools/deps.txt; nothing is
 downloaded here). The cards and the chart show what the API answers, Apply
 is disabled until the selection changes, day -> hour -> minute drill-down
 and back, the threshold dialog previews without saving and saves, the
-inactivity timeout saves as soon as it changes, export downloads a file, the
+inactivity timeout saves as soon as it changes (and one the API set to none of
+its choices is shown exactly), export downloads a file, the
 print report opens, and the browser logs no error. Screenshots of each view
 are kept under <build>/artifacts/dashboard/."""
 import datetime
@@ -518,5 +519,47 @@ def test_dashboard_org_picker(stack, browser):
           "the other org")
     assert f"Times in {TZ}" in drv.find_element(By.ID, "tz-note").text
     assert "org=acme" in drv.current_url
+    errors = [m for m in console(drv) if m["level"] == "SEVERE"]
+    assert not errors, json.dumps(errors, indent=1)
+
+
+def test_dashboard_timeout_in_force_shown_exactly(stack, browser):
+    """The API takes any number of seconds for a timeout (60 to 86400 for the
+    user's): one that is none of the drop-down's choices is shown exactly as
+    an option of its own, "1 min 30 s (current)", never rounded to a
+    neighbour ("2 minutes"); choosing another saves it and the odd one goes."""
+    drv = browser
+    r = stack.put(f"/v1/orgs/{ORG}/settings", {"timezone": TZ, "user_inactivity_timeout_s": 90,
+                                               "license_inactivity_timeout_s": 5430})
+    assert r.status_code == 200, r.text
+    token = ctl("token", "create", "--dir", stack.dir, "--org", ORG, "--role",
+                "org_admin").stdout.split()[0]
+    drv.get(f"{stack.url}/?org={ORG}")
+    until(drv, "!document.querySelector('#signin').hidden", "the sign-in form")
+    drv.find_element(By.ID, "token-input").send_keys(token)
+    drv.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
+    until(drv, "!document.querySelector('#dashboard').hidden && "
+               "!document.querySelector('#user-timeout').disabled", "the settings")
+    ut = Select(drv.find_element(By.ID, "user-timeout"))
+    assert ut.first_selected_option.text == "1 min 30 s (current)"
+    texts = [o.text for o in ut.options]
+    assert texts[:3] == ["1 min 30 s (current)", "5 minutes", "10 minutes"], texts
+    assert not [t for t in texts if t.startswith("2 minutes")], texts
+    lt = Select(drv.find_element(By.ID, "license-timeout"))
+    assert lt.first_selected_option.text == "1 h 30 min 30 s (current)"
+    assert [o.text for o in lt.options][6:9] == \
+        ["90 minutes", "1 h 30 min 30 s (current)", "2 hours"]
+    # showing it saved nothing
+    assert api(stack, "settings")["user_inactivity_timeout_s"] == 90
+    shot(drv, "9-timeout-exact")
+
+    ut.select_by_value("15")
+    until(drv, "document.querySelector('#user-timeout-status').textContent === "
+               "'Saved: the user inactivity timeout is 15 minutes.'", "the timeout saved")
+    assert api(stack, "settings")["user_inactivity_timeout_s"] == 900
+    ut = Select(drv.find_element(By.ID, "user-timeout"))
+    assert [o.get_attribute("value") for o in ut.options] == \
+        ["5", "10", "15", "30", "45", "60", "90", "120"]
+    assert ut.first_selected_option.text == "15 minutes"
     errors = [m for m in console(drv) if m["level"] == "SEVERE"]
     assert not errors, json.dumps(errors, indent=1)

@@ -81,6 +81,14 @@ def ex():
         assert not reports, "sanitizer reports:\n" + "\n".join(reports[:20])
 
 
+def first_whole_session_date(now):
+    """The first local date that starts at or after the aggregator's cut of the
+    sessions, now - 400 x 24 h."""
+    cut = now - 400 * 86400 * 1000
+    before = dt.datetime.fromtimestamp((cut - 1) / 1000, ZoneInfo(TZ)).date()
+    return before + dt.timedelta(days=1)
+
+
 def sessions_api(ex):
     r = ex.get(f"/v1/orgs/acme/sessions?from={ex.frm}&to={ex.to}")
     assert r.status_code == 200, r.text
@@ -223,10 +231,11 @@ def test_export_type_filter_and_http_headers(ex):
 
 def test_export_longer_than_sessions_are_kept_says_where_they_start(ex):
     """Sessions are kept 400 days, day rows 1830: an export from 500 days back has
-    every day row, its sessions start 399 days back, and each form says so."""
+    every day row, its sessions start 399 days back (398 in the hour a zone's offset
+    now is smaller than 400 days ago: the first date kept whole), and each form says so."""
     today = dt.date.fromisoformat(ex.to)
     frm = (today - dt.timedelta(days=500)).isoformat()
-    sfrom = (today - dt.timedelta(days=399)).isoformat()
+    sfrom = first_whole_session_date(now_ms()).isoformat()
     x = ex.get(f"/v1/orgs/acme/export?format=xlsx&type=creator&from={frm}&to={ex.to}")
     assert x.status_code == 200
     wb = openpyxl.load_workbook(io.BytesIO(x.content))

@@ -268,6 +268,62 @@ static void test_period_shortcuts_and_clamp(void **state)
     assert_int_equal(per.asked_from, day_of("2000-01-01"));
 }
 
+/* Hours, minutes and sessions are cut by the aggregator at the instant
+ * now - R x 24 h, not at a local midnight: the first date the exporter
+ * offers is the first that starts at or after that instant, so the oldest
+ * date is never a partial one passed off as whole. */
+static void test_period_minute_retention_cut(void **state)
+{
+    (void)state;
+    const char *ber = "Europe/Berlin";
+    /* 2026-11-05 23:30 CET (+1): 400 days before is 2025-10-01 22:30 UTC =
+     * 2025-10-02 00:30 CEST (+2). The 2nd lost its first half hour: the
+     * first whole date is the 3rd, not today - 399 = the 2nd */
+    int64_t now = utc_ms("2026-11-05T22:30:00Z");
+    int64_t today = exp_params_today(ber, now);
+    assert_int_equal(today, day_of("2026-11-05"));
+    assert_int_equal(exp_params_first_minute_day(ber, now, 400), day_of("2025-10-03"));
+    /* an hour earlier the cut is 2025-10-01 23:30 CEST: the 2nd is whole */
+    assert_int_equal(exp_params_first_minute_day(ber, now - 3600000, 400), day_of("2025-10-02"));
+    /* the usual case, the same offset then and now: today - 399 */
+    now = utc_ms("2026-11-05T12:00:00Z");
+    assert_int_equal(exp_params_first_minute_day("UTC", now, 400), day_of("2026-11-05") - 399);
+    assert_int_equal(exp_params_first_minute_day("UTC", now, 500), day_of("2026-11-05") - 499);
+    now = utc_ms("2026-07-05T21:30:00Z"); /* 23:30 CEST; 400 days before, CEST too */
+    assert_int_equal(exp_params_first_minute_day(ber, now, 400), day_of("2026-07-05") - 399);
+    /* a date that starts at the cut itself is whole */
+    now = utc_ms("2026-11-05T00:00:00Z");
+    assert_int_equal(exp_params_first_minute_day("UTC", now, 400), day_of("2026-11-05") - 400);
+    /* below the floor the aggregator keeps 400 days anyway */
+    now = utc_ms("2026-11-05T12:00:00Z");
+    assert_int_equal(exp_params_first_minute_day("UTC", now, 0), day_of("2026-11-05") - 399);
+    assert_int_equal(exp_params_first_minute_day("UTC", now, 100), day_of("2026-11-05") - 399);
+
+    /* the periods in the Berlin case: a range reaching the partial date is
+     * clamped past it and says so; the partial date alone is empty */
+    now = utc_ms("2026-11-05T22:30:00Z");
+    int64_t first = exp_params_first_minute_day(ber, now, 400);
+    struct exp_params p;
+    struct exp_period per;
+    char err[256];
+    assert_int_equal(parse(EXP_EP_SESSIONS, "from=2025-10-02&to=2025-10-09", &p, err), 0);
+    exp_params_period_since(&p, first, today, &per);
+    assert_true(per.clamped);
+    assert_false(per.empty);
+    assert_int_equal(per.from, day_of("2025-10-03"));
+    assert_int_equal(per.asked_from, day_of("2025-10-02"));
+    assert_int_equal(per.to, day_of("2025-10-09"));
+    assert_int_equal(parse(EXP_EP_USAGE, "granularity=hour&date=2025-10-02", &p, err), 0);
+    exp_params_period_since(&p, first, today, &per);
+    assert_true(per.clamped && per.empty);
+    assert_int_equal(parse(EXP_EP_USAGE, "granularity=hour&date=2025-10-03", &p, err), 0);
+    exp_params_period_since(&p, first, today, &per);
+    assert_false(per.clamped || per.empty);
+    /* the day rows count whole local dates: today - R + 1 */
+    assert_int_equal(exp_params_first_day(today, 1830), today - 1829);
+    assert_int_equal(exp_params_first_day(today, 0), today);
+}
+
 static void test_query_hour_dst(void **state)
 {
     (void)state;
@@ -440,6 +496,11 @@ static void test_csv_session_rows(void **state)
     Licmon__V1__SessionRecord o = session("s-2", "bob", t, LICMON__V1__END_REASON__OPEN);
     o.user_inactivity_s = o.license_inactivity_s = o.license_tail_s = 1; /* not shown */
     exp_csv_session_row(&b, &o);
+    /* ended by user inactivity, its seat still held: no release, no tail yet */
+    Licmon__V1__SessionRecord h = session("s-3", "ida", t, LICMON__V1__END_REASON__USER_INACTIVITY);
+    h.license_released_at_ms = 0;
+    h.license_tail_s = 0;
+    exp_csv_session_row(&b, &h);
     assert_string_equal(
         b.data,
         "session_id,org,user,license_type,requested_type,start,last_activity,end,end_reason,"
@@ -449,7 +510,9 @@ static void test_csv_session_rows(void **state)
         "2026-05-01T08:00:00.000Z,2026-05-01T08:01:00.000Z,2026-05-01T08:31:00.000Z,"
         "user_inactivity,0:31:00,1860,0:31:00,1860,2026-05-01T10:01:00.000Z,5400\r\n"
         "s-2,acme,bob,creator,,2026-05-01T08:00:00.000Z,2026-05-01T08:01:00.000Z,,open,"
-        ",,,,,\r\n"); /* an open session: no end, so none of the metrics */
+        ",,,,,\r\n" /* an open session: no end, so none of the metrics */
+        "s-3,acme,ida,creator,,2026-05-01T08:00:00.000Z,2026-05-01T08:01:00.000Z,"
+        "2026-05-01T08:31:00.000Z,user_inactivity,0:31:00,1860,0:31:00,1860,,\r\n");
     exp_buf_free(&b);
 }
 
@@ -611,6 +674,21 @@ static void test_view_session(void **state)
     assert_true(json_is_null(json_object_get(j, "license_inactivity_s")));
     assert_true(json_is_null(json_object_get(j, "license_tail_s")));
     json_decref(j);
+    /* ended by user inactivity while the seat lingers: released_at and the
+     * tail are still 0 in the record, and neither is a value yet */
+    exp_buf_reset(&b);
+    Licmon__V1__SessionRecord h = session("s-3", "ida", t, LICMON__V1__END_REASON__USER_INACTIVITY);
+    h.license_released_at_ms = 0;
+    h.license_tail_s = 0;
+    exp_view_session(&b, &h);
+    j = json_loads(b.data, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(j, "user_inactivity_s")), 1860);
+    assert_true(json_is_null(json_object_get(j, "license_released_at")));
+    assert_true(json_is_null(json_object_get(j, "license_tail_s")));
+    assert_false(exp_view_tail_known(&h));
+    h.license_released_at_ms = h.end_ms; /* released at the end: a tail of 0 */
+    assert_true(exp_view_tail_known(&h));
+    json_decref(j);
     exp_buf_free(&b);
     assert_string_equal(exp_view_state_words("minor"), "Warning");
     assert_string_equal(exp_view_state_words("major"), "Critical");
@@ -659,7 +737,8 @@ static void test_view_stats(void **state)
     assert_non_null(j);
     json_t *avg = json_object_get(j, "average_daily_usage");
     assert_true(fabs(json_number_value(json_object_get(avg, "value")) - 36.43) < 1e-9);
-    assert_true(fabs(json_number_value(json_object_get(avg, "pct")) - 72.9) < 1e-9);
+    /* 72.857...% reads 72.8: cut, never rounded up (see test_pct_shown) */
+    assert_true(fabs(json_number_value(json_object_get(avg, "pct")) - 72.8) < 1e-9);
     assert_string_equal(json_string_value(json_object_get(avg, "state")), "minor");
     json_t *peak = json_object_get(j, "peak_usage");
     assert_int_equal(json_integer_value(json_object_get(peak, "value")), 50);
@@ -682,6 +761,17 @@ static void test_view_stats(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "threshold_count")), 40);
     assert_int_equal(json_integer_value(json_object_get(j, "owned")), 50);
     json_decref(j);
+    /* the percentage is the aggregator's, correctly rounded from whole
+     * numbers, then cut: 69 seat-days of 5 seats in 30 days is exactly 46%
+     * (major with P = 46), where 2.3 seats x 100 / 5 gives 45.999... */
+    st.owned = 5;
+    st.days = 30;
+    st.average_value = 69.0 / 30;
+    st.average_pct = 100.0 * 69 / (5 * 30);
+    j = exp_view_stats(&st, NULL, tz_get("UTC"));
+    avg = json_object_get(j, "average_daily_usage");
+    assert_true(json_number_value(json_object_get(avg, "pct")) == 46.0);
+    json_decref(j);
     /* nothing owned: no percentages; no use: no peak instant; no expiry */
     st.owned = 0;
     st.peak_value = 0;
@@ -694,6 +784,43 @@ static void test_view_stats(void **state)
     assert_true(
         json_is_null(json_object_get(json_object_get(j, "license_expiration"), "days_left")));
     json_decref(j);
+}
+
+/* A percentage as shown meets a whole-number threshold P exactly when the
+ * exact one does: 79.97 with P = 80 reads 79.9 (the card says "minor"),
+ * never 80.0. Every mean of daily peaks of up to 120 seats over a day, a
+ * week and a month, against every P. */
+static void test_pct_shown(void **state)
+{
+    (void)state;
+    assert_true(exp_view_pct_shown(79.97, 1) == 79.9);
+    assert_true(exp_view_pct_shown(79.9, 1) == 79.9);
+    assert_true(exp_view_pct_shown(80.0, 1) == 80.0);
+    assert_true(exp_view_pct_shown(99.99, 1) == 99.9);
+    assert_true(exp_view_pct_shown(100.0, 1) == 100.0);
+    assert_true(exp_view_pct_shown(0.04, 1) == 0.0 && !signbit(exp_view_pct_shown(0.04, 1)));
+    assert_true(exp_view_pct_shown(72.857, 1) == 72.8);
+    assert_true(exp_view_pct_shown(49.579, 2) == 49.57);
+    assert_true(exp_view_pct_shown(-3.27, 1) == -3.2); /* toward zero */
+    assert_true(isnan(exp_view_pct_shown(NAN, 1)));
+    /* N = 100, P = 80, mean 79.97: the API's 80.0 under a "minor" state */
+    assert_true(exp_view_pct_shown(exp_view_pct(79.97, 100), 1) < 80);
+    static const int days[] = {1, 7, 30, 31};
+    for (int64_t n = 1; n <= 120; n++)
+        for (size_t k = 0; k < sizeof(days) / sizeof(days[0]); k++)
+            for (int64_t sum = 0; sum <= n * days[k]; sum++) {
+                /* as the aggregator computes the mean's percentage */
+                double pct = 100.0 * (double)sum / ((double)n * (double)days[k]);
+                double shown = exp_view_pct_shown(pct, 1);
+                assert_true(shown <= pct && pct - shown < 0.1 + 1e-9);
+                char text[32];
+                snprintf(text, sizeof(text), "%.1f", shown); /* as the report and xlsx print */
+                assert_true(strtod(text, NULL) == shown);
+                for (int p = 1; p <= 100; p++)
+                    if ((shown >= p) != (sum * 100 >= (int64_t)p * n * days[k]))
+                        fail_msg("n %lld, days %d, sum %lld: %s%% against P %d", (long long)n,
+                                 days[k], (long long)sum, text, p);
+            }
 }
 
 /* ---------------------------------------------------------------- report */
@@ -759,6 +886,21 @@ static void test_report_html(void **state)
     assert_non_null(strstr(html, "owned 50"));
     assert_null(strstr(html, "threshold 40"));
     free(html);
+    /* all types together: no capacity either, and no percentage or seats
+     * on the cards that do not apply (as the dashboard) */
+    for (int i = 0; i < 2; i++)
+        json_object_set_new(json_object_get(st_all, i ? "peak_usage" : "average_daily_usage"),
+                            "state", json_string("non_applicable"));
+    in.type = "all";
+    html = exp_report_html(&in, &len);
+    assert_null(strstr(html, "owned 50"));
+    assert_null(strstr(html, "seats owned"));
+    assert_null(strstr(html, "% of"));
+    assert_null(strstr(html, "at or over"));
+    assert_non_null(strstr(html, "no threshold for all types together"));
+    assert_non_null(strstr(html, "50 owned, 38 free")); /* the current usage, as on the page */
+    free(html);
+    in.type = "creator";
     json_decref(st_all);
     in.stats = stats;
     /* A4 and an empty chart */
@@ -785,6 +927,7 @@ int main(void)
         cmocka_unit_test(test_params_bad),
         cmocka_unit_test(test_period_today_in_zone),
         cmocka_unit_test(test_period_shortcuts_and_clamp),
+        cmocka_unit_test(test_period_minute_retention_cut),
         cmocka_unit_test(test_query_hour_dst),
         cmocka_unit_test(test_local_labels),
         cmocka_unit_test(test_buf_json_escaping),
@@ -794,6 +937,7 @@ int main(void)
         cmocka_unit_test(test_view_usage_rows),
         cmocka_unit_test(test_view_session),
         cmocka_unit_test(test_view_stats),
+        cmocka_unit_test(test_pct_shown),
         cmocka_unit_test(test_report_html),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

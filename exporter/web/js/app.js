@@ -716,14 +716,33 @@ async function refresh() {
 
 // ---------------------------------------------------------------- settings
 
+// A timeout for people: "5 minutes", "2 hours", or, for one that is no
+// whole number of minutes, exactly: "1 min 30 s".
+function timeoutText(seconds) {
+  if (seconds % 60 === 0) {
+    const m = seconds / 60;
+    if (m >= 120 && m % 60 === 0) return `${m / 60} hours`;
+    return m === 1 ? '1 minute' : `${m} minutes`;
+  }
+  const hh = Math.floor(seconds / 3600), mm = Math.floor((seconds % 3600) / 60), ss = seconds % 60;
+  return [hh && `${hh} h`, mm && `${mm} min`, ss && `${ss} s`].filter(Boolean).join(' ');
+}
+
+// The drop-down's choices (minutes), plus the value in force when it is
+// none of them, as an option of its own marked "(current)". The API takes
+// any number of seconds in its range (90 s, say): the option shows it
+// exactly, never rounded to a neighbour it is not. Each option carries its
+// seconds; the values of the choices stay their minutes.
 function fillTimeout(sel, choices, seconds) {
-  const min = Math.round((seconds || 0) / 60);
-  const list = choices.slice();
-  if (min && !list.includes(min)) list.push(min);
-  list.sort((x, y) => x - y);
-  sel.replaceChildren(...list.map((m) => h('option', { value: m },
-    `${m < 120 || m % 60 ? `${m} minutes` : `${m / 60} hours`}${choices.includes(m) ? '' : ' (current)'}`)));
-  sel.value = String(min || 120);
+  const cur = Math.round(Number(seconds) || 0);
+  const opts = choices.map((m) => ({ value: String(m), seconds: m * 60, current: false }));
+  if (cur > 0 && !choices.some((m) => m * 60 === cur))
+    opts.push({ value: cur % 60 ? `${cur}s` : String(cur / 60), seconds: cur, current: true });
+  opts.sort((x, y) => x.seconds - y.seconds);
+  sel.replaceChildren(...opts.map((o) => h('option', { value: o.value, 'data-seconds': o.seconds },
+    `${timeoutText(o.seconds)}${o.current ? ' (current)' : ''}`)));
+  const now = opts.find((o) => o.seconds === cur);
+  sel.value = now ? now.value : '120';
   sel.dataset.saved = sel.value;
 }
 
@@ -749,17 +768,16 @@ async function loadSettings() {
   }
 }
 
-async function saveTimeout(sel, field, statusEl, what) {
-  const minutes = parseInt(sel.value, 10);
+async function saveTimeout(sel, field, choices, statusEl, what) {
+  const seconds = Number(sel.selectedOptions[0].dataset.seconds);
   statusEl.className = 'status';
   statusEl.textContent = 'Saving…';
   sel.setAttribute('aria-busy', 'true');
   try {
-    const s = await st.api.putSettings({ [field]: minutes * 60 });
+    const s = await st.api.putSettings({ [field]: seconds });
     st.settings = s;
-    sel.dataset.saved = String(Math.round(s[field] / 60));
-    sel.value = sel.dataset.saved;
-    statusEl.textContent = `Saved: ${what} is ${sel.selectedOptions[0].textContent.replace(' (current)', '')}.`;
+    fillTimeout(sel, choices, s[field]); // the value saved, exactly
+    statusEl.textContent = `Saved: ${what} is ${timeoutText(s[field])}.`;
   } catch (e) {
     sel.value = sel.dataset.saved;
     statusEl.className = 'status bad';
@@ -988,9 +1006,11 @@ function wire() {
   $('#from-input').addEventListener('input', updateApply);
   $('#to-input').addEventListener('input', updateApply);
   $('#user-timeout').addEventListener('change', (e) =>
-    saveTimeout(e.target, 'user_inactivity_timeout_s', $('#user-timeout-status'), 'the user inactivity timeout'));
+    saveTimeout(e.target, 'user_inactivity_timeout_s', USER_TIMEOUTS_MIN,
+      $('#user-timeout-status'), 'the user inactivity timeout'));
   $('#license-timeout').addEventListener('change', (e) =>
-    saveTimeout(e.target, 'license_inactivity_timeout_s', $('#license-timeout-status'), 'the license inactivity timeout'));
+    saveTimeout(e.target, 'license_inactivity_timeout_s', LICENSE_TIMEOUTS_MIN,
+      $('#license-timeout-status'), 'the license inactivity timeout'));
   $('#gear-btn').addEventListener('click', openThreshold);
   $('#th-type').addEventListener('change', () => { setThresholdInputs(thresholdOf(thType())); preview(); });
   $('#th-pct').addEventListener('input', onPctInput);
