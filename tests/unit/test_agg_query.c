@@ -20,6 +20,7 @@
 #include "timeutil.h"
 #include "xmem.h"
 
+#include <sched.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -765,6 +766,7 @@ static void test_retention_filter(void **state)
 struct hammer {
     struct agg_retention *ret;
     atomic_bool stop;
+    atomic_uint_fast64_t drops; /* by all readers so far */
     uint8_t key[128];
     size_t kl;
 };
@@ -780,7 +782,10 @@ static void *hammer_reader(void *arg)
     struct hammer *h = r->h;
     int64_t now = time_now_ms();
     while (!atomic_load(&h->stop))
-        r->drops += agg_retention_expired(h->ret, (const char *)h->key, h->kl, "", 0, now);
+        if (agg_retention_expired(h->ret, (const char *)h->key, h->kl, "", 0, now)) {
+            r->drops++;
+            atomic_fetch_add(&h->drops, 1);
+        }
     return NULL;
 }
 
@@ -789,13 +794,18 @@ static void test_retention_swaps(void **state)
     (void)state;
     struct hammer h = {.ret = agg_retention_new()};
     atomic_init(&h.stop, false);
+    atomic_init(&h.drops, 0);
     h.kl = rkey(h.key, 'm', "org5", (time_now_ms() - 450 * DAY_MS) / MIN_MS);
     pthread_t th[2];
     struct reader rd[2] = {{&h, 0}, {&h, 0}};
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&th[i], NULL, hammer_reader, &rd[i]), 0);
     char org[16];
-    for (int round = 0; round < 3000; round++) {
+    /* on a loaded machine the readers may not have run yet after 3000
+     * rounds: go on (yielding) until they have seen a drop */
+    for (int round = 0; round < 3000 || (atomic_load(&h.drops) == 0 && round < 3000000); round++) {
+        if (round >= 3000)
+            sched_yield();
         Licmon__V1__OrgSettings *v[10];
         for (int i = 0; i < 10; i++) {
             snprintf(org, sizeof(org), "org%d", i);
