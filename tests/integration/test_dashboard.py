@@ -225,7 +225,10 @@ def check_cards(drv, root, s, type_):
     assert f"{s['users_downgraded']['events']} downgrade" in dg["text"]
     cu = card(drv, root, "current_usage")
     assert f"of {s['current_usage']['owned']} owned, {s['current_usage']['free']} free" in cu["text"]
-    if type_ != "all":
+    if type_ == "all":   # no capacity of all types added up, as in the report
+        for name in ("average_daily_usage", "peak_usage"):
+            assert "owned" not in card(drv, root, name)["text"], name
+    else:
         dt = card(drv, root, "days_over_threshold")
         assert f"threshold {s['threshold_pct']}% = {s['threshold_count']} seat" in dt["text"]
 
@@ -302,6 +305,18 @@ def test_dashboard_end_to_end(stack, browser):
     assert card(drv, "#cards", "peak_usage")["value"] == "3"
     assert card(drv, "#cards", "users_denied")["word"] == "Major"
     assert card(drv, "#cards", "users_downgraded")["word"] == "Minor"
+
+    # --- all types together: the same period, no capacity added up
+    type_sel = Select(drv.find_element(By.ID, "type-select"))
+    for t in ("all", "creator"):
+        type_sel.select_by_value(t)
+        apply_btn.click()
+        until(drv, lambda d: d.execute_script(
+            "return window.licmonDashboard.state.applied.type === arguments[0] && " + idle(d), t),
+            f"the cards of {t}")
+        if t == "all":
+            check_cards(drv, "#cards", api(stack, "stats", type="all",
+                                           **{"from": from7, "to": today.isoformat()}), "all")
 
     # --- the chart's data is the API's: days
     days = api(stack, "usage", type="creator", granularity="day",

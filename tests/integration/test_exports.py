@@ -213,6 +213,16 @@ def test_json_and_ndjson_exports(ex):
     assert r.status_code == 200
     assert r.headers["Content-Disposition"].startswith("attachment; filename=\"licmon-acme-")
     assert [json.loads(x) for x in r.text.splitlines()] == api
+    # licmonctl export --user: one user's sessions, the filter said in the file
+    who = api[0]["user"]
+    path = os.path.join(ex.out, "u.json")
+    p = ctl("export", "--dir", ex.dir, "acme", "--format", "json", "--from", ex.frm, "--to",
+            ex.to, "--user", who, "-o", path)
+    assert f"wrote {path}" in p.stdout
+    with open(path, encoding="utf-8") as f:
+        one = json.load(f)
+    assert one["user"] == who
+    assert one["sessions"] == [x for x in api if x["user"] == who]
 
 
 def test_export_type_filter_and_http_headers(ex):

@@ -333,7 +333,7 @@ out:
 
 int ctl_export_main(int argc, char **argv)
 {
-    char *dir, *url, *token, *format, *from, *to, *type, *output;
+    char *dir, *url, *token, *format, *from, *to, *type, *output, *user;
     struct conf_opt opts[] = {
         API_TARGET_OPTS(&dir, &url, &token),
         CONF_STR("format", NULL, "xlsx", "xlsx, csv or json", &format),
@@ -341,6 +341,9 @@ int ctl_export_main(int argc, char **argv)
         CONF_STR("to", NULL, "", "last local date YYYY-MM-DD", &to),
         CONF_STR("type", NULL, "all", "a license type or all", &type),
         CONF_STR("output", NULL, "", "the file to write (also -o FILE)", &output),
+        CONF_STR("user", NULL, "",
+                 "only this user's sessions (the cards and daily usage still cover every user)",
+                 &user),
         CONF_END};
     /* API.md spells the output file -o */
     for (int i = 2; i < argc; i++)
@@ -352,7 +355,7 @@ int ctl_export_main(int argc, char **argv)
     int nrest;
     conf_parse("licmonctl export",
                "licmonctl export [--dir DIR] ORG --format xlsx|csv|json --from D --to D\n"
-               "                 [--type T] -o FILE\n"
+               "                 [--type T] [--user U] -o FILE\n"
                "Writes an export of an org's usage and sessions for a period of local dates.\n"
                "Exit status: 0 written, 1 refused or unreachable, 2 usage.",
                opts, argc, argv, 2, &rest, &nrest);
@@ -396,8 +399,10 @@ int ctl_export_main(int argc, char **argv)
         ctl_err("export", "%s", err);
         goto out;
     }
-    u = xasprintf("%sv1/orgs/%s/export?format=%s&from=%s&to=%s&type=%s", base, rest[0], format,
-                  from, to, type);
+    char *user_q = *user ? ctl_http_escape(user) : NULL;
+    u = xasprintf("%sv1/orgs/%s/export?format=%s&from=%s&to=%s&type=%s%s%s", base, rest[0], format,
+                  from, to, type, user_q ? "&user=" : "", user_q ? user_q : "");
+    free(user_q);
     tmp = xasprintf("%s.part", output);
     long code = 0;
     if (ctl_http_download(u, tok, tmp, &code, err, sizeof(err)) != 0) {

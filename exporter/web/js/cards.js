@@ -67,7 +67,10 @@ export function renderCards(container, s, ctx) {
   const dn = s.users_denied || {};
   const dg = s.users_downgraded || {};
   const cu = s.current_usage || {};
-  const ofOwned = owned ? ` of ${fmtNum(owned)} owned` : '';
+  // no capacity for all types together (app.js ownedFor: floating pools and
+  // named seats added up are no capacity anybody can reach), as in the
+  // report and the xlsx
+  const ofOwned = owned && ctx.type !== 'all' ? ` of ${fmtNum(owned)} owned` : '';
   const cards = [
     card('average_daily_usage', 'Average daily license usage', av.state,
       value(fmtNum(av.value, 2), 'seats'), // 2 decimals, like the API, report and xlsx
