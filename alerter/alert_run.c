@@ -15,6 +15,10 @@
 #include <unistd.h>
 
 #define RUN_PRUNE_MAX 1000
+/* when the alerter was last caught up with the aggregator's log, saved
+ * this often while it is */
+static const char CAUGHT_UP_KEY[] = "Malerter_caught_up_ms";
+#define RUN_CAUGHT_UP_SAVE_MS 30000
 
 struct alert_run {
     struct store *store;
@@ -22,7 +26,9 @@ struct alert_run {
     struct alert_outbox *outbox;
     struct stage *stage; /* NULL until alert_run_set_stage */
     int64_t now_offset_ms;
-    int64_t max_age_ms;      /* crossings noticed later than this are not mailed (0: all are) */
+    int64_t max_age_ms;   /* crossings noticed later than this are not notified (0: all are) */
+    int64_t caught_up_ms; /* our clock when the stage was last caught up (saved; 0: never) */
+    int64_t caught_up_saved;
     struct prog_clock clock; /* README: a clock that is wrong */
     struct store_batch *cur; /* where emitted notifications go */
     int64_t cur_now;
@@ -55,15 +61,19 @@ struct alert_run *alert_run_new(struct store *store, struct alert_outbox *ob, in
     r->state = alert_state_new();
     r->m_crossings = metric_counter("licmon_alerter_crossings_total",
                                     "threshold crossings that made notifications");
-    r->m_history = metric_counter("licmon_alerter_crossings_not_mailed_total",
+    r->m_history = metric_counter("licmon_alerter_crossings_not_notified_total",
                                   "threshold crossings noticed more than --crossing-max-age-ms "
-                                  "after they happened (history): recorded, not mailed");
+                                  "after they happened (history): followed, no mail or webhook");
     r->m_reminders = metric_counter("licmon_alerter_expiry_reminders_total",
                                     "expiry reminders that made notifications");
     r->m_bad = metric_counter("licmon_alerter_updates_rejected_total",
                               "usage updates with malformed ids, skipped");
     prog_clock_resume(&r->clock, "alerter", store);
     run_load(r);
+    uint64_t v = 0;
+    if (store_get_u64(store, CAUGHT_UP_KEY, sizeof(CAUGHT_UP_KEY) - 1, &v) < 0)
+        log_fatal("cannot read %s (see above)", CAUGHT_UP_KEY);
+    r->caught_up_ms = r->caught_up_saved = (int64_t)v;
     if (now_offset_ms)
         log_warn("the clock is shifted by %lld ms (--now-offset-ms): for tests only",
                  (long long)now_offset_ms);
@@ -98,7 +108,7 @@ struct alert_state *alert_run_state(struct alert_run *r)
 /* A crossing is history when the alerter notices it more than max_age_ms
  * after it happened: a backfill of old events, or a pipeline stopped that
  * long. Its episode is followed all the same (so it is not announced later
- * either); only the mail is not sent. */
+ * either); only no mail or webhook goes out. */
 static bool crossing_is_history(const struct alert_run *r, const struct alert_event *ev)
 {
     return r->max_age_ms > 0 && ev->at_ms > 0 && r->cur_now - ev->at_ms > r->max_age_ms;
@@ -109,15 +119,21 @@ static void on_event(void *arg, const struct alert_event *in)
     struct alert_run *r = arg;
     struct alert_event e = *in;
     const struct alert_event *ev = &e;
-    if (e.by_settings)
-        e.at_ms = r->cur_now; /* it happened as the new settings took effect */
+    if (e.by_settings) {
+        /* it happened as the new settings took effect: as we apply them
+         * while we keep up; while we catch up, at some moment since we last
+         * kept up, dated at the earliest, so that after a long stop it is
+         * history like the crossings of usage around it */
+        bool behind = r->stage && !stage_caught_up(r->stage) && r->caught_up_ms > 0;
+        e.at_ms = behind && r->caught_up_ms < r->cur_now ? r->caught_up_ms : r->cur_now;
+    }
     if (ev->kind == ALERT_THRESHOLD && crossing_is_history(r, ev)) {
         char at[40];
         metric_add(r->m_history, 1);
         log_info_ctx("org", ev->org,
                      "%s reached %lld of %lld seats (threshold %lld) at %s, %lld min before "
                      "it was seen here: history (a backfill, or the pipeline stopped), not "
-                     "mailed (--crossing-max-age-ms)",
+                     "notified (--crossing-max-age-ms)",
                      ev->license_type, (long long)ev->in_use, (long long)ev->owned,
                      (long long)ev->threshold_count, time_format_rfc3339(ev->at_ms, at, sizeof(at)),
                      (long long)((r->cur_now - ev->at_ms) / 60000));
@@ -210,9 +226,26 @@ void alert_run_expiry_timer(void *arg)
     alert_outbox_prune(r->outbox, alert_run_now(r), RUN_PRUNE_MAX);
 }
 
+/* Notes (and now and then saves) that the stage is caught up */
+static void note_caught_up(struct alert_run *r)
+{
+    if (!r->stage || !stage_caught_up(r->stage))
+        return;
+    r->caught_up_ms = alert_run_now(r);
+    if (r->caught_up_ms - r->caught_up_saved < RUN_CAUGHT_UP_SAVE_MS)
+        return;
+    struct store_batch *b = store_batch_new();
+    store_batch_put_u64(b, CAUGHT_UP_KEY, sizeof(CAUGHT_UP_KEY) - 1, (uint64_t)r->caught_up_ms);
+    if (store_write(r->store, b, true) != 0)
+        log_fatal("cannot save %s (see above)", CAUGHT_UP_KEY);
+    store_batch_free(&b);
+    r->caught_up_saved = r->caught_up_ms;
+}
+
 void alert_run_send_timer(void *arg)
 {
     struct alert_run *r = arg;
+    note_caught_up(r);
     run_expiry(r); /* one that waited for us to catch up */
     alert_outbox_tick(r->outbox, alert_run_now(r));
 }

@@ -60,8 +60,8 @@ int main(int argc, char **argv)
         CONF_INT("crossing-max-age-ms", "LICMON_ALERTER_CROSSING_MAX_AGE_MS", 86400000, 0,
                  86400000LL * 3660,
                  "a threshold crossing seen more than this long after it happened (history: "
-                 "a backfill, or the pipeline stopped that long) is recorded but not mailed "
-                 "(0: mail every crossing)",
+                 "a backfill, or the pipeline stopped that long) is followed but not notified, "
+                 "by mail or webhook (0: notify every crossing)",
                  &max_age),
         CONF_INT("now-offset-ms", "LICMON_ALERTER_NOW_OFFSET_MS", 0, -86400000LL * 3660,
                  86400000LL * 3660,

@@ -346,11 +346,23 @@ static int64_t expiry_cutoff(int64_t days, int64_t now_ms)
     return now_ms - (days + 1) * 86400000LL;
 }
 
-void ingest_journal_set_expiry(struct ingest_journal *j, struct ingest_expiry *x)
+void ingest_journal_set_expiry(struct ingest_journal *j, struct ingest_expiry *x, bool reset)
 {
     uint64_t v = 0;
     if (store_get_u64(j->st, FORGOTTEN_KEY, sizeof(FORGOTTEN_KEY) - 1, &v) < 0)
         log_fatal("cannot read %s (see above)", FORGOTTEN_KEY);
+    if (reset && v) {
+        char at[40];
+        log_warn("--reset-dedup-bound: events before %s were refused as possibly forgotten "
+                 "duplicates; from now on only the retention bounds them",
+                 time_format_rfc3339((int64_t)v, at, sizeof(at)));
+        struct store_batch *b = store_batch_new();
+        store_batch_del(b, FORGOTTEN_KEY, sizeof(FORGOTTEN_KEY) - 1);
+        if (store_write(j->st, b, true) != 0)
+            log_fatal("cannot reset %s (see above)", FORGOTTEN_KEY);
+        store_batch_free(&b);
+        v = 0;
+    }
     j->expiry = x;
     j->forgotten_ms = (int64_t)v;
     x->forgotten_ms = j->forgotten_ms;

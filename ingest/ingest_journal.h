@@ -51,8 +51,9 @@ struct ingest_expiry {
     _Atomic int64_t now_ms;
     _Atomic int64_t forgotten_ms;
 };
-/* The filter j's clock readings go to; loads the saved bound into it. */
-void ingest_journal_set_expiry(struct ingest_journal *j, struct ingest_expiry *x);
+/* The filter j's clock readings go to; loads the saved bound into it (reset:
+ * drops it, so the first reading sets it from the retention alone). */
+void ingest_journal_set_expiry(struct ingest_journal *j, struct ingest_expiry *x, bool reset);
 /* A reading of ingest's clock: published to the filter, whose bound is
  * raised (and saved first, synced) an hour at a time as the clock passes
  * it. Events older than the bound are refused from then on, whatever

@@ -35,7 +35,7 @@ int main(int argc, char **argv)
     struct prog_common common;
     char *producer, *internal, *db, *curve_secret, *curve_allowed;
     int64_t max_frame, max_events, tick_ms, retention_days, journal_hours, backlog_mb;
-    bool plain_tcp;
+    bool plain_tcp, reset_bound;
     struct conf_opt opts[] = {
         PROG_COMMON_OPTS(&common, "LICMON_INGEST"),
         CONF_STR("listen", "LICMON_INGEST_LISTEN", "",
@@ -56,6 +56,11 @@ int main(int argc, char **argv)
                   "let a --listen that other machines can reach go without CURVE: anyone who "
                   "reaches it can journal events for any org",
                   &plain_tcp),
+        CONF_BOOL("reset-dedup-bound", NULL, "false",
+                  "forget the saved bound before which events are refused as possibly "
+                  "forgotten duplicates (after ingest ran with its clock far ahead): it is set "
+                  "again from --retention-days; an event between the two sent twice counts twice",
+                  &reset_bound),
         CONF_INT("max-frame-bytes", "LICMON_INGEST_MAX_FRAME_BYTES", 16777216, 1024, 268435456,
                  "largest producer frame accepted (ZMQ_MAXMSGSIZE)", &max_frame),
         CONF_INT("max-batch-events", "LICMON_INGEST_MAX_BATCH_EVENTS", 10000, 1, 100000,
@@ -107,7 +112,7 @@ int main(int argc, char **argv)
     if (*curve_secret && !(zap = ingest_zap_new(curve_allowed, svc)))
         log_fatal("cannot set up producer authentication from %s", curve_allowed);
     struct ingest_journal *journal = ingest_journal_open(store, retention_days);
-    ingest_journal_set_expiry(journal, &expiry);
+    ingest_journal_set_expiry(journal, &expiry, reset_bound);
     struct ingest_server_config cfg = {
         .producer_endpoint = producer,
         .internal_endpoint = internal,

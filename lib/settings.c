@@ -333,6 +333,16 @@ static const char no_stored_secret[] =
     ".secret: " SETTINGS_SECRET_MASK " keeps the secret stored for this url, and there is "
     "none: give the secret";
 
+/* whether url is that of one of the first n webhooks (each would get every
+ * notification twice) */
+static bool repeated_url(Licmon__V1__Webhook *const *v, size_t n, const char *url)
+{
+    for (size_t j = 0; j < n; j++)
+        if (!strcmp(v[j]->url, url))
+            return true;
+    return false;
+}
+
 static int get_webhooks(const json_t *obj, Licmon__V1__OrgSettings *s, char *err, size_t errlen)
 {
     const json_t *arr = json_object_get(obj, "webhooks");
@@ -370,6 +380,7 @@ static int get_webhooks(const json_t *obj, Licmon__V1__OrgSettings *s, char *err
             : secret && strlen(secret) > 256               ? ".secret: longer than 256 bytes"
             : secret && !printable(secret)                 ? ".secret: not printable text"
             : masked && keep == secret                     ? no_stored_secret
+            : repeated_url(v, i, url)                      ? ".url: repeats an earlier webhook's"
                                                            : NULL;
         if (problem) {
             for (size_t j = 0; j < i; j++)

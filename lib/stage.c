@@ -25,6 +25,8 @@
 
 #define STAGE_WAIT_MS 1000
 #define STAGE_RETRY_MS 3000
+/* a fetch answered later than its wait plus this was not listened for */
+#define STAGE_FRESH_MS 500
 /* A commit whose output reaches this many bytes is made at the next
  * upstream record boundary, even in the middle of a fetch reply: it bounds
  * the memory a commit holds (the chunk, its copy in the WriteBatch, the
@@ -192,6 +194,13 @@ static void stage_on_fetch_reply(struct stage *st, const Licmon__V1__FetchReply 
 {
     uint64_t seq = fr->first_seq;
     bool changed = false;
+    /* how long the answer took since we listened for it (a page that does
+     * not reach the head had the next fetch sent already: not caught up
+     * then, whatever this says) */
+    int64_t waited = time_mono_ms() - st->sent_at;
+    bool fresh = fr->n_records == 0 || waited <= STAGE_WAIT_MS + STAGE_FRESH_MS;
+    if (!fresh) /* while its records apply, what we had is no longer the head */
+        st->caught_up = false;
     for (size_t i = 0; i < fr->n_records; i++, seq++) {
         if (seq <= st->applied)
             continue; /* already applied before a restart or a resend */
@@ -210,9 +219,12 @@ static void stage_on_fetch_reply(struct stage *st, const Licmon__V1__FetchReply 
             changed = false;
         }
     }
-    /* caught up with the upstream head: everything it reflects, we reflect */
-    st->caught_up = st->applied >= fr->head_seq;
-    if (fr->journal_seq && st->caught_up && fr->journal_seq > st->applied_journal) {
+    /* caught up with the upstream head: everything it reflects, we reflect.
+     * Its head is as of its answer: one read much later than a fetch waits
+     * (the process was stopped, the host paused) may be long out of date,
+     * so it counts only for the records; the next fetch tells. */
+    st->caught_up = st->applied >= fr->head_seq && fresh;
+    if (fr->journal_seq && st->applied >= fr->head_seq && fr->journal_seq > st->applied_journal) {
         st->applied_journal = fr->journal_seq;
         changed = true;
     }
@@ -344,6 +356,7 @@ static void stage_on_timer(void *arg)
         /* a restart of upstream is routine; one that is down for good must
          * not write a line every few seconds */
         metric_add(st->m_timeouts, 1);
+        st->caught_up = false; /* nothing heard of its head for that long */
         log_warn_limited(&st->no_answer, "no answer from upstream %s; reconnecting every %d s",
                          st->cfg.upstream, (STAGE_WAIT_MS + STAGE_RETRY_MS) / 1000);
         svc_unwatch(st->svc, st->dealer, -1);

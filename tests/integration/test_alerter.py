@@ -351,7 +351,7 @@ def test_history_is_not_mailed_but_a_crossing_made_by_settings_is(env):
     over the threshold make a crossing at the moment they take effect: it is
     mailed, dated then, not at usage's last change three days before."""
     stack, mail, clock = env["stack"], env["mail"], env["clock"]
-    key = "licmon_alerter_crossings_not_mailed_total"
+    key = "licmon_alerter_crossings_not_notified_total"
     before = stack.metrics("alerter").get(key, 0)
     old = now_ms() - 3 * 86400 * 1000
     old_day = datetime.fromtimestamp(old / 1000, timezone.utc).date().isoformat()
@@ -372,7 +372,7 @@ def test_history_is_not_mailed_but_a_crossing_made_by_settings_is(env):
     time.sleep(1.0)
     assert mail.handler.to("t10.example") == []
     with open(os.path.join(stack.dir, "logs", "alerter.log")) as f:
-        assert "history (a backfill, or the pipeline stopped), not mailed" in f.read()
+        assert "history (a backfill, or the pipeline stopped), not notified" in f.read()
     stack.send([login(clock, org, "a", 1), login(clock, org, "b", 1)])
     assert wait_for(lambda: mail.handler.to("t10.example"), NOTICE_S + SLACK_S)
 
@@ -391,35 +391,79 @@ def test_history_is_not_mailed_but_a_crossing_made_by_settings_is(env):
     assert stack.metrics("alerter").get(key, 0) == before + 1
 
 
-def test_expiry_waits_for_the_settings_in_force(env):
+@pytest.mark.parametrize("how", ["restart", "resume"])
+def test_expiry_waits_for_the_settings_in_force(env, how):
     """Expiry reminders are judged on the settings in force, not on older ones
-    the alerter is still working through: while it is stopped the admin sets
-    an expiry date (the 7-day stage is due), changes the settings a hundred
-    times and finally the recipient; restarted, the alerter catches up over
-    several fetch pages, and the reminder goes to the new recipient only.
-    (Stopped, then killed: a fetch reply that waited in the socket while it
-    was stopped would tell it the head of a log long since grown.)"""
+    the alerter is still working through: while it is stopped (SIGSTOP) the
+    admin sets an expiry date (the 7-day stage is due), changes the settings
+    a hundred times and finally the recipient. Killed and restarted, or
+    resumed (SIGCONT: the fetch reply waiting in its socket tells of a log
+    head long since passed), the alerter catches up over several fetch pages,
+    and the reminder goes to the new recipient only."""
     stack, mail = env["stack"], env["mail"]
-    org = "t11"
-    set_settings(stack, org, floating(org, ["old@t11.example"]))
+    org = "t11" if how == "restart" else "t13"
+    set_settings(stack, org, floating(org, [f"old@{org}.example"]))
     stack.wait()
     expires = (datetime.now(timezone.utc) + timedelta(days=6)).date().isoformat()
     pid = stack.pid("alerter")
     os.kill(pid, signal.SIGSTOP)
+    stopped = time.monotonic()
     try:
-        body = floating(org, ["old@t11.example"])
+        body = floating(org, [f"old@{org}.example"])
         body["licenses"][0]["expires"] = expires
         set_settings(stack, org, body)
         for i in range(100):   # more aggregator records than one fetch page (64)
             set_settings(stack, org, {"minor_margin_pct": 10 + i % 2})
-        set_settings(stack, org, {"notify_emails": ["new@t11.example"]})
+        set_settings(stack, org, {"notify_emails": [f"new@{org}.example"]})
     finally:
-        stack.restart("alerter")
-    assert wait_for(lambda: mail.handler.to("t11.example"), 10)
+        if how == "restart":
+            stack.restart("alerter")
+        else:
+            # stopped for longer than a fetch can wait (1 s) and its reply
+            # take (0.5 s): a reply read later is not taken for the head
+            time.sleep(max(0.0, stopped + 3.0 - time.monotonic()))
+            os.kill(pid, signal.SIGCONT)
+    assert wait_for(lambda: mail.handler.to(f"{org}.example"), 10)
     time.sleep(1.5)
-    mails = mail.handler.to("t11.example")
-    assert [str(m["To"]).strip("<>") for m in mails] == ["new@t11.example"]
+    mails = mail.handler.to(f"{org}.example")
+    assert [str(m["To"]).strip("<>") for m in mails] == [f"new@{org}.example"]
     assert f"expires in 6 days ({expires})" in mails[0]["Subject"]
+
+
+def test_a_crossing_made_by_settings_seen_late_is_history():
+    """--crossing-max-age-ms of 3 s: new settings that put usage over the
+    threshold while the alerter keeps up are notified; the same while it is
+    stopped for 6 s are history when it resumes (they were made at some
+    moment since it last kept up, so possibly that long before)."""
+    mail = MailServer()
+    mail.start()
+    e = dict(os.environ, LICMON_SMTP_URL=f"smtp://127.0.0.1:{mail.port}",
+             LICMON_SMTP_FROM="licmon-alerts@licmon.example",
+             LICMON_ALERTER_CROSSING_MAX_AGE_MS="3000")
+    lower = {"licenses": [{"type": "creator", "model": "floating", "owned": 10,
+                           "threshold_pct": 20}]}
+    clock = Clock()
+    try:
+        with running_stack(env=e) as stack:
+            for org in ("s1", "s2"):
+                set_settings(stack, org, floating(org, [f"ops@{org}.example"]))
+                stack.send([login(clock, org, f"u{i}", 1) for i in range(3)])
+            stack.wait()
+            set_settings(stack, "s1", lower)          # kept up with: notified
+            assert wait_for(lambda: mail.handler.to("s1.example"), NOTICE_S + SLACK_S)
+            pid = stack.pid("alerter")
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                set_settings(stack, "s2", lower)
+                time.sleep(6)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            key = "licmon_alerter_crossings_not_notified_total"
+            assert wait_for(lambda: stack.metrics("alerter").get(key, 0) == 1, 5)
+            time.sleep(1.0)
+            assert mail.handler.to("s2.example") == []
+    finally:
+        mail.stop()
 
 
 def test_a_clock_step_sends_no_reminder_early(tmp_path):

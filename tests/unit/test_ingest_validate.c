@@ -332,7 +332,7 @@ static void test_forgotten_bound(void **state)
 {
     struct journal_fixture *f = *state;
     static struct ingest_expiry x = {.days = 400};
-    ingest_journal_set_expiry(f->j, &x);
+    ingest_journal_set_expiry(f->j, &x, false);
     assert_int_equal(x.forgotten_ms, 0);
     ingest_journal_clock(f->j, NOW);
     int64_t bound = NOW - 401LL * 86400000 + 3600000;
@@ -344,7 +344,7 @@ static void test_forgotten_bound(void **state)
     ingest_journal_free(&f->j);
     f->j = ingest_journal_open(f->st, 1000);
     static struct ingest_expiry y = {.days = 1000};
-    ingest_journal_set_expiry(f->j, &y);
+    ingest_journal_set_expiry(f->j, &y, false);
     assert_int_equal(y.forgotten_ms, bound);
     ingest_journal_clock(f->j, NOW + 2000);
     assert_int_equal(y.forgotten_ms, bound); /* the longer retention never lowers it */
@@ -367,6 +367,12 @@ static void test_forgotten_bound(void **state)
     assert_non_null(strstr(ack.rejections[0]->reason, "could count twice"));
     ingest_journal_ack_clear(&ack);
     free(p);
+    /* --reset-dedup-bound: the bound goes, the next reading sets it anew */
+    static struct ingest_expiry z = {.days = 1000};
+    ingest_journal_set_expiry(f->j, &z, true);
+    assert_int_equal(z.forgotten_ms, 0);
+    ingest_journal_clock(f->j, NOW + 3000);
+    assert_int_equal(z.forgotten_ms, NOW + 3000 - 1001LL * 86400000 + 3600000);
 }
 
 /* The duplicate index cut by a read error (a damaged block on disk): ingest

@@ -416,6 +416,8 @@ static void test_settings(void **state)
         {"{\"notify_emails\":[\"a@x.example\",\"b@x.example\",\"A@X.example\"]}",
          "notify_emails[2]: repeats notify_emails[0] ('A@X.example')"},
         {"{\"integrations\":[\"slack\",\"Slack\"]}", "integrations[1]: repeats integrations[0]"},
+        {"{\"webhooks\":[{\"url\":\"https://h.example/x\"},{\"url\":\"https://h.example/x\"}]}",
+         "webhooks[1].url: repeats an earlier webhook's"},
         {"{\"webhooks\":[{\"url\":\"ftp://x\"}]}", "webhooks[0].url: not http(s)://host"},
         {"{\"webhooks\":[{\"secret\":\"s\"}]}", "webhooks[0].url: missing"},
         {"{\"webhooks\":[7]}", "webhooks[0]: not an object"},
