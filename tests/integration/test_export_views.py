@@ -14,14 +14,12 @@ import csv
 import datetime as dt
 import io
 import json
-import shutil
-import tempfile
 
 import openpyxl
 import pytest
 import requests
 
-from conftest import Stack, ctl, free_port, now_ms, sanitizer_reports, wait_for
+from conftest import ctl, now_ms, running_stack, wait_for
 
 ORG = "acme"
 OWNED = 62  # 347 seat-days of 62 x 7: 79.95% of what is owned, a hair under 80%
@@ -33,10 +31,7 @@ ONE_IN_NAME = "_lice__the___admin@acme.example"
 
 @pytest.fixture(scope="module")
 def st():
-    folder = tempfile.mkdtemp(prefix="lm-expv-", dir="/tmp")
-    s = Stack(folder, free_port())
-    s.up()
-    try:
+    with running_stack(prefix="lm-expv-") as s:
         ctl("settings", "--dir", s.dir, ORG, "--set", json.dumps({
             "timezone": "UTC", "user_inactivity_timeout_s": 60,
             "license_inactivity_timeout_s": 7 * 86400,
@@ -71,11 +66,6 @@ def st():
         assert wait_for(lambda: [x for x in sessions(s, IDLE)
                                  if x["end_reason"] == "user_inactivity"]), sessions(s, IDLE)
         yield s
-    finally:
-        s.down()
-        reports = sanitizer_reports(folder)
-        shutil.rmtree(folder, ignore_errors=True)
-        assert not reports, "sanitizer reports:\n" + "\n".join(reports[:20])
 
 
 def get(s, path, **params):
