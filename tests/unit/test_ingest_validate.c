@@ -385,17 +385,12 @@ static void add_damaged_batch(void)
     struct store *st = store_open(damaged_dir);
     struct ingest_journal *j = ingest_journal_open(st, 400);
     Licmon__V1__Event *evs = xcalloc(DAMAGED_IDS, sizeof(*evs));
-    Licmon__V1__Event **pevs = xcalloc(DAMAGED_IDS, sizeof(*pevs));
     for (int i = 0; i < DAMAGED_IDS; i++) {
         evs[i] = good();
         evs[i].event_id = damaged_ids[i];
-        pevs[i] = &evs[i];
     }
-    Licmon__V1__EventBatch batch = LICMON__V1__EVENT_BATCH__INIT;
-    batch.events = pevs;
-    batch.n_events = DAMAGED_IDS;
-    Licmon__V1__BatchAck ack = LICMON__V1__BATCH_ACK__INIT;
-    ingest_journal_add_batch(j, &batch, NULL, NOW, NOW, &ack);
+    Licmon__V1__BatchAck ack;
+    add_events(j, evs, DAMAGED_IDS, NOW, &ack);
     _exit(ack.rejected > 0 ? 2 : 0);
 }
 
