@@ -3,7 +3,9 @@
  * does not unpack has its batch id read without unpacking (pb_peek_varint),
  * which must agree with the unpacked id whenever both read it; and the
  * string fields holding a NUL byte are found in the frame's wire bytes
- * (ingest_batch_nul_fields), never in a frame without a zero byte. */
+ * (ingest_batch_nul_fields), never in a frame without a zero byte; and the
+ * events counted on the wire before unpacking (ingest_batch_count_events,
+ * what the event limit is judged by) are those protobuf-c unpacks. */
 #include "../../ingest/ingest_validate.h"
 #include "pb.h"
 
@@ -16,8 +18,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     Licmon__V1__EventBatch *b = licmon__v1__event_batch__unpack(NULL, size, data);
     uint64_t id = 0;
     int peeked = pb_peek_varint(data, size, 1, &id);
+    long counted = ingest_batch_count_events(data, size);
     if (!b)
         return 0;
+    if (counted >= 0 && (size_t)counted != b->n_events)
+        abort(); /* the limit would be judged on another count */
     if (peeked == 0 && id != b->batch_id)
         abort(); /* the id read without unpacking differs from protobuf-c's */
     char reason[200];
