@@ -1,6 +1,7 @@
 /* ingest_journal: group commit of the journal and the duplicate index (see
- * ingest_journal.h). Keys: 'D' org 0 event_id -> event ts (8 bytes); the
- * journal itself is an lstream ('L' + seq). */
+ * ingest_journal.h). Keys: 'D' org 0 event_id -> event ts (8 bytes);
+ * "Mdedup_forgotten" -> the bound the index may have forgotten events
+ * before (8 bytes); the journal itself is an lstream ('L' + seq). */
 #include "ingest_journal.h"
 #include "hash.h"
 #include "health.h"

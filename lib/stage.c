@@ -51,7 +51,7 @@ struct stage {
     uint64_t applied, applied_journal;
     uint64_t applied_hash; /* upstream's chain hash at applied (0: unknown) */
     uint64_t committed;    /* applied as of the last commit */
-    bool caught_up;        /* the last fetch reply had nothing past what we applied */
+    bool caught_up;        /* at upstream's head, as of a reply read in time */
     uint64_t req_seq, inflight, inflight_from;
     int64_t sent_at, started_ms;
     uint8_t up_id[LSTREAM_ID_LEN]; /* the upstream log applied from */

@@ -72,9 +72,10 @@ struct store_batch *stage_batch(struct stage *st);
 struct store *stage_store(struct stage *st);
 uint64_t stage_applied_seq(const struct stage *st);
 uint64_t stage_applied_journal_seq(const struct stage *st);
-/* Whether the last fetch reply from upstream held nothing past what this
- * stage has applied (false until the first reply): what the program knows
- * is as current as its upstream's head was then. */
+/* Whether the last fetch reply from upstream reached its head with all of
+ * it applied, and was read within 1.5 s of being asked for (false until the
+ * first reply, while a reply read later applies, and after 4 s without an
+ * answer): what the program knows is as current as upstream's head then. */
 bool stage_caught_up(const struct stage *st);
 void stage_reply(struct stage *st, const struct zsock_env *env, const Licmon__V1__Reply *rep);
 
