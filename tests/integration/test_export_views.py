@@ -61,6 +61,10 @@ def st():
         s.send(evs)
         s.wait()
         s.today = today.isoformat()
+        # the day of the first of ida's and one's events: yesterday in the
+        # first half hour after midnight (UTC), so their sessions are asked
+        # for from then
+        s.day = dt.datetime.fromtimestamp(now / 1000 - 30 * 60, dt.timezone.utc).date().isoformat()
         s.week = tuple((today - dt.timedelta(days=n)).isoformat() for n in (7, 1))
         # ida's session ends one minute after her login, by user inactivity
         assert wait_for(lambda: [x for x in sessions(s, IDLE)
@@ -76,11 +80,11 @@ def get(s, path, **params):
 
 
 def sessions(s, user):
-    return get(s, "sessions", **{"from": s.today, "to": s.today, "user": user}).json()
+    return get(s, "sessions", **{"from": s.day, "to": s.today, "user": user}).json()
 
 
 def export(s, fmt, **params):
-    params.setdefault("from", s.today)
+    params.setdefault("from", s.day)
     params.setdefault("to", s.today)
     return get(s, "export", format=fmt, **params)
 
@@ -104,7 +108,7 @@ def test_tail_of_a_seat_still_held_is_absent_in_every_format(st):
     assert s["license_released_at"] is None
     assert s["license_tail_s"] is None
     nd = get(st, "sessions", headers={"Accept": "application/x-ndjson"},
-             **{"from": st.today, "to": st.today, "user": IDLE})
+             **{"from": st.day, "to": st.today, "user": IDLE})
     assert [json.loads(x) for x in nd.text.splitlines()] == api
     assert export(st, "ndjson", user=IDLE).text.splitlines() == nd.text.splitlines()
     assert export(st, "json", user=IDLE).json()["sessions"] == api
@@ -210,7 +214,7 @@ def test_export_of_one_user_says_whose_sessions(st):
     j = r.json()
     assert j["user"] == ONE
     assert [x["user"] for x in j["sessions"]] == [ONE]
-    assert f'filename="licmon-acme-all-user-{ONE_IN_NAME}-{st.today}_{st.today}.json"' \
+    assert f'filename="licmon-acme-all-user-{ONE_IN_NAME}-{st.day}_{st.today}.json"' \
         in r.headers["Content-Disposition"]
     assert export(st, "json").json()["user"] is None  # every user's
 
@@ -224,7 +228,7 @@ def test_export_of_one_user_says_whose_sessions(st):
 
     for fmt in ("csv", "ndjson"):
         h = export(st, fmt, user=ONE).headers["Content-Disposition"]
-        assert f"licmon-acme-all-user-{ONE_IN_NAME}-{st.today}_{st.today}.{fmt}" in h, h
+        assert f"licmon-acme-all-user-{ONE_IN_NAME}-{st.day}_{st.today}.{fmt}" in h, h
         h = export(st, fmt).headers["Content-Disposition"]
         assert "user-" not in h, h
     # an id with nothing a file name can keep still names the filter
