@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define OB_KEY_LEN 9
 #define OB_INSTANCE_LEN 12
@@ -49,10 +50,14 @@ struct alert_outbox {
     uint64_t rng;
     int64_t now;
     bool warned_later;
+    alert_settings_fn settings; /* the org's settings in force (NULL: entries go as queued) */
+    void *settings_arg;
+    uint8_t prune_from[OB_KEY_LEN]; /* where the next prune goes on (a key, or cut to one) */
+    size_t prune_len;               /* 0: from the first */
 };
 
 static struct {
-    struct metric *queued, *sent, *failed, *retried, *depth, *inflight, *oldest;
+    struct metric *queued, *sent, *failed, *retried, *cancelled, *depth, *inflight, *oldest;
 } obm;
 
 static void ob_metrics_init(void)
@@ -62,10 +67,12 @@ static void ob_metrics_init(void)
     obm.queued = metric_counter("licmon_alerter_notifications_total{outcome=\"queued\"}",
                                 "notifications by outcome: queued in the outbox, sent (accepted "
                                 "by the server), retried (a transient failure), failed (refused "
-                                "for good)");
+                                "for good), cancelled (its recipient or webhook was removed, or "
+                                "notifications turned off, before it was accepted)");
     obm.sent = metric_counter("licmon_alerter_notifications_total{outcome=\"sent\"}", "");
     obm.retried = metric_counter("licmon_alerter_notifications_total{outcome=\"retried\"}", "");
     obm.failed = metric_counter("licmon_alerter_notifications_total{outcome=\"failed\"}", "");
+    obm.cancelled = metric_counter("licmon_alerter_notifications_total{outcome=\"cancelled\"}", "");
     obm.depth = metric_gauge("licmon_alerter_outbox_depth",
                              "notifications waiting in the outbox (in flight included)");
     obm.inflight = metric_gauge("licmon_alerter_outbox_inflight", "deliveries in progress");
@@ -355,13 +362,15 @@ void alert_outbox_committed(struct alert_outbox *ob)
     metric_set(obm.depth, (int64_t)ob->items.n);
 }
 
-/* Records the end of entry seq: moved to 'R' with its outcome. */
+/* Records the end of entry seq after its attempts: moved to 'R' with its
+ * outcome. A finished entry keeps no webhook secret. */
 static void ob_finish(struct alert_outbox *ob, size_t idx, json_t *j, const char *status,
-                      const struct alert_result *r)
+                      uint32_t attempts, const struct alert_result *r)
 {
     uint64_t seq = ob->items.v[idx].seq;
     json_object_set_new(j, "status", json_string(status));
-    json_object_set_new(j, "attempts", json_integer(ob->items.v[idx].attempts + 1));
+    json_object_set_new(j, "attempts", json_integer(attempts));
+    json_object_del(j, "secret");
     json_object_set_new(j, "done_ms", json_integer(ob->now));
     json_object_set_new(j, "code", json_integer(r->code));
     json_object_set_new(j, "detail", json_string(r->detail ? r->detail : ""));
@@ -401,12 +410,12 @@ static void ob_on_done(void *arg, uint64_t seq, const struct alert_result *r)
         log_info_ctx("org", org, "notification %s to %s accepted after %u attempt(s)",
                      jstr(j, "id"), to, it->attempts + 1);
         metric_add(obm.sent, 1);
-        ob_finish(ob, idx, j, "sent", r);
+        ob_finish(ob, idx, j, "sent", it->attempts + 1, r);
     } else if (r->outcome == ALERT_FAILED) {
         log_warn_ctx("org", org, "notification %s to %s refused for good: %s", jstr(j, "id"), to,
                      r->detail ? r->detail : "");
         metric_add(obm.failed, 1);
-        ob_finish(ob, idx, j, "failed", r);
+        ob_finish(ob, idx, j, "failed", it->attempts + 1, r);
     } else {
         it->attempts++;
         int64_t wait =
@@ -424,19 +433,55 @@ static void ob_on_done(void *arg, uint64_t seq, const struct alert_result *r)
     json_decref(j);
 }
 
-static void ob_start(struct alert_outbox *ob, struct ob_item *it)
+void alert_outbox_follow_settings(struct alert_outbox *ob, alert_settings_fn fn, void *arg)
 {
+    ob->settings = fn;
+    ob->settings_arg = arg;
+}
+
+/* Why the settings in force for entry j's org no longer want it delivered,
+ * or NULL; for a webhook still there, *secret becomes its secret in force
+ * (a rotated secret signs the retries). Unknown settings want it as queued. */
+static const char *ob_unwanted(struct alert_outbox *ob, const json_t *j, enum alert_channel channel,
+                               const char **secret)
+{
+    const Licmon__V1__OrgSettings *s =
+        ob->settings ? ob->settings(ob->settings_arg, jstr(j, "org")) : NULL;
+    if (!s)
+        return NULL;
+    if (!s->notify_enabled)
+        return "notifications were turned off for the org";
+    const char *to = jstr(j, "to");
+    if (channel == ALERT_EMAIL) {
+        for (size_t i = 0; i < s->n_notify_emails; i++)
+            if (!strcasecmp(s->notify_emails[i], to))
+                return NULL;
+        return "the address was removed from notify_emails";
+    }
+    for (size_t i = 0; i < s->n_webhooks; i++)
+        if (s->webhooks[i]->url && !strcmp(s->webhooks[i]->url, to)) {
+            *secret = s->webhooks[i]->secret ? s->webhooks[i]->secret : "";
+            return NULL;
+        }
+    return "the webhook was removed from webhooks";
+}
+
+/* Hands entry idx to the transport, or ends it when its org's settings no
+ * longer want it (then it leaves the list: returns true). */
+static bool ob_start(struct alert_outbox *ob, size_t idx)
+{
+    struct ob_item *it = &ob->items.v[idx];
     json_t *j;
     int rc = ob_load_json(ob, 'Q', it->seq, &j);
     if (rc < 0) { /* a read error (logged): tried again, not parked */
         it->next_ms = ob->now + OB_LATER_MS;
-        return;
+        return false;
     }
     if (rc == 0) {
         log_warn("outbox entry %llu is unreadable; skipped until restart",
                  (unsigned long long)it->seq);
         it->next_ms = INT64_MAX;
-        return;
+        return false;
     }
     const char *payload = jstr(j, "payload");
     struct alert_delivery d = {
@@ -447,9 +492,20 @@ static void ob_start(struct alert_outbox *ob, struct ob_item *it)
         .len = strlen(payload),
         .timestamp_s = ob->now / 1000,
     };
+    const char *secret = jstr(j, "secret");
+    const char *why = ob_unwanted(ob, j, d.channel, &secret);
+    if (why) {
+        log_info_ctx("org", jstr(j, "org"), "notification %s to %s %s cancelled: %s", d.id,
+                     jstr(j, "channel"), d.to, why);
+        metric_add(obm.cancelled, 1);
+        struct alert_result r = {.outcome = ALERT_FAILED, .code = 0, .detail = why};
+        ob_finish(ob, idx, j, "cancelled", it->attempts, &r);
+        json_decref(j);
+        return true;
+    }
     char *sig = NULL;
     if (d.channel == ALERT_WEBHOOK)
-        sig = alert_msg_signature(jstr(j, "secret"), d.id, d.timestamp_s, payload, d.len);
+        sig = alert_msg_signature(secret, d.id, d.timestamp_s, payload, d.len);
     d.signature = sig;
     if (ob->t.start(ob->t.arg, it->seq, &d) == ALERT_START_OK) {
         it->inflight = true;
@@ -463,6 +519,7 @@ static void ob_start(struct alert_outbox *ob, struct ob_item *it)
     }
     free(sig);
     json_decref(j);
+    return false;
 }
 
 static void ob_write_outcomes(struct alert_outbox *ob)
@@ -474,22 +531,56 @@ static void ob_write_outcomes(struct alert_outbox *ob)
     store_batch_clear(ob->batch);
 }
 
+/* Our clock went back by d (a step back of the host's clock that lasted):
+ * the retries keep their waits, not the instants they were due at. */
+static void ob_clock_back(struct ob_list *l, int64_t d)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i].next_ms != INT64_MAX)
+            l->v[i].next_ms = l->v[i].next_ms > INT64_MIN + d ? l->v[i].next_ms - d : INT64_MIN;
+}
+
 void alert_outbox_collect(struct alert_outbox *ob, int64_t now_ms)
 {
+    if (ob->now && now_ms < ob->now) {
+        ob_clock_back(&ob->items, ob->now - now_ms);
+        ob_clock_back(&ob->staged, ob->now - now_ms);
+    }
     ob->now = now_ms;
     if (ob->inflight)
         ob->t.poll(ob->t.arg, ob_on_done, ob);
     ob_write_outcomes(ob);
 }
 
+/* Starts the due entries never tried (retries: those tried before), oldest
+ * first, while fewer than cap deliveries of that kind are in flight. */
+static void ob_start_due(struct alert_outbox *ob, int64_t now_ms, bool retries, size_t cap)
+{
+    size_t busy = 0;
+    for (size_t i = 0; i < ob->items.n; i++)
+        busy += ob->items.v[i].inflight && (ob->items.v[i].attempts > 0) == retries;
+    for (size_t i = 0; i < ob->items.n && busy < cap && ob->inflight < (size_t)ob->max_inflight;) {
+        const struct ob_item *it = &ob->items.v[i];
+        if (it->inflight || it->next_ms > now_ms || (it->attempts > 0) != retries) {
+            i++;
+            continue;
+        }
+        size_t before = ob->inflight;
+        if (!ob_start(ob, i))
+            i++; /* else it left the list: the next one is at i now */
+        busy += ob->inflight - before;
+    }
+}
+
 void alert_outbox_tick(struct alert_outbox *ob, int64_t now_ms)
 {
     alert_outbox_collect(ob, now_ms);
-    for (size_t i = 0; i < ob->items.n && ob->inflight < (size_t)ob->max_inflight; i++) {
-        struct ob_item *it = &ob->items.v[i];
-        if (!it->inflight && it->next_ms <= now_ms)
-            ob_start(ob, it);
-    }
+    /* new notifications first, and retries (a receiver down, or one that
+     * drops packets, each attempt a connect timeout) in at most half of the
+     * slots, so they never hold back another org's new crossing */
+    size_t slots = (size_t)ob->max_inflight;
+    ob_start_due(ob, now_ms, false, slots);
+    ob_start_due(ob, now_ms, true, slots - slots / 2);
     if (ob->inflight)
         ob->t.poll(ob->t.arg, ob_on_done, ob); /* get the new ones going now */
     ob_write_outcomes(ob);
@@ -520,10 +611,12 @@ int64_t alert_outbox_oldest_ms(const struct alert_outbox *ob)
 
 void alert_outbox_prune(struct alert_outbox *ob, int64_t now_ms, int max)
 {
-    struct store_iter *it = store_iter_ns(ob->store, 'R');
+    struct store_iter *it = ob->prune_len
+                                ? store_iter_range(ob->store, ob->prune_from, ob->prune_len, "S", 1)
+                                : store_iter_ns(ob->store, 'R');
     struct store_batch *b = store_batch_new();
-    int n = 0;
-    for (; store_iter_valid(it) && n < max; store_iter_next(it)) {
+    int n = 0, seen = 0;
+    for (; store_iter_valid(it) && seen < max; store_iter_next(it), seen++) {
         size_t kl, vl;
         const char *k = store_iter_key(it, &kl);
         const char *v = store_iter_value(it, &vl);
@@ -531,9 +624,18 @@ void alert_outbox_prune(struct alert_outbox *ob, int64_t now_ms, int max)
         int64_t done = j ? jint(j, "done_ms") : 0;
         json_decref(j);
         if (done > now_ms - ob->keep)
-            break; /* entries finish roughly in seq order: the rest is younger */
+            continue; /* one finished late (retried for weeks) keeps no later one */
         store_batch_del(b, k, kl);
         n++;
+    }
+    /* the next call goes on from here (a longer key cut, so sorted no later),
+     * and from the first once at the end */
+    ob->prune_len = 0;
+    if (store_iter_valid(it)) {
+        size_t kl;
+        const char *k = store_iter_key(it, &kl);
+        ob->prune_len = kl < sizeof(ob->prune_from) ? kl : sizeof(ob->prune_from);
+        memcpy(ob->prune_from, k, ob->prune_len);
     }
     store_iter_free(&it);
     if (n && store_write(ob->store, b, false) != 0)

@@ -7,10 +7,15 @@
  * repeats one, except the unavoidable resend when the crash falls between
  * the server's acceptance and our mark: that resend carries the same
  * Message-ID / webhook-id. Transient failures are retried with capped
- * exponential backoff and jitter, for as long as it takes.
+ * exponential backoff and jitter, for as long as it takes, or until the
+ * org's settings in force no longer want it: before each attempt the entry
+ * is checked against them (alert_outbox_follow_settings), so removing an
+ * address or a webhook, or turning notifications off, cancels what is still
+ * queued for it, and a webhook's rotated secret signs its retries.
  *
  * Keys: 'Q' be64(seq) -> pending entry (JSON), 'R' be64(seq) -> finished
- * entry (sent or failed; pruned after keep_ms), 'M' "outbox_next" -> next
+ * entry (sent, failed or cancelled, without its webhook secret; pruned
+ * keep_ms after it finished), 'M' "outbox_next" -> next
  * seq, 'M' "outbox_instance" -> a random id that makes entry ids unique
  * across databases. */
 #ifndef ALERT_OUTBOX_H
@@ -49,6 +54,15 @@ struct alert_outbox *alert_outbox_open(struct store *store, const struct alert_o
                                        const struct alert_transport *t);
 void alert_outbox_close(struct alert_outbox **ob);
 
+/* The settings in force for org, NULL when none are known. */
+typedef const Licmon__V1__OrgSettings *(*alert_settings_fn)(void *arg, const char *org);
+/* Before each attempt, the outbox asks fn for the entry's org: an entry
+ * whose address is no longer in notify_emails (ignoring case), whose
+ * webhook url is no longer in webhooks, or whose org turned notifications
+ * off, is finished as "cancelled"; a webhook is signed with its secret in
+ * force. Without fn (or with no settings known) entries go as queued. */
+void alert_outbox_follow_settings(struct alert_outbox *ob, alert_settings_fn fn, void *arg);
+
 /* Renders the notifications of one event, one per recipient and webhook of
  * ev->settings, into batch b (with the id counter). They are sent only
  * after alert_outbox_committed(). Returns how many were added. */
@@ -58,7 +72,9 @@ int alert_outbox_add(struct alert_outbox *ob, struct store_batch *b, const struc
 void alert_outbox_committed(struct alert_outbox *ob);
 
 /* Collects finished deliveries and records their outcome (one synced
- * write), then starts the due ones. Never waits. */
+ * write), then starts the due ones: those never tried first, retries in at
+ * most half of max_inflight. A clock that went back since the last call
+ * moves the retries' due times back with it. Never waits. */
 void alert_outbox_tick(struct alert_outbox *ob, int64_t now_ms);
 /* Only collects and records finished deliveries (for the shutdown drain). */
 void alert_outbox_collect(struct alert_outbox *ob, int64_t now_ms);
@@ -67,7 +83,9 @@ size_t alert_outbox_pending(const struct alert_outbox *ob); /* depth, in flight 
 size_t alert_outbox_inflight(const struct alert_outbox *ob);
 /* created_ms of the oldest pending entry, 0 when none. */
 int64_t alert_outbox_oldest_ms(const struct alert_outbox *ob);
-/* Deletes finished entries older than keep_ms (at most max of them). */
+/* Deletes the finished entries that finished more than keep_ms ago, among
+ * at most max of them looked at; each call goes on where the last stopped,
+ * and from the first after the last, so every entry is looked at in turn. */
 void alert_outbox_prune(struct alert_outbox *ob, int64_t now_ms, int max);
 
 /* Backoff before retry number attempt (1 = the first retry): min_ms doubled

@@ -88,7 +88,9 @@ class HookHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(n)
         with self.server.lock:
             self.server.posts.append((self.path, dict(self.headers.items()), body))
-        self.send_response(404 if self.path.startswith("/gone") else 200)
+        with self.server.lock:
+            busy = self.path in self.server.busy
+        self.send_response(404 if self.path.startswith("/gone") else 503 if busy else 200)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -151,6 +153,7 @@ def env():
     hooks = ThreadingHTTPServer(("127.0.0.1", 0), HookHandler)
     hooks.lock = threading.Lock()
     hooks.posts = []
+    hooks.busy = set()   # paths answered 503 (retried)
     t = threading.Thread(target=hooks.serve_forever, daemon=True)
     t.start()
     folder = tempfile.mkdtemp(prefix="lm-al-", dir="/tmp")
@@ -327,6 +330,54 @@ def test_refused_recipient_is_recorded_failed(env):
         log = f.read()
     assert "reject@t4.example refused for good" in log
     assert len(mail.handler.to("t4.example")) == 1
+
+
+def test_queued_notifications_follow_the_settings(env):
+    """Notifications still waiting for their servers when the admin changes
+    the settings: the address removed gets no mail and the webhook removed
+    no more POSTs (both recorded as cancelled), the address kept (written in
+    another case) gets its mail, and the webhook kept gets its retry signed
+    with the secret rotated meanwhile."""
+    stack, mail, hooks, clock = env["stack"], env["mail"], env["hooks"], env["clock"]
+    org, url = "t6", env["hook_url"]
+    key = 'licmon_alerter_notifications_total{outcome="cancelled"}'
+    before = stack.metrics("alerter").get(key, 0)
+    with hooks.lock:
+        hooks.busy.update({"/t6", "/t6-gone"})
+    set_settings(stack, org, floating(
+        org, ["keep@t6.example", "gone@t6.example"], owned=2, pct=100,
+        hooks=[{"url": url + "/t6", "secret": "old secret"},
+               {"url": url + "/t6-gone", "secret": "s2"}]))
+    mail.stop()
+    try:
+        stack.send([login(clock, org, "a", 1), login(clock, org, "b", 1)])
+        assert wait_for(lambda: hooks_to(hooks, "/t6-gone"), 5)   # tried, 503: retried
+        set_settings(stack, org, {"notify_emails": ["KEEP@t6.example"],
+                                  "webhooks": [{"url": url + "/t6", "secret": "new secret"}]})
+        # at their next retry the alerter, holding the new settings, cancels two
+        assert wait_for(lambda: stack.metrics("alerter").get(key, 0) >= before + 2, 10)
+        gone_posts = len(hooks_to(hooks, "/t6-gone"))
+    finally:
+        mail.start()
+        with hooks.lock:
+            hooks.busy.clear()
+            tried = len([p for p, _, _ in hooks.posts if p == "/t6"])
+    assert wait_for(lambda: mail.handler.to("t6.example"), 5), "the address kept got no mail"
+    assert wait_for(lambda: len(hooks_to(hooks, "/t6")) > tried, 5), "the webhook kept got none"
+    time.sleep(2.0)   # the retries of what was cancelled would have come by now
+    assert [str(m["To"]).strip("<>") for m in mail.handler.to("t6.example")] == \
+        ["keep@t6.example"]
+    assert len(hooks_to(hooks, "/t6-gone")) == gone_posts
+    assert stack.metrics("alerter").get(key, 0) == before + 2
+    headers, body = hooks_to(hooks, "/t6")[-1]
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    want = base64.b64encode(hmac.new(b"new secret", signed, hashlib.sha256).digest()).decode()
+    assert headers["webhook-signature"] == "v1," + want
+    with open(os.path.join(stack.dir, "logs", "alerter.log")) as f:
+        log = f.read()
+    assert "gone@t6.example cancelled: the address was removed from notify_emails" in log
+    assert "/t6-gone cancelled: the webhook was removed from webhooks" in log
+    assert wait_for(lambda: stack.metrics("alerter")['licmon_alerter_outbox_depth'] == 0, 3)
 
 
 def test_expiry_reminder_once(env):

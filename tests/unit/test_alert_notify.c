@@ -37,7 +37,8 @@ struct server {
     atomic_bool stop;
     /* script */
     int rcpt_code, data_code, http_code;
-    bool silent; /* accept and never answer */
+    int auth_code; /* 0: no AUTH offered */
+    bool silent;   /* accept and never answer */
     /* what arrived */
     char got[CAP];
     size_t ngot;
@@ -83,8 +84,15 @@ static void serve_smtp(struct server *s, int c)
     while (read_line(c, line, sizeof(line)) > 0) {
         keep(s, line);
         if (!strncasecmp(line, "EHLO", 4) || !strncasecmp(line, "HELO", 4))
-            say(c, "250-fake\r\n250 8BITMIME\r\n");
-        else if (!strncasecmp(line, "MAIL", 4) || !strncasecmp(line, "RSET", 4))
+            say(c, s->auth_code ? "250-fake\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n"
+                                : "250-fake\r\n250 8BITMIME\r\n");
+        else if (!strncasecmp(line, "AUTH", 4)) {
+            say(c, "334 \r\n"); /* then the credentials, on a line of their own */
+            if (read_line(c, line, sizeof(line)) <= 0)
+                break;
+            snprintf(reply, sizeof(reply), "%d scripted\r\n", s->auth_code);
+            say(c, reply);
+        } else if (!strncasecmp(line, "MAIL", 4) || !strncasecmp(line, "RSET", 4))
             say(c, "250 OK\r\n");
         else if (!strncasecmp(line, "RCPT", 4)) {
             snprintf(reply, sizeof(reply), "%d scripted\r\n", s->rcpt_code);
@@ -256,7 +264,7 @@ static void test_classify(void **state)
     assert_int_equal(alert_notify_classify(ALERT_EMAIL, CURLE_SEND_ERROR, 550), ALERT_FAILED);
     assert_int_equal(alert_notify_classify(ALERT_EMAIL, CURLE_WEIRD_SERVER_REPLY, 554),
                      ALERT_FAILED);
-    assert_int_equal(alert_notify_classify(ALERT_EMAIL, CURLE_LOGIN_DENIED, 535), ALERT_FAILED);
+    assert_int_equal(alert_notify_classify(ALERT_EMAIL, CURLE_LOGIN_DENIED, 535), ALERT_RETRY);
     assert_int_equal(alert_notify_classify(ALERT_EMAIL, CURLE_SEND_ERROR, 451), ALERT_RETRY);
     assert_int_equal(alert_notify_classify(ALERT_EMAIL, CURLE_COULDNT_CONNECT, 0), ALERT_RETRY);
     assert_int_equal(alert_notify_classify(ALERT_EMAIL, CURLE_OPERATION_TIMEDOUT, 0), ALERT_RETRY);
@@ -310,6 +318,37 @@ static void test_smtp_outcomes(void **state)
     s->data_code = 452;
     d = deliver(n, &mail_to_it);
     assert_int_equal(d.outcome, ALERT_RETRY);
+    alert_notify_free(&n);
+    server_stop(s);
+}
+
+/* Our own login refused (535, a wrong --smtp-password) is retried: the
+ * recipient is not at fault, and the mail goes once the password is fixed.
+ * Accepted, the login is followed by the mail. */
+static void test_smtp_login(void **state)
+{
+    (void)state;
+    struct server *s = server_start(false);
+    s->auth_code = 535;
+    char url[64];
+    snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", s->port);
+    struct alert_notify_config c = {.smtp_url = url,
+                                    .smtp_from = "alerts@acme.example",
+                                    .smtp_user = "licmon",
+                                    .smtp_password = "wrong",
+                                    .timeout_ms = 5000,
+                                    .connect_timeout_ms = 2000};
+    struct alert_notify *n = alert_notify_new(&c);
+    struct done d = deliver(n, &mail_to_it);
+    assert_int_equal(d.outcome, ALERT_RETRY);
+    assert_int_equal(d.code, 535);
+    assert_non_null(strstr(s->got, "AUTH PLAIN"));
+    assert_null(strstr(s->got, "RCPT TO:"));
+    s->auth_code = 235;
+    s->ngot = 0;
+    d = deliver(n, &mail_to_it);
+    assert_int_equal(d.outcome, ALERT_SENT);
+    assert_non_null(strstr(s->got, "RCPT TO:<it@acme.example>"));
     alert_notify_free(&n);
     server_stop(s);
 }
@@ -383,9 +422,8 @@ int main(void)
 {
     log_set_level(LOG_FATAL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify),
-        cmocka_unit_test(test_smtp_outcomes),
-        cmocka_unit_test(test_smtp_unreachable),
+        cmocka_unit_test(test_classify),   cmocka_unit_test(test_smtp_outcomes),
+        cmocka_unit_test(test_smtp_login), cmocka_unit_test(test_smtp_unreachable),
         cmocka_unit_test(test_webhook),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

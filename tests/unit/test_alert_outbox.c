@@ -44,6 +44,7 @@ struct fake {
     int ninflight;
     bool hold; /* poll finishes nothing */
     bool later;
+    bool all_sent; /* every delivery is accepted, whatever its recipient */
 };
 
 static enum alert_outcome scripted(const char *to)
@@ -89,7 +90,7 @@ static void fake_poll(void *arg, alert_done_fn done, void *done_arg)
                 to = f->sent[j].to;
                 break;
             }
-        enum alert_outcome o = scripted(to);
+        enum alert_outcome o = f->all_sent ? ALERT_SENT : scripted(to);
         struct alert_result r = {.outcome = o,
                                  .code = o == ALERT_SENT    ? 250
                                          : o == ALERT_RETRY ? 451
@@ -116,7 +117,28 @@ struct fixture {
     struct alert_outbox_config cfg;
     struct alert_outbox *ob;
     Licmon__V1__OrgSettings *settings;
+    Licmon__V1__OrgSettings *in_force; /* what the outbox follows, when it does */
 };
+
+/* The settings of org "acme" merged from JSON text over the defaults. */
+static Licmon__V1__OrgSettings *acme_settings(const char *text)
+{
+    json_t *j = json_loads(text, 0, NULL);
+    assert_non_null(j);
+    Licmon__V1__OrgSettings *base = settings_default("acme");
+    char err[128];
+    Licmon__V1__OrgSettings *s = settings_merge_json(base, j, err, sizeof(err));
+    assert_non_null(s);
+    settings_free(&base);
+    json_decref(j);
+    return s;
+}
+
+static const Licmon__V1__OrgSettings *in_force(void *arg, const char *org)
+{
+    struct fixture *fx = arg;
+    return strcmp(org, "acme") ? NULL : fx->in_force;
+}
 
 static void open_outbox(struct fixture *fx)
 {
@@ -143,16 +165,10 @@ static int setup(void **state)
                                            .retry_max_ms = 8000,
                                            .max_inflight = 8,
                                            .keep_ms = 86400000};
-    json_t *j = json_loads("{\"notify_emails\":[\"it@acme.example\",\"retry@acme.example\","
-                           "\"refuse@acme.example\"],\"webhooks\":[{\"url\":"
-                           "\"https://hooks.acme.example/x\",\"secret\":\"my raw secret\"}]}",
-                           0, NULL);
-    Licmon__V1__OrgSettings *base = settings_default("acme");
-    char err[128];
-    fx->settings = settings_merge_json(base, j, err, sizeof(err));
-    assert_non_null(fx->settings);
-    settings_free(&base);
-    json_decref(j);
+    fx->settings =
+        acme_settings("{\"notify_emails\":[\"it@acme.example\",\"retry@acme.example\","
+                      "\"refuse@acme.example\"],\"webhooks\":[{\"url\":"
+                      "\"https://hooks.acme.example/x\",\"secret\":\"my raw secret\"}]}");
     open_outbox(fx);
     *state = fx;
     return 0;
@@ -164,6 +180,7 @@ static int teardown(void **state)
     close_outbox(fx);
     fake_clear(&fx->fake);
     settings_free(&fx->settings);
+    settings_free(&fx->in_force);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
     assert_int_equal(system(cmd), 0);
@@ -186,17 +203,23 @@ static struct alert_event crossing(const struct fixture *fx)
     return ev;
 }
 
-/* Adds one crossing (4 notifications) and commits it; returns the first seq. */
-static uint64_t add_committed(struct fixture *fx, int64_t now)
+/* Adds one crossing (n notifications) and commits it; returns the first seq. */
+static uint64_t add_committed_n(struct fixture *fx, int64_t now, int n)
 {
     uint64_t first = alert_outbox_next_seq(fx->ob);
     struct alert_event ev = crossing(fx);
     struct store_batch *b = store_batch_new();
-    assert_int_equal(alert_outbox_add(fx->ob, b, &ev, now), 4);
+    assert_int_equal(alert_outbox_add(fx->ob, b, &ev, now), n);
     assert_int_equal(store_write(fx->store, b, true), 0);
     store_batch_free(&b);
     alert_outbox_committed(fx->ob);
     return first;
+}
+
+/* Adds one crossing of the fixture's settings (4 notifications). */
+static uint64_t add_committed(struct fixture *fx, int64_t now)
+{
+    return add_committed_n(fx, now, 4);
 }
 
 static json_t *entry(struct fixture *fx, uint64_t seq)
@@ -356,6 +379,163 @@ static void test_later_and_prune(void **state)
     json_decref(j);
 }
 
+static const char *jtext(json_t *j, const char *key)
+{
+    return json_string_value(json_object_get(j, key));
+}
+
+/* Sets the settings in force for acme (the old ones freed). */
+static void set_in_force(struct fixture *fx, const char *text)
+{
+    settings_free(&fx->in_force);
+    fx->in_force = acme_settings(text);
+}
+
+/* What is still queued follows the settings in force: a recipient or
+ * webhook removed is cancelled (not sent, not retried), an address that
+ * differs only in case is the same mailbox, a rotated webhook secret signs
+ * the retry, and notifications turned off cancel the rest. */
+static void test_queued_follows_settings(void **state)
+{
+    struct fixture *fx = *state;
+    settings_free(&fx->settings);
+    fx->settings = acme_settings(
+        "{\"notify_emails\":[\"retry@acme.example\",\"retry-gone@acme.example\"],\"webhooks\":["
+        "{\"url\":\"https://hooks.acme.example/retry\",\"secret\":\"old secret\"},"
+        "{\"url\":\"https://hooks.acme.example/retry-gone\",\"secret\":\"s2\"}]}");
+    fx->in_force = settings_copy(fx->settings);
+    alert_outbox_follow_settings(fx->ob, in_force, fx);
+    int64_t now = 1764262806000;
+    uint64_t s = add_committed(fx, now);
+    alert_outbox_tick(fx->ob, now); /* all four tried, all to be retried */
+    assert_int_equal(fx->fake.nsent, 4);
+    assert_int_equal(alert_outbox_pending(fx->ob), 4);
+
+    set_in_force(fx, "{\"notify_emails\":[\"RETRY@acme.example\"],\"webhooks\":[{\"url\":"
+                     "\"https://hooks.acme.example/retry\",\"secret\":\"new secret\"}]}");
+    now += 60000; /* every retry is due */
+    alert_outbox_tick(fx->ob, now);
+    assert_int_equal(fx->fake.nsent, 6); /* the address and the webhook still there */
+    assert_string_equal(fx->fake.sent[4].to, "retry@acme.example");
+    assert_string_equal(fx->fake.sent[5].to, "https://hooks.acme.example/retry");
+    char *sig = alert_msg_signature("new secret", fx->fake.sent[5].id, fx->fake.sent[5].ts,
+                                    fx->fake.sent[5].payload, strlen(fx->fake.sent[5].payload));
+    assert_string_equal(fx->fake.sent[5].signature, sig);
+    free(sig);
+    assert_int_equal(alert_outbox_pending(fx->ob), 2);
+    json_t *j;
+    assert_non_null(j = entry(fx, s + 1));
+    assert_string_equal(status(j), "cancelled");
+    assert_string_equal(jtext(j, "detail"), "the address was removed from notify_emails");
+    assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 1);
+    json_decref(j);
+    assert_non_null(j = entry(fx, s + 3));
+    assert_string_equal(status(j), "cancelled");
+    assert_string_equal(jtext(j, "detail"), "the webhook was removed from webhooks");
+    assert_null(json_object_get(j, "secret")); /* a finished entry keeps no secret */
+    json_decref(j);
+    assert_non_null(j = entry(fx, s + 2));
+    assert_string_equal(status(j), "pending");
+    assert_string_equal(jtext(j, "secret"), "old secret"); /* as queued, for a restart */
+    json_decref(j);
+
+    /* turned off: the rest is cancelled, and stays so after a restart */
+    set_in_force(fx, "{\"notify_enabled\":false,\"notify_emails\":[\"retry@acme.example\"]}");
+    now += 60000;
+    alert_outbox_tick(fx->ob, now);
+    assert_int_equal(fx->fake.nsent, 6);
+    assert_int_equal(alert_outbox_pending(fx->ob), 0);
+    assert_non_null(j = entry(fx, s));
+    assert_string_equal(status(j), "cancelled");
+    assert_string_equal(jtext(j, "detail"), "notifications were turned off for the org");
+    assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 2);
+    json_decref(j);
+    close_outbox(fx);
+    open_outbox(fx);
+    assert_int_equal(alert_outbox_pending(fx->ob), 0);
+}
+
+/* One entry that finished late (it retried for days) keeps no entry that
+ * finished long before it, and a prune limited to a few entries a call
+ * goes on where the last one stopped. */
+static void test_prune_out_of_order(void **state)
+{
+    struct fixture *fx = *state;
+    int64_t day = 86400000, t0 = 1764262806000;
+    uint64_t s = add_committed(fx, t0);
+    alert_outbox_tick(fx->ob, t0); /* s and s+3 sent, s+2 refused, s+1 retried */
+    uint64_t s2 = add_committed(fx, t0 + 3600000);
+    alert_outbox_tick(fx->ob, t0 + 3600000);
+    assert_int_equal(alert_outbox_pending(fx->ob), 2); /* s+1 and s2+1 */
+    fx->fake.all_sent = true;
+    alert_outbox_tick(fx->ob, t0 + 10 * day); /* both accepted at last */
+    assert_int_equal(alert_outbox_pending(fx->ob), 0);
+    for (int i = 0; i < 3; i++) /* 7 finished entries, 3 looked at a call */
+        alert_outbox_prune(fx->ob, t0 + 10 * day + 3600000, 3);
+    json_t *j;
+    for (uint64_t q = s; q < s2 + 4; q++) {
+        bool late = q == s + 1 || q == s2 + 1;
+        if (late) {
+            assert_non_null(j = entry(fx, q));
+            assert_string_equal(status(j), "sent");
+            json_decref(j);
+        } else {
+            assert_null(entry(fx, q));
+        }
+    }
+    alert_outbox_prune(fx->ob, t0 + 11 * day + 1, 3); /* from the first again */
+    assert_null(entry(fx, s + 1));
+    assert_null(entry(fx, s2 + 1));
+}
+
+/* Retries (a receiver down: each attempt hangs until its timeout) take at
+ * most half of the deliveries at once, and new notifications go first, so
+ * a backlog of retries never holds back another crossing. */
+static void test_retries_leave_room(void **state)
+{
+    struct fixture *fx = *state;
+    settings_free(&fx->settings);
+    fx->settings = acme_settings("{\"notify_emails\":[\"retry1@acme.example\","
+                                 "\"retry2@acme.example\",\"retry3@acme.example\","
+                                 "\"retry4@acme.example\",\"retry5@acme.example\","
+                                 "\"retry6@acme.example\"]}");
+    int64_t now = 1764262806000;
+    add_committed_n(fx, now, 6);
+    alert_outbox_tick(fx->ob, now); /* six first attempts, all to be retried */
+    assert_int_equal(fx->fake.nsent, 6);
+    fx->fake.hold = true; /* from now on every attempt hangs */
+    now += 60000;
+    alert_outbox_tick(fx->ob, now);
+    assert_int_equal(fx->fake.nsent, 6 + 4); /* 4 of the 8 slots */
+    assert_int_equal(alert_outbox_inflight(fx->ob), 4);
+    settings_free(&fx->settings);
+    fx->settings = acme_settings("{\"notify_emails\":[\"a@acme.example\",\"b@acme.example\","
+                                 "\"c@acme.example\",\"d@acme.example\",\"e@acme.example\"]}");
+    add_committed_n(fx, now, 5);
+    alert_outbox_tick(fx->ob, now);
+    assert_int_equal(alert_outbox_inflight(fx->ob), 8); /* the new ones took the other 4 */
+    for (int i = 10; i < 14; i++)
+        assert_null(strstr(fx->fake.sent[i].to, "retry"));
+}
+
+/* A step back of the alerter's clock (one that lasted: the program's clock
+ * follows only those) keeps the retries' waits: a retry due in a second is
+ * tried a second later, not once the clock has caught up an hour. */
+static void test_clock_back_keeps_waits(void **state)
+{
+    struct fixture *fx = *state;
+    int64_t now = 1764262806000;
+    add_committed(fx, now);
+    alert_outbox_tick(fx->ob, now); /* retry@ waits 0.5-1 s */
+    assert_int_equal(fx->fake.nsent, 4);
+    now -= 3600000;
+    alert_outbox_tick(fx->ob, now);
+    assert_int_equal(fx->fake.nsent, 4);
+    alert_outbox_tick(fx->ob, now + 1000);
+    assert_int_equal(fx->fake.nsent, 5);
+    assert_string_equal(fx->fake.sent[4].to, "retry@acme.example");
+}
+
 static void test_backoff(void **state)
 {
     (void)state;
@@ -422,6 +602,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outcomes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_message_id_stable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_later_and_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queued_follows_settings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_out_of_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retries_leave_room, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock_back_keeps_waits, setup, teardown),
         cmocka_unit_test(test_backoff),
         cmocka_unit_test_setup_teardown(test_damaged_queue_stops_the_start, setup, teardown),
     };
