@@ -180,7 +180,7 @@ static void rp_card(struct exp_buf *b, const char *title, const char *value, con
 /* The cards; type: the license type of the report (or "all"). Where a card
  * does not apply it shows no percentage of the seats and no threshold in
  * seats, as on the dashboard. */
-static void rp_cards(struct exp_buf *b, const json_t *st, const char *type)
+static void rp_cards(struct exp_buf *b, const json_t *st, const char *type, const char *model)
 {
     char v[96], d[200];
     double x, pct, owned = 0, tc = 0, tp = 0;
@@ -217,7 +217,7 @@ static void rp_cards(struct exp_buf *b, const json_t *st, const char *type)
         snprintf(d, sizeof(d), "days at or over %.0f seats (%.0f%%); %.0f at capacity", tc, tp,
                  pct);
     else
-        snprintf(d, sizeof(d), "%s", exp_view_na_reason(type, (int64_t)owned));
+        snprintf(d, sizeof(d), "%s", exp_view_na_reason(type, model, (int64_t)owned));
     rp_card(b, "Days over license threshold", v, d, state);
 
     rp_num(st, "users_denied", "users", &x);
@@ -430,7 +430,7 @@ char *exp_report_html(const struct exp_report_in *in, size_t *len)
     exp_buf_adds(&b, "</ul></figure></section>\n");
     if (in->stats) {
         exp_buf_adds(&b, "<h2>Statistics</h2>\n");
-        rp_cards(&b, in->stats, in->type);
+        rp_cards(&b, in->stats, in->type, exp_view_license_model(in->licenses, in->type));
     }
     if (in->licenses)
         rp_licenses(&b, in->licenses);

@@ -351,13 +351,26 @@ bool exp_view_card_applies(const char *state)
     return state && *state && strcmp(state, "non_applicable");
 }
 
-const char *exp_view_na_reason(const char *type, int64_t owned)
+const char *exp_view_license_model(const json_t *licenses, const char *type)
+{
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(licenses, "licenses"), i, l)
+    {
+        const char *t = json_string_value(json_object_get(l, "type"));
+        if (t && type && !strcmp(t, type))
+            return json_string_value(json_object_get(l, "model"));
+    }
+    return NULL;
+}
+
+const char *exp_view_na_reason(const char *type, const char *model, int64_t owned)
 {
     if (!exp_view_has_capacity(type))
         return "no threshold for all types together";
-    if (owned <= 0)
-        return "no seats owned";
-    return "named licenses have no shared pool";
+    if ((model && !strcmp(model, "named")) || owned > 0)
+        return "named licenses have no shared pool";
+    return "no seats owned";
 }
 
 bool exp_view_has_capacity(const char *type)

@@ -74,9 +74,13 @@ const char *exp_view_state_words(const char *state);
  * missing). A card that does not apply shows no percentage of the seats and
  * no threshold in seats, on the page and in the report and xlsx alike. */
 bool exp_view_card_applies(const char *state);
-/* Why the threshold cards of type (owning `owned` seats) do not apply, in
- * the dashboard's words: all types together, no seats, or a named type. */
-const char *exp_view_na_reason(const char *type, int64_t owned);
+/* The model ("floating", "named") of type in GET /licenses's answer, NULL
+ * when the answer has no such type or no model for it. */
+const char *exp_view_license_model(const json_t *licenses, const char *type);
+/* Why the threshold cards of type (its model, NULL when not known; owning
+ * `owned` seats) do not apply, in the dashboard's words and order: all types
+ * together, a named type, or no seats. */
+const char *exp_view_na_reason(const char *type, const char *model, int64_t owned);
 /* Whether a seat capacity (the owned line of a chart) is shown for type:
  * not for all types together, whose floating pools and named seats added
  * up are no capacity anybody can reach (the dashboard's ownedFor). */

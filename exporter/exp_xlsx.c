@@ -342,7 +342,8 @@ static void sum_card(struct exp_xlsx *x, uint32_t row, const char *name, const c
 
 /* The cards of type (or "all"): where one does not apply, no percentage of
  * the seats and no threshold in seats, as on the dashboard. */
-static void sum_cards(struct exp_xlsx *x, uint32_t *row, const json_t *st, const char *type)
+static void sum_cards(struct exp_xlsx *x, uint32_t *row, const json_t *st, const char *type,
+                      const char *model)
 {
     char v[96], d[200];
     bool has;
@@ -386,7 +387,7 @@ static void sum_cards(struct exp_xlsx *x, uint32_t *row, const json_t *st, const
                  (long long)xj_num(st, NULL, "threshold_count", NULL),
                  (long long)xj_num(st, NULL, "threshold_pct", NULL));
     else
-        snprintf(d, sizeof(d), "%s", exp_view_na_reason(type, owned));
+        snprintf(d, sizeof(d), "%s", exp_view_na_reason(type, model, owned));
     sum_card(x, (*row)++, "Days over license threshold", v, d, state);
 
     k = (long long)xj_num(st, "users_denied", "users", NULL);
@@ -471,7 +472,7 @@ static void sum_write(struct exp_xlsx *x, const struct exp_xlsx_summary *sum)
     sum_pair(x, &row, "Times on the Sessions sheets", "UTC");
     row++;
     if (sum->stats) {
-        sum_cards(x, &row, sum->stats, sum->type);
+        sum_cards(x, &row, sum->stats, sum->type, exp_view_license_model(sum->licenses, sum->type));
         row++;
     }
     uint32_t sheets = exp_xlsx_sheets(x->n_sessions, x->max_rows);

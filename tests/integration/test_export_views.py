@@ -74,7 +74,8 @@ def st():
 
 def get(s, path, **params):
     headers = {"Authorization": f"Bearer {s.token}", **params.pop("headers", {})}
-    r = requests.get(f"{s.url}/v1/orgs/{ORG}/{path}", params=params, headers=headers, timeout=60)
+    org = params.pop("org", ORG)
+    r = requests.get(f"{s.url}/v1/orgs/{org}/{path}", params=params, headers=headers, timeout=60)
     assert r.status_code == 200, f"{path} {params}: {r.status_code} {r.text}"
     return r
 
@@ -204,6 +205,24 @@ def test_no_threshold_or_percentage_on_a_named_type(st):
     cards, _ = summary(wb)
     assert "%" not in cards["Average daily license usage"][1]
     assert "%" not in cards["Peak license usage"][1]
+    assert cards["Days over license threshold"][1] == "named licenses have no shared pool"
+
+
+def test_a_named_type_with_no_seats_is_named_in_the_report_and_xlsx(st):
+    """A named type that owns no seats: its threshold cards do not apply
+    because it is named (no shared pool), which is what the dashboard says;
+    the report and the xlsx said "no seats owned"."""
+    org = "beta"
+    ctl("settings", "--dir", st.dir, org, "--set", json.dumps({
+        "timezone": "UTC", "licenses": [{"type": "viewer", "model": "named", "owned": 0}]}))
+    st.send([{"event_id": "b-1", "org": org, "user": "v@beta.example", "ts": now_ms() - 60000,
+              "kind": "login", "license_type": "viewer"}])
+    st.wait()
+    params = {"org": org, "type": "viewer", "from": st.day, "to": st.today}
+    cards = get(st, "report", **params).text.split("<h2>Statistics")[1]
+    assert "named licenses have no shared pool" in cards and "no seats owned" not in cards
+    wb = openpyxl.load_workbook(io.BytesIO(get(st, "export", format="xlsx", **params).content))
+    cards, _ = summary(wb)
     assert cards["Days over license threshold"][1] == "named licenses have no shared pool"
 
 
