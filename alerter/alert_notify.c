@@ -219,10 +219,6 @@ int alert_notify_start(void *notify, uint64_t token, const struct alert_delivery
 enum alert_outcome alert_notify_classify(enum alert_channel ch, int curl_code, long response_code)
 {
     if (ch == ALERT_EMAIL) {
-        /* our own login refused (535): --smtp-user or --smtp-password is
-         * wrong, which the operator fixes; the mail waits until then */
-        if (curl_code == CURLE_LOGIN_DENIED)
-            return ALERT_RETRY;
         if (response_code >= 500 && response_code < 600)
             return ALERT_FAILED; /* permanent by RFC 5321 */
         if (curl_code == CURLE_OK)

@@ -20,6 +20,7 @@
 #define OB_KEY_LEN 9
 #define OB_INSTANCE_LEN 12
 #define OB_LATER_MS 60000 /* a delivery that cannot start (no mail server set) waits this long */
+#define OB_HOLD_MS 1000   /* one that settings not yet current would cancel waits this long */
 
 static const char OB_NEXT[] = "Moutbox_next", OB_INSTANCE[] = "Moutbox_instance";
 
@@ -52,8 +53,8 @@ struct alert_outbox {
     bool warned_later;
     alert_settings_fn settings; /* the org's settings in force (NULL: entries go as queued) */
     void *settings_arg;
-    uint8_t prune_from[OB_KEY_LEN]; /* where the next prune goes on (a key, or cut to one) */
-    size_t prune_len;               /* 0: from the first */
+    char *prune_from; /* the key the next prune goes on from (NULL: from the first) */
+    size_t prune_len;
 };
 
 static struct {
@@ -272,6 +273,7 @@ void alert_outbox_close(struct alert_outbox **obp)
     free(ob->from);
     free(ob->public_url);
     free(ob->domain);
+    free(ob->prune_from);
     free(ob->items.v);
     free(ob->staged.v);
     store_batch_free(&ob->batch);
@@ -440,13 +442,15 @@ void alert_outbox_follow_settings(struct alert_outbox *ob, alert_settings_fn fn,
 }
 
 /* Why the settings in force for entry j's org no longer want it delivered,
- * or NULL; for a webhook still there, *secret becomes its secret in force
- * (a rotated secret signs the retries). Unknown settings want it as queued. */
+ * or NULL; for a webhook still there, *secret becomes its secret in force.
+ * *settled: whether those settings are the latest (see alert_settings_fn).
+ * Unknown settings want it as queued. */
 static const char *ob_unwanted(struct alert_outbox *ob, const json_t *j, enum alert_channel channel,
-                               const char **secret)
+                               const char **secret, bool *settled)
 {
+    *settled = true;
     const Licmon__V1__OrgSettings *s =
-        ob->settings ? ob->settings(ob->settings_arg, jstr(j, "org")) : NULL;
+        ob->settings ? ob->settings(ob->settings_arg, jstr(j, "org"), settled) : NULL;
     if (!s)
         return NULL;
     if (!s->notify_enabled)
@@ -464,6 +468,24 @@ static const char *ob_unwanted(struct alert_outbox *ob, const json_t *j, enum al
             return NULL;
         }
     return "the webhook was removed from webhooks";
+}
+
+/* The webhook-signature of delivery d: with the secret in force, and while
+ * a receiver may not have the rotated secret yet, also with the one it was
+ * queued with (Standard Webhooks: signatures separated by a space, the
+ * receiver accepts the message if one verifies). NULL with neither. */
+static char *ob_sign(const char *secret, const char *queued_secret, const struct alert_delivery *d)
+{
+    char *now = alert_msg_signature(secret, d->id, d->timestamp_s, d->payload, d->len);
+    if (!strcmp(secret, queued_secret))
+        return now;
+    char *then = alert_msg_signature(queued_secret, d->id, d->timestamp_s, d->payload, d->len);
+    if (!now || !then)
+        return now ? now : then;
+    char *both = xasprintf("%s %s", now, then);
+    free(now);
+    free(then);
+    return both;
 }
 
 /* Hands entry idx to the transport, or ends it when its org's settings no
@@ -492,8 +514,14 @@ static bool ob_start(struct alert_outbox *ob, size_t idx)
         .len = strlen(payload),
         .timestamp_s = ob->now / 1000,
     };
-    const char *secret = jstr(j, "secret");
-    const char *why = ob_unwanted(ob, j, d.channel, &secret);
+    const char *queued_secret = jstr(j, "secret"), *secret = queued_secret;
+    bool settled;
+    const char *why = ob_unwanted(ob, j, d.channel, &secret, &settled);
+    if (why && !settled) { /* never cancelled on settings that may be out of date */
+        it->next_ms = ob->now + OB_HOLD_MS;
+        json_decref(j);
+        return false;
+    }
     if (why) {
         log_info_ctx("org", jstr(j, "org"), "notification %s to %s %s cancelled: %s", d.id,
                      jstr(j, "channel"), d.to, why);
@@ -505,7 +533,7 @@ static bool ob_start(struct alert_outbox *ob, size_t idx)
     }
     char *sig = NULL;
     if (d.channel == ALERT_WEBHOOK)
-        sig = alert_msg_signature(secret, d.id, d.timestamp_s, payload, d.len);
+        sig = ob_sign(secret, queued_secret, &d);
     d.signature = sig;
     if (ob->t.start(ob->t.arg, it->seq, &d) == ALERT_START_OK) {
         it->inflight = true;
@@ -576,10 +604,11 @@ void alert_outbox_tick(struct alert_outbox *ob, int64_t now_ms)
 {
     alert_outbox_collect(ob, now_ms);
     /* new notifications first, and retries (a receiver down, or one that
-     * drops packets, each attempt a connect timeout) in at most half of the
-     * slots, so they never hold back another org's new crossing */
+     * drops packets or never answers, each attempt a timeout) in at most
+     * half of the slots (rounded up), so that a backlog of them leaves room
+     * for new ones; and new ones leave one slot for the retries */
     size_t slots = (size_t)ob->max_inflight;
-    ob_start_due(ob, now_ms, false, slots);
+    ob_start_due(ob, now_ms, false, slots > 1 ? slots - 1 : slots);
     ob_start_due(ob, now_ms, true, slots - slots / 2);
     if (ob->inflight)
         ob->t.poll(ob->t.arg, ob_on_done, ob); /* get the new ones going now */
@@ -611,7 +640,7 @@ int64_t alert_outbox_oldest_ms(const struct alert_outbox *ob)
 
 void alert_outbox_prune(struct alert_outbox *ob, int64_t now_ms, int max)
 {
-    struct store_iter *it = ob->prune_len
+    struct store_iter *it = ob->prune_from
                                 ? store_iter_range(ob->store, ob->prune_from, ob->prune_len, "S", 1)
                                 : store_iter_ns(ob->store, 'R');
     struct store_batch *b = store_batch_new();
@@ -628,14 +657,12 @@ void alert_outbox_prune(struct alert_outbox *ob, int64_t now_ms, int max)
         store_batch_del(b, k, kl);
         n++;
     }
-    /* the next call goes on from here (a longer key cut, so sorted no later),
-     * and from the first once at the end */
-    ob->prune_len = 0;
+    /* the next call goes on from here, and from the first once at the end */
+    free(ob->prune_from);
+    ob->prune_from = NULL;
     if (store_iter_valid(it)) {
-        size_t kl;
-        const char *k = store_iter_key(it, &kl);
-        ob->prune_len = kl < sizeof(ob->prune_from) ? kl : sizeof(ob->prune_from);
-        memcpy(ob->prune_from, k, ob->prune_len);
+        const char *k = store_iter_key(it, &ob->prune_len);
+        ob->prune_from = xmemdup(k, ob->prune_len);
     }
     store_iter_free(&it);
     if (n && store_write(ob->store, b, false) != 0)

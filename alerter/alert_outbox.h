@@ -54,13 +54,18 @@ struct alert_outbox *alert_outbox_open(struct store *store, const struct alert_o
                                        const struct alert_transport *t);
 void alert_outbox_close(struct alert_outbox **ob);
 
-/* The settings in force for org, NULL when none are known. */
-typedef const Licmon__V1__OrgSettings *(*alert_settings_fn)(void *arg, const char *org);
+/* The settings in force for org, NULL when none are known; *settled set
+ * false while they may be older than the latest (the alerter catching up
+ * with its upstream's log). */
+typedef const Licmon__V1__OrgSettings *(*alert_settings_fn)(void *arg, const char *org,
+                                                            bool *settled);
 /* Before each attempt, the outbox asks fn for the entry's org: an entry
  * whose address is no longer in notify_emails (ignoring case), whose
  * webhook url is no longer in webhooks, or whose org turned notifications
- * off, is finished as "cancelled"; a webhook is signed with its secret in
- * force. Without fn (or with no settings known) entries go as queued. */
+ * off, is finished as "cancelled" (on settled settings only: else it waits
+ * a second and is asked about again); a webhook is signed with its secret
+ * in force, and also with the one it was queued with when that differs.
+ * Without fn (or with no settings known) entries go as queued. */
 void alert_outbox_follow_settings(struct alert_outbox *ob, alert_settings_fn fn, void *arg);
 
 /* Renders the notifications of one event, one per recipient and webhook of

@@ -42,9 +42,11 @@ static int run_load_one(void *arg, const void *key, size_t klen, const void *val
     return alert_state_load(arg, key, klen, val, vlen);
 }
 
-static const Licmon__V1__OrgSettings *run_settings(void *arg, const char *org)
+static const Licmon__V1__OrgSettings *run_settings(void *arg, const char *org, bool *settled)
 {
-    return alert_state_settings(arg, org);
+    struct alert_run *r = arg;
+    *settled = !r->stage || stage_caught_up(r->stage);
+    return alert_state_settings(r->state, org);
 }
 
 static void run_load(struct alert_run *r)
@@ -75,7 +77,7 @@ struct alert_run *alert_run_new(struct store *store, struct alert_outbox *ob, in
                               "usage updates with malformed ids, skipped");
     prog_clock_resume(&r->clock, "alerter", store);
     run_load(r);
-    alert_outbox_follow_settings(ob, run_settings, r->state);
+    alert_outbox_follow_settings(ob, run_settings, r);
     uint64_t v = 0;
     if (store_get_u64(store, CAUGHT_UP_KEY, sizeof(CAUGHT_UP_KEY) - 1, &v) < 0)
         log_fatal("cannot read %s (see above)", CAUGHT_UP_KEY);

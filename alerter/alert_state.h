@@ -63,7 +63,10 @@ int alert_state_load(struct alert_state *st, const void *key, size_t klen, const
 /* The namespace bytes alert_state stores under (NUL-terminated). */
 extern const char alert_state_namespaces[];
 
-/* Queries (for logs and tests). settings: NULL when none came yet. */
+/* Queries (for logs and tests). */
+/* The org's settings in force, NULL when none came yet. Delivery asks for
+ * them before each attempt (alert_outbox_follow_settings): the pointer is
+ * valid until the next apply or load, and is not kept. */
 const Licmon__V1__OrgSettings *alert_state_settings(const struct alert_state *st, const char *org);
 int64_t alert_state_in_use(const struct alert_state *st, const char *org, const char *type);
 bool alert_state_fired(const struct alert_state *st, const char *org, const char *type);

@@ -32,9 +32,10 @@ static uint64_t started[64];
 static int nstarted;
 static Licmon__V1__OrgSettings *in_force[3];
 
-static const Licmon__V1__OrgSettings *settings_of(void *arg, const char *org)
+static const Licmon__V1__OrgSettings *settings_of(void *arg, const char *org, bool *settled)
 {
     (void)arg;
+    *settled = org[0] != 'c' || org[1]; /* "c" alone: out of date */
     return org[0] >= 'a' && org[0] < 'a' + 3 ? in_force[org[0] - 'a'] : NULL;
 }
 

@@ -264,7 +264,7 @@ static void test_classify(void **state)
     assert_int_equal(alert_notify_classify(ALERT_EMAIL, CURLE_SEND_ERROR, 550), ALERT_FAILED);
     assert_int_equal(alert_notify_classify(ALERT_EMAIL, CURLE_WEIRD_SERVER_REPLY, 554),
                      ALERT_FAILED);
-    assert_int_equal(alert_notify_classify(ALERT_EMAIL, CURLE_LOGIN_DENIED, 535), ALERT_RETRY);
+    assert_int_equal(alert_notify_classify(ALERT_EMAIL, CURLE_LOGIN_DENIED, 535), ALERT_FAILED);
     assert_int_equal(alert_notify_classify(ALERT_EMAIL, CURLE_SEND_ERROR, 451), ALERT_RETRY);
     assert_int_equal(alert_notify_classify(ALERT_EMAIL, CURLE_COULDNT_CONNECT, 0), ALERT_RETRY);
     assert_int_equal(alert_notify_classify(ALERT_EMAIL, CURLE_OPERATION_TIMEDOUT, 0), ALERT_RETRY);
@@ -322,8 +322,8 @@ static void test_smtp_outcomes(void **state)
     server_stop(s);
 }
 
-/* Our own login refused (535, a wrong --smtp-password) is retried: the
- * recipient is not at fault, and the mail goes once the password is fixed.
+/* A login refused (535, a wrong --smtp-password) is a 5xx: recorded as
+ * failed, as SPEC section 6 says of every 5xx (README: Notifications).
  * Accepted, the login is followed by the mail. */
 static void test_smtp_login(void **state)
 {
@@ -340,7 +340,7 @@ static void test_smtp_login(void **state)
                                     .connect_timeout_ms = 2000};
     struct alert_notify *n = alert_notify_new(&c);
     struct done d = deliver(n, &mail_to_it);
-    assert_int_equal(d.outcome, ALERT_RETRY);
+    assert_int_equal(d.outcome, ALERT_FAILED);
     assert_int_equal(d.code, 535);
     assert_non_null(strstr(s->got, "AUTH PLAIN"));
     assert_null(strstr(s->got, "RCPT TO:"));

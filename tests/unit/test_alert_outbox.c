@@ -118,6 +118,7 @@ struct fixture {
     struct alert_outbox *ob;
     Licmon__V1__OrgSettings *settings;
     Licmon__V1__OrgSettings *in_force; /* what the outbox follows, when it does */
+    bool unsettled;                    /* in_force may be out of date */
 };
 
 /* The settings of org "acme" merged from JSON text over the defaults. */
@@ -134,9 +135,10 @@ static Licmon__V1__OrgSettings *acme_settings(const char *text)
     return s;
 }
 
-static const Licmon__V1__OrgSettings *in_force(void *arg, const char *org)
+static const Licmon__V1__OrgSettings *in_force(void *arg, const char *org, bool *settled)
 {
     struct fixture *fx = arg;
+    *settled = !fx->unsettled;
     return strcmp(org, "acme") ? NULL : fx->in_force;
 }
 
@@ -413,16 +415,31 @@ static void test_queued_follows_settings(void **state)
 
     set_in_force(fx, "{\"notify_emails\":[\"RETRY@acme.example\"],\"webhooks\":[{\"url\":"
                      "\"https://hooks.acme.example/retry\",\"secret\":\"new secret\"}]}");
+    /* while the settings may be out of date (the alerter catching up), what
+     * they would cancel waits, and the rest goes */
+    fx->unsettled = true;
     now += 60000; /* every retry is due */
     alert_outbox_tick(fx->ob, now);
     assert_int_equal(fx->fake.nsent, 6); /* the address and the webhook still there */
+    assert_int_equal(alert_outbox_pending(fx->ob), 4);
     assert_string_equal(fx->fake.sent[4].to, "retry@acme.example");
     assert_string_equal(fx->fake.sent[5].to, "https://hooks.acme.example/retry");
-    char *sig = alert_msg_signature("new secret", fx->fake.sent[5].id, fx->fake.sent[5].ts,
-                                    fx->fake.sent[5].payload, strlen(fx->fake.sent[5].payload));
-    assert_string_equal(fx->fake.sent[5].signature, sig);
-    free(sig);
+    /* signed with the new secret, and the old one while the receiver may
+     * not have the new one yet */
+    const char *d5 = fx->fake.sent[5].payload;
+    char *now_sig =
+        alert_msg_signature("new secret", fx->fake.sent[5].id, fx->fake.sent[5].ts, d5, strlen(d5));
+    char *old_sig =
+        alert_msg_signature("old secret", fx->fake.sent[5].id, fx->fake.sent[5].ts, d5, strlen(d5));
+    char *both = xasprintf("%s %s", now_sig, old_sig);
+    assert_string_equal(fx->fake.sent[5].signature, both);
+    free(now_sig);
+    free(old_sig);
+    free(both);
+    fx->unsettled = false;
+    alert_outbox_tick(fx->ob, now + 1000); /* settled: the two are cancelled */
     assert_int_equal(alert_outbox_pending(fx->ob), 2);
+    assert_int_equal(fx->fake.nsent, 6);
     json_t *j;
     assert_non_null(j = entry(fx, s + 1));
     assert_string_equal(status(j), "cancelled");
@@ -470,7 +487,7 @@ static void test_prune_out_of_order(void **state)
     fx->fake.all_sent = true;
     alert_outbox_tick(fx->ob, t0 + 10 * day); /* both accepted at last */
     assert_int_equal(alert_outbox_pending(fx->ob), 0);
-    for (int i = 0; i < 3; i++) /* 7 finished entries, 3 looked at a call */
+    for (int i = 0; i < 3; i++) /* 8 finished entries, 3 looked at a call */
         alert_outbox_prune(fx->ob, t0 + 10 * day + 3600000, 3);
     json_t *j;
     for (uint64_t q = s; q < s2 + 4; q++) {
@@ -516,6 +533,48 @@ static void test_retries_leave_room(void **state)
     assert_int_equal(alert_outbox_inflight(fx->ob), 8); /* the new ones took the other 4 */
     for (int i = 10; i < 14; i++)
         assert_null(strstr(fx->fake.sent[i].to, "retry"));
+}
+
+/* New notifications leave one of the slots to the retries, so a flood of
+ * them (or of first attempts to a receiver that never answers) does not
+ * hold every retry back. */
+static void test_new_ones_leave_a_slot_to_retries(void **state)
+{
+    struct fixture *fx = *state;
+    int64_t now = 1764262806000;
+    add_committed(fx, now);
+    alert_outbox_tick(fx->ob, now); /* retry@ to be retried */
+    fx->fake.hold = true;
+    settings_free(&fx->settings);
+    fx->settings = acme_settings("{\"notify_emails\":[\"a@acme.example\",\"b@acme.example\","
+                                 "\"c@acme.example\",\"d@acme.example\",\"e@acme.example\","
+                                 "\"f@acme.example\",\"g@acme.example\",\"h@acme.example\"]}");
+    add_committed_n(fx, now + 60000, 8);
+    alert_outbox_tick(fx->ob, now + 60000);
+    assert_int_equal(alert_outbox_inflight(fx->ob), 8);
+    assert_string_equal(fx->fake.sent[fx->fake.nsent - 1].to, "retry@acme.example");
+}
+
+/* Entries of an org whose settings are not known go as queued, signed
+ * with the secret they were queued with. */
+static void test_unknown_settings_send_as_queued(void **state)
+{
+    struct fixture *fx = *state;
+    fx->in_force = acme_settings("{\"notify_enabled\":false}");
+    alert_outbox_follow_settings(fx->ob, in_force, fx);
+    struct alert_event ev = crossing(fx);
+    ev.org = "globex";
+    struct store_batch *b = store_batch_new();
+    assert_int_equal(alert_outbox_add(fx->ob, b, &ev, 1000), 4);
+    assert_int_equal(store_write(fx->store, b, true), 0);
+    store_batch_free(&b);
+    alert_outbox_committed(fx->ob);
+    alert_outbox_tick(fx->ob, 1000);
+    assert_int_equal(fx->fake.nsent, 4);
+    char *sig = alert_msg_signature("my raw secret", fx->fake.sent[3].id, fx->fake.sent[3].ts,
+                                    fx->fake.sent[3].payload, strlen(fx->fake.sent[3].payload));
+    assert_string_equal(fx->fake.sent[3].signature, sig);
+    free(sig);
 }
 
 /* A step back of the alerter's clock (one that lasted: the program's clock
@@ -605,6 +664,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queued_follows_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_out_of_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_leave_room, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_ones_leave_a_slot_to_retries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_settings_send_as_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_back_keeps_waits, setup, teardown),
         cmocka_unit_test(test_backoff),
         cmocka_unit_test_setup_teardown(test_damaged_queue_stops_the_start, setup, teardown),
