@@ -168,6 +168,10 @@ void exp_api_usage(struct exp_api *a, const char *org, const struct exp_req *req
             exp_buf_json_key(&b, "hour", false);
             exp_buf_int(&b, p.hour);
         }
+        /* a date the minute retention no longer keeps (or not begun): no
+         * rows, and the answer says why, as the day rows' answers do */
+        exp_buf_json_key(&b, "clamped", false);
+        exp_buf_adds(&b, per.clamped ? "true" : "false");
     }
     exp_buf_json_key(&b, "rows", false);
     exp_buf_addc(&b, '[');

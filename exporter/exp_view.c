@@ -336,13 +336,13 @@ void exp_view_session(struct exp_buf *b, const Licmon__V1__SessionRecord *s)
 const char *exp_view_state_words(const char *state)
 {
     if (!state || !strcmp(state, "non_applicable") || !*state)
-        return "Not applicable";
+        return "Non-applicable";
     if (!strcmp(state, "ok"))
         return "OK";
     if (!strcmp(state, "minor"))
-        return "Warning";
+        return "Minor";
     if (!strcmp(state, "major"))
-        return "Critical";
+        return "Major";
     return state;
 }
 

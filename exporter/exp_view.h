@@ -68,7 +68,8 @@ void exp_view_session(struct exp_buf *b, const Licmon__V1__SessionRecord *s);
  * empty: the sessionizer leaves released_at and the tail 0 until then).
  * Every format (JSON, NDJSON, csv, xlsx) asks this, so none shows a 0. */
 bool exp_view_tail_known(const Licmon__V1__SessionRecord *s);
-/* The words of a card state for people: OK, Warning, Critical, Not applicable. */
+/* The words of a card state for people, the dashboard's (STATE_WORDS):
+ * OK, Minor, Major, Non-applicable. */
 const char *exp_view_state_words(const char *state);
 /* Whether a card's state is one that applies (not non_applicable, not
  * missing). A card that does not apply shows no percentage of the seats and

@@ -223,6 +223,20 @@ static int valid_url(const char *s)
 
 /* The first key of obj not in known (NULL-terminated), or NULL: a misspelt
  * field is an error, never silently a default. */
+/* A zone file of the system zoneinfo that is no zone name people (and
+ * browsers: the dashboard's Intl) know: the posix/ and right/ copies, the
+ * host's localtime, posixrules and Factory. */
+static bool tz_is_zone_name(const char *name)
+{
+    static const char *const not_zones[] = {"localtime", "posixrules", "Factory"};
+    if (!strncmp(name, "posix/", 6) || !strncmp(name, "right/", 6))
+        return false;
+    for (size_t i = 0; i < sizeof(not_zones) / sizeof(not_zones[0]); i++)
+        if (!strcmp(name, not_zones[i]))
+            return false;
+    return true;
+}
+
 static const char *unknown_key(const json_t *obj, const char *const *known)
 {
     const char *key;
@@ -430,7 +444,8 @@ static int merge(Licmon__V1__OrgSettings *s, const json_t *obj, char *err, size_
         FAIL("org: cannot be changed");
     const json_t *tz = json_object_get(obj, "timezone");
     if (tz) {
-        if (!json_is_string(tz) || !tz_valid(json_string_value(tz)))
+        if (!json_is_string(tz) || !tz_valid(json_string_value(tz)) ||
+            !tz_is_zone_name(json_string_value(tz)))
             FAIL("timezone: must be an IANA time zone name such as Europe/Berlin");
         replace_str(&s->timezone, json_string_value(tz));
     }

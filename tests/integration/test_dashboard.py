@@ -578,3 +578,81 @@ def test_dashboard_timeout_in_force_shown_exactly(stack, browser):
     assert ut.first_selected_option.text == "15 minutes"
     errors = [m for m in console(drv) if m["level"] == "SEVERE"]
     assert not errors, json.dumps(errors, indent=1)
+
+
+def test_dashboard_recovers_and_keeps_what_it_does_not_show(stack, browser):
+    """Review findings of 2026-11-29, in an org of their own:
+    - a link with a period name that is no period (`constructor`) opens the page;
+    - saving a threshold keeps the org's notifications as they are (on, no
+      address, a webhook): the dialog no longer refuses an empty address list
+      and no longer sends the notification fields it did not change;
+    - a load that failed (usage blocked) leaves Apply enabled with the chart
+      emptied, not the old one, and Apply loads it once the server answers;
+    - a period with today in it follows new usage at each refresh: the peak
+      card, not only the current-usage one."""
+    drv = browser
+    org = "gamma"
+    r = stack.put(f"/v1/orgs/{org}/settings", {
+        "timezone": "UTC", "notify_enabled": True, "notify_emails": [],
+        "webhooks": [{"url": "https://hooks.gamma.example/licmon"}],
+        "licenses": [{"type": "creator", "model": "floating", "owned": 4, "threshold_pct": 50}]})
+    assert r.status_code == 200, r.text
+    now = now_ms()
+    stack.send([{"event_id": "g-1", "org": org, "user": "a@gamma.example", "ts": now - 60_000,
+                 "kind": "login", "license_type": "creator"}])
+    stack.wait()
+    token = ctl("token", "create", "--dir", stack.dir, "--org", org, "--role",
+                "org_admin").stdout.split()[0]
+    drv.get(f"{stack.url}/?org={org}&type=creator&period=constructor")
+    until(drv, "!document.querySelector('#signin').hidden", "the sign-in form")
+    drv.find_element(By.ID, "token-input").send_keys(token)
+    drv.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
+    until(drv, "!document.querySelector('#dashboard').hidden && "
+               "document.querySelectorAll('#cards [data-card]').length >= 6 && " + idle(drv),
+          "the dashboard of a link with no such period")
+
+    # today: one seat at its peak; a second login, and the refresh shows it
+    Select(drv.find_element(By.ID, "period-select")).select_by_value("today")
+    drv.find_element(By.ID, "apply-btn").click()
+    until(drv, idle(drv) + " && window.licmonDashboard.state.applied.period === 'today'",
+          "today applied")
+    assert card(drv, "#cards", "peak_usage")["value"] == "1"
+    stack.send([{"event_id": "g-2", "org": org, "user": "b@gamma.example", "ts": now_ms(),
+                 "kind": "login", "license_type": "creator"}])
+    stack.wait()
+    js(drv, "return window.licmonDashboard.refresh();")
+    until(drv, lambda d: card(d, "#cards", "peak_usage")["value"] == "2", "the peak card to follow")
+    until(drv, lambda d: max(chart_data(d)["datasets"][0]["data"]) == 2, "the chart to follow")
+
+    # the threshold saved alone: notifications stay on, the webhook stays
+    drv.find_element(By.ID, "gear-btn").click()
+    until(drv, "document.querySelector('#threshold-dialog').open", "the threshold dialog")
+    assert drv.find_element(By.ID, "th-notify").is_selected()
+    pct = drv.find_element(By.ID, "th-pct")
+    pct.clear()
+    pct.send_keys("75")
+    drv.find_element(By.ID, "th-save").click()
+    until(drv, "!document.querySelector('#threshold-dialog').open", "the save")
+    s = stack.get(f"/v1/orgs/{org}/settings").json()
+    assert s["licenses"][0]["threshold_pct"] == 75
+    assert s["notify_enabled"] is True and s["notify_emails"] == []
+    assert [w["url"] for w in s["webhooks"]] == ["https://hooks.gamma.example/licmon"]
+
+    # usage blocked: the 30 days fail to load; Apply stays enabled, the chart is emptied
+    drv.execute_cdp_cmd("Network.enable", {})
+    drv.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/usage?*"]})
+    Select(drv.find_element(By.ID, "period-select")).select_by_value("30")
+    drv.find_element(By.ID, "apply-btn").click()
+    until(drv, "!document.querySelector('#banner').hidden && "
+               "!document.querySelector('#apply-btn').disabled && " + idle(drv), "the failure")
+    assert js(drv, "return window.licmonDashboard.state.rows.length") == 0
+    assert "License usage" in js(drv, "return document.querySelector('#chart-table').textContent")
+    assert "try again" in drv.find_element(By.ID, "selection-note").text
+    drv.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+    drv.find_element(By.ID, "apply-btn").click()
+    until(drv, "document.querySelector('#banner').hidden && "
+               "document.querySelector('#apply-btn').disabled && " + idle(drv)
+          + " && window.licmonDashboard.state.rows.length === 30", "the 30 days loaded")
+    errors = [m for m in console(drv) if m["level"] == "SEVERE"
+              and "ERR_BLOCKED_BY_CLIENT" not in m["message"]]
+    assert not errors, json.dumps(errors, indent=1)

@@ -6,7 +6,7 @@ they used to disagree with the API's rules or with the dashboard:
   (never a 0 that would pass for a value);
 - a percentage is cut, not rounded, to the decimals shown, so it meets the
   threshold exactly when the state says so (mean 79.95% of the seats with a
-  threshold of 80% is 79.9%, "Warning", never 80.0%);
+  threshold of 80% is 79.9%, "Minor", never 80.0%);
 - for all types together (and for a card that does not apply) no seat
   capacity: no owned line, percentage or threshold seats, as on the page;
 - an export of one user's sessions says so in its Summary, header and name."""

@@ -154,7 +154,7 @@ def test_xlsx_equals_sessions_api_and_splits_rows(ex):
     assert f"{ex.n} session rows" in text
     assert 'split over 3 sheets' in text and '"Sessions (3)"' in text
     assert TZ in text and "acme" in text and "Generated at" in text
-    assert any(str(c).endswith("Critical") or str(c).endswith("OK") for c in summary)
+    assert any(str(c).endswith("Major") or str(c).endswith("OK") for c in summary)
     daily = list(wb["Daily usage"].iter_rows(values_only=True))
     types = {r[0] for r in daily[1:]}
     assert types == {"all", "creator", "reviewer"}

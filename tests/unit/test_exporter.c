@@ -2287,7 +2287,7 @@ static void test_api_report(void **state)
     assert_non_null(strstr(g.body, "Europe/Berlin"));
     assert_non_null(strstr(g.body, "2026-02-28"));
     assert_non_null(strstr(g.body, "owned 10"));
-    assert_non_null(strstr(g.body, "Critical</span>"));
+    assert_non_null(strstr(g.body, "Major</span>"));
     assert_non_null(strstr(g.body, "@page{size:letter"));
     assert_non_null(strstr(g.body, "Jira"));
     assert_null(strstr(g.body, "<script"));

@@ -690,9 +690,9 @@ static void test_view_session(void **state)
     assert_true(exp_view_tail_known(&h));
     json_decref(j);
     exp_buf_free(&b);
-    assert_string_equal(exp_view_state_words("minor"), "Warning");
-    assert_string_equal(exp_view_state_words("major"), "Critical");
-    assert_string_equal(exp_view_state_words("non_applicable"), "Not applicable");
+    assert_string_equal(exp_view_state_words("minor"), "Minor");
+    assert_string_equal(exp_view_state_words("major"), "Major");
+    assert_string_equal(exp_view_state_words("non_applicable"), "Non-applicable");
 }
 
 static Licmon__V1__Stats stats_sample(void)
@@ -869,8 +869,8 @@ static void test_report_html(void **state)
     assert_non_null(strstr(html, "Europe/Berlin"));
     assert_non_null(strstr(html, "2026-03-23"));
     /* states in words and icons, never colour alone */
-    assert_non_null(strstr(html, "Critical</span>"));
-    assert_non_null(strstr(html, "Warning</span>"));
+    assert_non_null(strstr(html, "Major</span>"));
+    assert_non_null(strstr(html, "Minor</span>"));
     assert_non_null(strstr(html, "OK</span>"));
     /* no script at all, outside text escaped */
     assert_null(strstr(html, "<script"));

@@ -396,6 +396,12 @@ static void test_settings(void **state)
         const char *json, *field;
     } bad[] = {
         {"{\"timezone\":\"Mars/Base\"}", "timezone:"},
+        /* zone files that are no zone names (browsers refuse them) */
+        {"{\"timezone\":\"posix/Europe/Berlin\"}", "timezone:"},
+        {"{\"timezone\":\"right/UTC\"}", "timezone:"},
+        {"{\"timezone\":\"localtime\"}", "timezone:"},
+        {"{\"timezone\":\"posixrules\"}", "timezone:"},
+        {"{\"timezone\":\"Factory\"}", "timezone:"},
         {"{\"user_inactivity_timeout_s\":59}", "user_inactivity_timeout_s:"},
         {"{\"license_inactivity_timeout_s\":604801}", "license_inactivity_timeout_s:"},
         {"{\"licenses\":[{\"type\":\"Creator\"}]}", "licenses[0].type:"},

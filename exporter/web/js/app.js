@@ -22,7 +22,8 @@ const st = {
   org: '',
   orgs: null, // [{org, timezone}] of GET /v1/orgs; null: not known, the org is typed
   api: null,
-  tz: 'UTC',
+  tz: 'UTC', // the zone times are shown in
+  tzAsked: '', // the org's zone as the API named it (tz is UTC when the browser knows it not)
   licenses: [], // rows of GET /licenses
   inUseAll: 0,
   dupHours: new Set(), // the clock times the day shown has twice (a fall-back day)
@@ -30,6 +31,7 @@ const st = {
   integrations: [],
   settings: null,
   applied: null, // {type, period, from, to}
+  failed: false, // not all of the applied selection could be loaded
   stats: null,
   level: 'days', // days | hours | minutes
   day: null,
@@ -108,7 +110,7 @@ function setUrl() {
 function periodFromUrl() {
   const q = new URL(window.location.href).searchParams;
   const period = q.get('period');
-  if (!period || !PERIOD_NAMES[period]) return;
+  if (!period || !Object.hasOwn(PERIOD_NAMES, period)) return;
   if (period === 'custom') {
     const from = q.get('from');
     const to = q.get('to');
@@ -304,11 +306,17 @@ function applyLicenses(lic) {
   renderLicenses();
 }
 
+// The org's zone, or UTC when this browser does not know its name (the
+// server refuses such names now; one saved before is shown in UTC, said so).
 function setTz(tz) {
-  st.tz = tz;
+  let known = true;
+  try { new Intl.DateTimeFormat('en-US', { timeZone: tz }); } catch (e) { known = false; }
+  st.tz = known ? tz : 'UTC';
   const note = $('#tz-note');
-  note.textContent = `Times in ${tz} (${offsetLabel(tz)})`;
+  note.textContent = known ? `Times in ${tz} (${offsetLabel(tz)})`
+    : `Times in UTC: this browser does not know the organization's time zone "${tz}"`;
   note.hidden = false;
+  st.tzAsked = tz;
 }
 
 function expiryCell(l) {
@@ -389,10 +397,12 @@ function updateApply() {
   const custom = p.period === 'custom';
   $('#custom-range').hidden = !custom;
   const btn = $('#apply-btn');
-  btn.disabled = !p.valid || sameSelection(p, st.applied);
+  btn.disabled = !p.valid || (sameSelection(p, st.applied) && !st.failed);
   const note = $('#selection-note');
   if (custom && !p.valid && ($('#from-input').value || $('#to-input').value))
     note.textContent = 'Choose a start date on or before the end date.';
+  else if (!btn.disabled && st.failed && sameSelection(p, st.applied))
+    note.textContent = 'Not everything could be loaded: press Apply to try again.';
   else if (!btn.disabled) note.textContent = 'Press Apply to show the new selection.';
   else note.textContent = '';
 }
@@ -413,6 +423,7 @@ async function apply(ev) {
   const p = pendingSelection();
   if (!p.valid) { updateApply(); return; }
   st.applied = { type: p.type, period: p.period, from: p.from, to: p.to };
+  st.failed = false;
   updateApply();
   setUrl();
   $('#apply-btn').disabled = true;
@@ -424,7 +435,11 @@ async function apply(ev) {
   if (statsOk && chartOk) {
     showBanner('');
     announce(`Showing ${what}.`);
+  } else if (sameSelection(st.applied, p)) {
+    st.failed = true; // Apply (and the next refresh) tries again
+    updateApply();
   }
+  return statsOk && chartOk;
 }
 
 // ---------------------------------------------------------------- stats
@@ -442,7 +457,7 @@ async function loadStats() {
     // an answer for an earlier selection or another org (each apply and each
     // org makes a new st.applied) is dropped
     if (a !== st.applied) return false;
-    if (s.timezone && s.timezone !== st.tz) setTz(s.timezone);
+    if (s.timezone && s.timezone !== st.tzAsked) setTz(s.timezone);
     st.stats = s;
     // the dates counted, when they are fewer than the dates asked (retention,
     // or dates that have not begun)
@@ -494,15 +509,28 @@ async function loadRows(level, fn) {
   try {
     const r = await fn();
     if (seq !== st.seq) return null;
-    if (r.timezone && r.timezone !== st.tz) setTz(r.timezone);
+    if (r.timezone && r.timezone !== st.tzAsked) setTz(r.timezone);
     st.clamped = !!r.clamped;
     return r.rows || [];
   } catch (e) {
-    if (seq === st.seq) fail(e, 'License usage');
+    if (seq === st.seq) {
+      fail(e, 'License usage');
+      clearChart(errorText(e, 'License usage'));
+    }
     return null;
   } finally {
     if (seq === st.seq) setBusy(false);
   }
+}
+
+// The chart and its table emptied, saying why: what they showed was of
+// another selection (or org) than the one asked for.
+function clearChart(why) {
+  st.rows = [];
+  if (chart.chart) { chart.chart.destroy(); chart.chart = null; }
+  $('#chart-table tbody').replaceChildren(h('tr', {}, h('td', { colspan: 6, class: 'empty' }, why)));
+  $('#chart-hint').textContent = '';
+  $('#crumbs').replaceChildren();
 }
 
 async function showDays() {
@@ -692,8 +720,18 @@ async function refresh() {
   const p = pendingSelection();
   const s = st.stats;
   const early = s && s.clamped && st.applied && (s.to < st.applied.to || noneKept(s, st.applied));
+  let ok = true;
   if (st.applied && st.applied.period !== 'custom' && p.type === st.applied.type
-      && p.period === st.applied.period && (!sameSelection(p, st.applied) || early)) await apply();
+      && p.period === st.applied.period && (!sameSelection(p, st.applied) || early)) ok = await apply();
+  else if (st.applied && st.failed && sameSelection(p, st.applied)) ok = await apply();
+  else if (st.applied && st.applied.to >= todayIn(st.tz)) {
+    // a period with today in it moves on while the page is open: its cards
+    // and the chart shown (when it has today in it) follow, not the
+    // current-usage card alone
+    ok = await loadStats();
+    if (ok && (st.level === 'days' || st.day === todayIn(st.tz))) ok = await redraw();
+  }
+  if (api !== st.api) return;
   try {
     const lic = await api.licenses();
     if (api !== st.api) return; // another org was opened meanwhile
@@ -709,9 +747,17 @@ async function refresh() {
       st.stats = renderCurrent($('#cards'), st.stats, cardCtx(t), cur) || st.stats;
     }
   } catch (e) {
+    ok = false;
     if (api === st.api) fail(e, 'Licenses');
   }
-  await loadCurrent();
+  if (await loadCurrent() && ok && api === st.api) showBanner(''); // all is current again
+}
+
+// The chart level shown, asked again.
+function redraw() {
+  if (st.level === 'days') return showDays();
+  if (st.level === 'hours') return showHours(st.day);
+  return showMinutes(st.day, st.hourLabel);
 }
 
 // ---------------------------------------------------------------- settings
@@ -747,10 +793,12 @@ function fillTimeout(sel, choices, seconds) {
 }
 
 async function loadSettings() {
+  const api = st.api;
   try {
-    const s = await st.api.settings();
+    const s = await api.settings();
+    if (api !== st.api) return false; // another org was opened meanwhile
     st.settings = s;
-    if (s.timezone && s.timezone !== st.tz) setTz(s.timezone);
+    if (s.timezone && s.timezone !== st.tzAsked) setTz(s.timezone);
     fillTimeout($('#user-timeout'), USER_TIMEOUTS_MIN, s.user_inactivity_timeout_s);
     fillTimeout($('#license-timeout'), LICENSE_TIMEOUTS_MIN, s.license_inactivity_timeout_s);
     $('#user-timeout').disabled = false;
@@ -758,6 +806,7 @@ async function loadSettings() {
     $('#gear-btn').disabled = false;
     return true;
   } catch (e) {
+    if (api !== st.api) return false;
     st.settings = null;
     $('#user-timeout').disabled = true;
     $('#license-timeout').disabled = true;
@@ -791,6 +840,7 @@ async function saveTimeout(sel, field, choices, statusEl, what) {
 
 let previewTimer = 0;
 let previewAbort = null;
+let thOpened = null; // {notify, emails} as the dialog opened
 
 function thType() {
   return $('#th-type').value;
@@ -824,6 +874,8 @@ function openThreshold() {
   setThresholdInputs(thresholdOf(sel.value));
   $('#th-notify').checked = st.settings.notify_enabled !== false;
   $('#th-emails').value = (st.settings.notify_emails || []).join(', ');
+  // what the dialog showed: only what the admin changed is saved
+  thOpened = { notify: $('#th-notify').checked, emails: parseEmails($('#th-emails').value) };
   $('#th-emails').disabled = !$('#th-notify').checked;
   $('#th-error').textContent = '';
   $('#th-preview').replaceChildren();
@@ -895,11 +947,6 @@ async function saveThreshold(ev) {
   const emails = parseEmails($('#th-emails').value);
   const bad = emails.find((e) => !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(e));
   if (bad) { err.textContent = `"${bad}" is not an email address.`; $('#th-emails').focus(); return; }
-  if (notify && !emails.length) {
-    err.textContent = 'Give at least one email address to notify, or untick the box.';
-    $('#th-emails').focus();
-    return;
-  }
   err.textContent = 'Saving…';
   $('#th-save').disabled = true;
   try {
@@ -916,16 +963,24 @@ async function saveThreshold(ev) {
       licenses.push(entry);
     }
     entry.threshold_pct = p;
-    st.settings = await st.api.putSettings({ licenses, notify_enabled: notify, notify_emails: emails });
+    // notifications are the org's (every threshold, the expiry reminders,
+    // the webhooks): sent only when changed here, so a threshold saved by
+    // an admin never turns them off or drops an address set meanwhile
+    const body = { licenses };
+    if (notify !== thOpened.notify) body.notify_enabled = notify;
+    if (emails.join(',') !== thOpened.emails.join(',')) body.notify_emails = emails;
+    st.settings = await st.api.putSettings(body);
     err.textContent = '';
     $('#threshold-dialog').close();
-    announce(`Saved: the threshold of ${type} is ${p}%${notify ? `, notifications go to ${emails.join(', ')}` : ', notifications are off'}.`);
+    const to = (st.settings.notify_emails || []).join(', ');
+    const hooks = (st.settings.webhooks || []).length;
+    const where = [to, hooks && plural(hooks, 'webhook', 'webhooks')].filter(Boolean).join(' and ');
+    announce(`Saved: the threshold of ${type} is ${p}%${st.settings.notify_enabled === false
+      ? ', notifications are off' : where ? `, notifications go to ${where}` : ', notifications are on but go to no address yet'}.`);
     try { applyLicenses(await st.api.licenses()); } catch (e) { fail(e, 'Licenses'); }
     if (st.applied && (st.applied.type === type || st.applied.type === 'all')) {
       await loadStats();
-      if (st.level === 'days') await showDays();
-      else if (st.level === 'hours') await showHours(st.day);
-      else await showMinutes(st.day, st.hourLabel);
+      await redraw();
     }
   } catch (e) {
     err.textContent = e instanceof ApiError && e.status === 400
@@ -1052,6 +1107,7 @@ async function start() {
 }
 
 // for tests and the curious: what the chart shows
-window.licmonDashboard = { chartData: () => chart.data(), state: st };
+// for the browser tests: the chart's data, the state, and the 30 s refresh now
+window.licmonDashboard = { chartData: () => chart.data(), state: st, refresh: () => refresh() };
 
 start();
