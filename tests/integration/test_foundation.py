@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, PROGRAMS, ctl, ev, free_port, now_ms, running_stack
+from conftest import BIN, PROGRAMS, Stack, ctl, ev, free_port, now_ms, running_stack
 
 
 def in_use(stack, org, license_type):
@@ -299,3 +299,56 @@ def test_kill_9_is_restarted_and_numbers_carry_on(stack, program):
                 ev("k1", "login", user="u1", ts=t, license_type="creator")])
     stack.wait()
     assert in_use(stack, "acme", "creator") == 2
+
+
+def test_admin_token_goes_only_to_its_own_stack(stack):
+    """`licmonctl settings --url` to another server without --token fails,
+    naming the flag, and sends nothing: the folder's administrator token is
+    for the folder's own stack (`--url` equal to it still takes it)."""
+    import http.server
+    import threading
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        other = f"http://127.0.0.1:{srv.server_address[1]}/"
+        p = ctl("settings", "--dir", stack.dir, "--url", other, "acme", check=False)
+        assert p.returncode != 0 and "--token" in p.stderr, p.stderr
+        assert seen == []
+        p = ctl("settings", "--dir", stack.dir, "--url", stack.url, "acme")
+        assert '"org": "acme"' in p.stdout or '"org":"acme"' in p.stdout, p.stdout
+    finally:
+        srv.shutdown()
+
+
+def test_an_empty_admin_token_is_replaced_and_keygen_writes_both_or_neither(tmp_path):
+    """An admin.token left empty (a crash between its creation and its
+    write, by an older licmonctl) no longer stops the exporter at every
+    start: `up` writes a new one. keygen refuses a prefix whose .pub exists
+    before writing its .key."""
+    folder = tmp_path / "stack"
+    folder.mkdir()
+    (folder / "admin.token").write_text("")
+    s = Stack(str(folder), free_port())
+    s.up()
+    try:
+        assert s.token.startswith("lm_admin_")
+        assert s.get("/v1/orgs/acme/licenses").status_code == 200
+    finally:
+        s.down()
+    (tmp_path / "k.pub").write_text("x\n")
+    p = ctl("keygen", "--out", str(tmp_path / "k"), check=False)
+    assert p.returncode == 1 and "k.pub" in p.stderr, p.stderr
+    assert not (tmp_path / "k.key").exists()
+    assert ctl("keygen", "--out", str(tmp_path / "k2")).returncode == 0
+    assert (tmp_path / "k2.key").exists() and (tmp_path / "k2.pub").exists()

@@ -263,7 +263,7 @@ struct ctl_sender_cfg {
     const char *endpoint;
     int timeout_ms;
     int retries; /* -1: forever */
-    int window;  /* batches in flight, 1..4 */
+    int window;  /* batches in flight, 1..CTL_WINDOW_MAX (--window, 16 by default) */
     /* CURVE (Z85 keys, 40 characters) when server_key is set */
     const char *server_key, *public_key, *secret_key;
     ctl_reject_fn on_reject;

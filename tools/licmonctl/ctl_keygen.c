@@ -55,9 +55,16 @@ int ctl_keygen_main(int argc, char **argv)
         ctl_err("keygen", "this libzmq has no CURVE support: %s", zmq_strerror(errno));
     } else {
         char *kpath = xasprintf("%s.key", out), *ppath = xasprintf("%s.pub", out);
-        if (keygen_write(kpath, sec, 0600) == 0 && keygen_write(ppath, pub, 0644) == 0) {
-            printf("%s\n", pub);
-            status = CTL_EXIT_OK;
+        /* both or neither: a pair half written is refused whole at the next try */
+        if (access(ppath, F_OK) == 0) {
+            ctl_err("keygen", "%s: %s", ppath, strerror(EEXIST));
+        } else if (keygen_write(kpath, sec, 0600) == 0) {
+            if (keygen_write(ppath, pub, 0644) == 0) {
+                printf("%s\n", pub);
+                status = CTL_EXIT_OK;
+            } else {
+                unlink(kpath);
+            }
         }
         explicit_bzero(sec, sizeof(sec));
         free(kpath);

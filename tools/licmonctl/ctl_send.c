@@ -1,6 +1,6 @@
 /* ctl_send: `licmonctl send` and the reliable batch sender it shares with
  * the demo feed. Events go to ingest's producer socket as EventBatch frames
- * over a DEALER, up to four batches in flight; each waits for the BatchAck
+ * over a DEALER, up to --window batches in flight; each waits for the BatchAck
  * with its batch_id. A missing ack means the socket is closed, reopened and
  * every unacknowledged batch sent again (Lazy Pirate): ingest reports the
  * events it already had as duplicates, so resending is always safe. */
@@ -22,7 +22,9 @@
 
 #define CTL_WINDOW_MAX 32
 #define CTL_LINE_MAX (1u << 20)
-#define CTL_ARRAY_FILE_MAX (256u << 20)
+/* A JSON array is parsed whole (jansson takes several times its size):
+ * NDJSON streams in bounded memory, so bigger files go that way */
+#define CTL_ARRAY_FILE_MAX (32u << 20)
 #define CTL_ACK_MAX (64 << 20)
 _Static_assert(CTL_BATCH_BYTES == 4194304, "send --max-frame-bytes's default");
 
@@ -313,7 +315,8 @@ static int send_array(struct send_run *r, FILE *f, uint32_t fi, uint32_t line0)
     r->bytes_done += len;
     if (len > CTL_ARRAY_FILE_MAX) {
         reject_local(r, (struct ctl_src){fi, line0 + 1, false},
-                     "a JSON array file larger than 256 MiB: send NDJSON instead");
+                     "a JSON array file larger than 32 MiB, so nothing of this file was sent: "
+                     "send it as NDJSON (one event per line), which streams");
         free(buf);
         return 0;
     }
@@ -569,8 +572,13 @@ int ctl_send_main(int argc, char **argv)
                 "no acknowledgement from %s after %d retries; %" PRIu64
                 " events were not confirmed (sending them again is safe). Ingest is down, or "
                 "paused while the pipeline works through a backlog (its log says so): then "
-                "--retries with a higher count waits for it",
-                ep, (int)retries, r.read_events > done ? r.read_events - done : 0);
+                "--retries with a higher count waits for it%s",
+                ep, (int)retries, r.read_events > done ? r.read_events - done : 0,
+                *server_key_file ? ". With CURVE, ingest does not answer a producer whose key "
+                                   "it refuses or does not know: check --curve-server-key and "
+                                   "that ingest's --curve-allowed-keys has this producer's "
+                                   "public key"
+                                 : "");
         status = CTL_EXIT_UNDELIVERED;
     } else if (status == CTL_EXIT_OK && t->rejected + r.local_rejected > 0) {
         status = CTL_EXIT_FAIL;

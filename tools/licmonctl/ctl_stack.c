@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *const ctl_programs[CTL_NPROGRAMS] = {"ingest", "sessionizer", "aggregator", "alerter",
@@ -119,24 +120,37 @@ char *ctl_stack_producer(const char *dir)
 
 int ctl_token_ensure(const char *path, char *err, size_t errlen)
 {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && sb.st_size > 0)
+        return 0;
+    /* written whole beside it, then linked into place: a crash never leaves
+     * an empty token (one left by an older version is replaced) */
+    if (stat(path, &sb) == 0 && unlink(path) != 0) {
+        snprintf(err, errlen, "%s: empty, and cannot be replaced: %s", path, strerror(errno));
+        return -1;
+    }
     char tok[9 + 64 + 2];
     memcpy(tok, "lm_admin_", 9);
     xrandom_hex(tok + 9, 32);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    strcat(tok, "\n");
+    char *tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
-        if (errno == EEXIST)
-            return 0;
-        snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        free(tmp);
         return -1;
     }
-    strcat(tok, "\n");
     size_t len = strlen(tok);
     int rc = write(fd, tok, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : -1;
-    if (rc) {
-        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-        unlink(path);
-    }
+    if (rc)
+        snprintf(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
     close(fd);
+    if (rc == 0 && link(tmp, path) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+        rc = -1;
+    }
+    unlink(tmp);
+    free(tmp);
     return rc;
 }
 
@@ -159,6 +173,18 @@ char *ctl_token_read(const char *path, char *err, size_t errlen)
     return xstrdup(s);
 }
 
+/* Whether url is the API of the stack in dir (its stack.json). */
+static bool ctl_stack_is(const char *dir, const char *url)
+{
+    struct ctl_stack st;
+    char why[512];
+    if (ctl_stack_load(dir, &st, why, sizeof(why)) != 0)
+        return false;
+    bool same = !strcmp(st.url, url);
+    ctl_stack_free(&st);
+    return same;
+}
+
 int ctl_api_target(const char *dir, const char *url_flag, const char *token_flag, char **url,
                    char **token, char *err, size_t errlen)
 {
@@ -179,6 +205,15 @@ int ctl_api_target(const char *dir, const char *url_flag, const char *token_flag
     }
     if (token_flag && *token_flag) {
         *token = xstrdup(token_flag);
+    } else if (url_flag && *url_flag && !ctl_stack_is(dir, *url)) {
+        /* DIR's administrator token goes to DIR's own stack only: never to
+         * another URL because its --token was forgotten */
+        snprintf(err, errlen,
+                 "--url %s is not the stack in %s: pass --token (or set LICMON_TOKEN) for it",
+                 url_flag, dir);
+        free(*url);
+        *url = NULL;
+        return -1;
     } else {
         char *path = xasprintf("%s/admin.token", dir);
         *token = ctl_token_read(path, err, errlen);

@@ -613,6 +613,12 @@ int ctl_up_main(int argc, char **argv)
                 u.dir, pid, u.dir);
         goto out;
     }
+    /* the pid of a supervisor killed with kill -9 goes: until ours is
+     * written, `down` finds no pid rather than one that may be reused */
+    if (ftruncate(u.lock_fd, 0) != 0) {
+        ctl_err("up", "%s/supervisor.pid: %s", u.dir, strerror(errno));
+        goto out;
+    }
     if (up_port_available(u.http) != 0) {
         ctl_err("up", "--http %s: cannot listen there: %s", u.http, strerror(errno));
         goto out;
@@ -701,9 +707,12 @@ int ctl_down_main(int argc, char **argv)
     int status = CTL_EXIT_FAIL;
     char *abs = ctl_abspath(dir);
     char *pidfile = xasprintf("%s/supervisor.pid", abs);
-    int fd = open(pidfile, O_RDWR | O_CLOEXEC);
+    int fd = open(pidfile, O_RDONLY | O_CLOEXEC); /* enough to lock: a root stack is seen */
     if (fd < 0) {
-        ctl_err("down", "no stack is running in %s", abs);
+        if (errno == ENOENT)
+            ctl_err("down", "no stack is running in %s", abs);
+        else
+            ctl_err("down", "%s: %s", pidfile, strerror(errno));
         goto out;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) == 0) {

@@ -33,6 +33,7 @@ const st = {
   applied: null, // {type, period, from, to}
   failed: false, // not all of the applied selection could be loaded
   stats: null,
+  statsFor: null, // the applied selection stats answers (null: none yet)
   level: 'days', // days | hours | minutes
   day: null,
   hourLabel: null,
@@ -459,6 +460,7 @@ async function loadStats() {
     if (a !== st.applied) return false;
     if (s.timezone && s.timezone !== st.tzAsked) setTz(s.timezone);
     st.stats = s;
+    st.statsFor = a;
     // the dates counted, when they are fewer than the dates asked (retention,
     // or dates that have not begun)
     $('#stats-note').textContent = noneKept(s, a)
@@ -483,7 +485,9 @@ async function loadStats() {
 
 function thresholdFor(type) {
   if (type === 'all' || modelOf(type) === 'named') return { count: 0, pct: 0 };
-  if (st.stats && st.applied && st.applied.type === type && st.stats.threshold_count)
+  // the stats of this very selection: those of the one before may still be
+  // there while the chart's rows come first (another type's threshold)
+  if (st.stats && st.statsFor === st.applied && st.applied.type === type && st.stats.threshold_count)
     return { count: st.stats.threshold_count, pct: st.stats.threshold_pct };
   const l = license(type);
   if (!l || !l.owned) return { count: 0, pct: 0 };
