@@ -233,6 +233,18 @@ def check_cards(drv, root, s, type_):
         assert f"threshold {s['threshold_pct']}% = {s['threshold_count']} seat" in dt["text"]
 
 
+def sign_in(drv, stack, org, query=""):
+    """Opens the page at ?org=ORG&QUERY and signs in with a new org_admin
+    token of org (returned)."""
+    token = ctl("token", "create", "--dir", stack.dir, "--org", org, "--role",
+                "org_admin").stdout.split()[0]
+    drv.get(f"{stack.url}/?org={org}{'&' + query if query else ''}")
+    until(drv, "!document.querySelector('#signin').hidden", "the sign-in form")
+    drv.find_element(By.ID, "token-input").send_keys(token)
+    drv.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
+    return token
+
+
 def api(stack, path, **params):
     r = stack.get(f"/v1/orgs/{ORG}/{path}", params=params)
     assert r.status_code == 200, f"{path} {params}: {r.status_code} {r.text}"
@@ -547,12 +559,7 @@ def test_dashboard_timeout_in_force_shown_exactly(stack, browser):
     r = stack.put(f"/v1/orgs/{ORG}/settings", {"timezone": TZ, "user_inactivity_timeout_s": 90,
                                                "license_inactivity_timeout_s": 5430})
     assert r.status_code == 200, r.text
-    token = ctl("token", "create", "--dir", stack.dir, "--org", ORG, "--role",
-                "org_admin").stdout.split()[0]
-    drv.get(f"{stack.url}/?org={ORG}")
-    until(drv, "!document.querySelector('#signin').hidden", "the sign-in form")
-    drv.find_element(By.ID, "token-input").send_keys(token)
-    drv.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
+    sign_in(drv, stack, ORG)
     until(drv, "!document.querySelector('#dashboard').hidden && "
                "!document.querySelector('#user-timeout').disabled", "the settings")
     ut = Select(drv.find_element(By.ID, "user-timeout"))
@@ -601,12 +608,7 @@ def test_dashboard_recovers_and_keeps_what_it_does_not_show(stack, browser):
     stack.send([{"event_id": "g-1", "org": org, "user": "a@gamma.example", "ts": now - 60_000,
                  "kind": "login", "license_type": "creator"}])
     stack.wait()
-    token = ctl("token", "create", "--dir", stack.dir, "--org", org, "--role",
-                "org_admin").stdout.split()[0]
-    drv.get(f"{stack.url}/?org={org}&type=creator&period=constructor")
-    until(drv, "!document.querySelector('#signin').hidden", "the sign-in form")
-    drv.find_element(By.ID, "token-input").send_keys(token)
-    drv.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
+    sign_in(drv, stack, org, "type=creator&period=constructor")
     until(drv, "!document.querySelector('#dashboard').hidden && "
                "document.querySelectorAll('#cards [data-card]').length >= 6 && " + idle(drv),
           "the dashboard of a link with no such period")
