@@ -221,8 +221,6 @@ static int valid_url(const char *s)
     return 1;
 }
 
-/* The first key of obj not in known (NULL-terminated), or NULL: a misspelt
- * field is an error, never silently a default. */
 /* A zone file of the system zoneinfo that is no zone name people (and
  * browsers: the dashboard's Intl) know: the posix/ and right/ copies, the
  * host's localtime, posixrules and Factory. */
@@ -237,6 +235,8 @@ static bool tz_is_zone_name(const char *name)
     return true;
 }
 
+/* The first key of obj not in known (NULL-terminated), or NULL: a misspelt
+ * field is an error, never silently a default. */
 static const char *unknown_key(const json_t *obj, const char *const *known)
 {
     const char *key;

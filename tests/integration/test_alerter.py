@@ -88,7 +88,6 @@ class HookHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(n)
         with self.server.lock:
             self.server.posts.append((self.path, dict(self.headers.items()), body))
-        with self.server.lock:
             busy = self.path in self.server.busy
         self.send_response(404 if self.path.startswith("/gone") else 503 if busy else 200)
         self.send_header("Content-Length", "0")

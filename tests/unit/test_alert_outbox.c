@@ -17,6 +17,7 @@
 #include "keys.h"
 #include "log.h"
 #include "settings.h"
+#include "settings_json.h"
 #include "xmem.h"
 
 #include <jansson.h>
@@ -121,20 +122,6 @@ struct fixture {
     bool unsettled;                    /* in_force may be out of date */
 };
 
-/* The settings of org "acme" merged from JSON text over the defaults. */
-static Licmon__V1__OrgSettings *acme_settings(const char *text)
-{
-    json_t *j = json_loads(text, 0, NULL);
-    assert_non_null(j);
-    Licmon__V1__OrgSettings *base = settings_default("acme");
-    char err[128];
-    Licmon__V1__OrgSettings *s = settings_merge_json(base, j, err, sizeof(err));
-    assert_non_null(s);
-    settings_free(&base);
-    json_decref(j);
-    return s;
-}
-
 static const Licmon__V1__OrgSettings *in_force(void *arg, const char *org, bool *settled)
 {
     struct fixture *fx = arg;
@@ -168,9 +155,9 @@ static int setup(void **state)
                                            .max_inflight = 8,
                                            .keep_ms = 86400000};
     fx->settings =
-        acme_settings("{\"notify_emails\":[\"it@acme.example\",\"retry@acme.example\","
-                      "\"refuse@acme.example\"],\"webhooks\":[{\"url\":"
-                      "\"https://hooks.acme.example/x\",\"secret\":\"my raw secret\"}]}");
+        settings_from("acme", "{\"notify_emails\":[\"it@acme.example\",\"retry@acme.example\","
+                              "\"refuse@acme.example\"],\"webhooks\":[{\"url\":"
+                              "\"https://hooks.acme.example/x\",\"secret\":\"my raw secret\"}]}");
     open_outbox(fx);
     *state = fx;
     return 0;
@@ -390,7 +377,7 @@ static const char *jtext(json_t *j, const char *key)
 static void set_in_force(struct fixture *fx, const char *text)
 {
     settings_free(&fx->in_force);
-    fx->in_force = acme_settings(text);
+    fx->in_force = settings_from("acme", text);
 }
 
 /* What is still queued follows the settings in force: a recipient or
@@ -401,7 +388,8 @@ static void test_queued_follows_settings(void **state)
 {
     struct fixture *fx = *state;
     settings_free(&fx->settings);
-    fx->settings = acme_settings(
+    fx->settings = settings_from(
+        "acme",
         "{\"notify_emails\":[\"retry@acme.example\",\"retry-gone@acme.example\"],\"webhooks\":["
         "{\"url\":\"https://hooks.acme.example/retry\",\"secret\":\"old secret\"},"
         "{\"url\":\"https://hooks.acme.example/retry-gone\",\"secret\":\"s2\"}]}");
@@ -512,10 +500,10 @@ static void test_retries_leave_room(void **state)
 {
     struct fixture *fx = *state;
     settings_free(&fx->settings);
-    fx->settings = acme_settings("{\"notify_emails\":[\"retry1@acme.example\","
-                                 "\"retry2@acme.example\",\"retry3@acme.example\","
-                                 "\"retry4@acme.example\",\"retry5@acme.example\","
-                                 "\"retry6@acme.example\"]}");
+    fx->settings = settings_from("acme", "{\"notify_emails\":[\"retry1@acme.example\","
+                                         "\"retry2@acme.example\",\"retry3@acme.example\","
+                                         "\"retry4@acme.example\",\"retry5@acme.example\","
+                                         "\"retry6@acme.example\"]}");
     int64_t now = 1764262806000;
     add_committed_n(fx, now, 6);
     alert_outbox_tick(fx->ob, now); /* six first attempts, all to be retried */
@@ -526,8 +514,9 @@ static void test_retries_leave_room(void **state)
     assert_int_equal(fx->fake.nsent, 6 + 4); /* 4 of the 8 slots */
     assert_int_equal(alert_outbox_inflight(fx->ob), 4);
     settings_free(&fx->settings);
-    fx->settings = acme_settings("{\"notify_emails\":[\"a@acme.example\",\"b@acme.example\","
-                                 "\"c@acme.example\",\"d@acme.example\",\"e@acme.example\"]}");
+    fx->settings =
+        settings_from("acme", "{\"notify_emails\":[\"a@acme.example\",\"b@acme.example\","
+                              "\"c@acme.example\",\"d@acme.example\",\"e@acme.example\"]}");
     add_committed_n(fx, now, 5);
     alert_outbox_tick(fx->ob, now);
     assert_int_equal(alert_outbox_inflight(fx->ob), 8); /* the new ones took the other 4 */
@@ -546,9 +535,10 @@ static void test_new_ones_leave_a_slot_to_retries(void **state)
     alert_outbox_tick(fx->ob, now); /* retry@ to be retried */
     fx->fake.hold = true;
     settings_free(&fx->settings);
-    fx->settings = acme_settings("{\"notify_emails\":[\"a@acme.example\",\"b@acme.example\","
-                                 "\"c@acme.example\",\"d@acme.example\",\"e@acme.example\","
-                                 "\"f@acme.example\",\"g@acme.example\",\"h@acme.example\"]}");
+    fx->settings =
+        settings_from("acme", "{\"notify_emails\":[\"a@acme.example\",\"b@acme.example\","
+                              "\"c@acme.example\",\"d@acme.example\",\"e@acme.example\","
+                              "\"f@acme.example\",\"g@acme.example\",\"h@acme.example\"]}");
     add_committed_n(fx, now + 60000, 8);
     alert_outbox_tick(fx->ob, now + 60000);
     assert_int_equal(alert_outbox_inflight(fx->ob), 8);
@@ -560,7 +550,7 @@ static void test_new_ones_leave_a_slot_to_retries(void **state)
 static void test_unknown_settings_send_as_queued(void **state)
 {
     struct fixture *fx = *state;
-    fx->in_force = acme_settings("{\"notify_enabled\":false}");
+    fx->in_force = settings_from("acme", "{\"notify_enabled\":false}");
     alert_outbox_follow_settings(fx->ob, in_force, fx);
     struct alert_event ev = crossing(fx);
     ev.org = "globex";

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "lstream.h"
 #include "settings.h"
+#include "settings_json.h"
 #include "store.h"
 #include "svc.h"
 #include "timeutil.h"
@@ -352,21 +353,6 @@ static void test_days_left(void **state)
 }
 
 /* ---------------------------------------------------------------- views */
-
-static Licmon__V1__OrgSettings *settings_from(const char *org, const char *json)
-{
-    Licmon__V1__OrgSettings *base = settings_default(org);
-    json_error_t jerr;
-    json_t *obj = json_loads(json, 0, &jerr);
-    assert_non_null(obj);
-    char err[256] = "";
-    Licmon__V1__OrgSettings *s = settings_merge_json(base, obj, err, sizeof(err));
-    if (!s)
-        fail_msg("settings: %s", err);
-    json_decref(obj);
-    settings_free(&base);
-    return s;
-}
 
 static json_t *find_row(json_t *rows, const char *type)
 {

@@ -120,14 +120,16 @@ char *ctl_stack_producer(const char *dir)
 
 int ctl_token_ensure(const char *path, char *err, size_t errlen)
 {
-    struct stat sb;
-    if (stat(path, &sb) == 0 && sb.st_size > 0)
-        return 0;
     /* written whole beside it, then linked into place: a crash never leaves
      * an empty token (one left by an older version is replaced) */
-    if (stat(path, &sb) == 0 && unlink(path) != 0) {
-        snprintf(err, errlen, "%s: empty, and cannot be replaced: %s", path, strerror(errno));
-        return -1;
+    struct stat sb;
+    if (stat(path, &sb) == 0) {
+        if (sb.st_size > 0)
+            return 0;
+        if (unlink(path) != 0) {
+            snprintf(err, errlen, "%s: empty, and cannot be replaced: %s", path, strerror(errno));
+            return -1;
+        }
     }
     char tok[9 + 64 + 2];
     memcpy(tok, "lm_admin_", 9);
