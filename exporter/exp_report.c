@@ -192,8 +192,8 @@ static void rp_cards(struct exp_buf *b, const json_t *st, const char *type, cons
     snprintf(v, sizeof(v), "%.2f", x);
     const char *state = rp_str(st, "average_daily_usage", "state");
     if (rp_num(st, "average_daily_usage", "pct", &pct) && exp_view_card_applies(state))
-        snprintf(d, sizeof(d), "seats a day on average, %.1f%% of %.0f owned",
-                 exp_view_pct_shown(pct, 1), owned);
+        snprintf(d, sizeof(d), "seats a day on average, %.1f%% of %.0f owned", exp_view_cut(pct, 1),
+                 owned);
     else
         snprintf(d, sizeof(d), "seats a day on average (mean of the daily peaks)");
     rp_card(b, "Average daily license usage", v, d, state);
@@ -203,7 +203,7 @@ static void rp_cards(struct exp_buf *b, const json_t *st, const char *type, cons
     const char *at = rp_str(st, "peak_usage", "at");
     state = rp_str(st, "peak_usage", "state");
     if (rp_num(st, "peak_usage", "pct", &pct) && exp_view_card_applies(state))
-        snprintf(d, sizeof(d), "seats at once, %.1f%% of owned%s%s", exp_view_pct_shown(pct, 1),
+        snprintf(d, sizeof(d), "seats at once, %.1f%% of owned%s%s", exp_view_cut(pct, 1),
                  at ? "; first at " : "", at ? at : "");
     else
         snprintf(d, sizeof(d), "seats at once%s%s", at ? "; first at " : "", at ? at : "");

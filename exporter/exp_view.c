@@ -201,25 +201,23 @@ double exp_view_pct(double value, int64_t owned)
     return value * 100.0 / (double)owned;
 }
 
-double exp_view_pct_shown(double pct, int decimals)
+double exp_view_cut(double x, int decimals)
 {
-    if (!isfinite(pct))
-        return pct;
-    double scale = pow(10, decimals), a = fabs(pct);
+    if (!isfinite(x))
+        return x;
+    double scale = pow(10, decimals), a = fabs(x);
     double k = floor(a * scale);
     /* a x scale can land a hair under the whole number it is in decimal
      * (79.9 x 10 = 798.99...): take that step when it does not pass a */
     if ((k + 1) / scale <= a)
         k += 1;
-    return k == 0 ? 0.0 : copysign(k / scale, pct);
+    return k == 0 ? 0.0 : copysign(k / scale, x);
 }
 
+/* a number as shown (cut, see exp_view_cut); null when there is none */
 static json_t *view_num(double v, int decimals)
 {
-    if (!isfinite(v))
-        return json_null();
-    double scale = pow(10, decimals);
-    return json_real(round(v * scale) / scale);
+    return isfinite(v) ? json_real(exp_view_cut(v, decimals)) : json_null();
 }
 
 /* a percentage, as shown with one decimal; null when there is none. It
@@ -229,7 +227,7 @@ static json_t *view_num(double v, int decimals)
  * over 30 days, exactly 46%, came out 45.99999999999999, shown 45.9. */
 static json_t *view_pct(double pct)
 {
-    return isfinite(pct) ? json_real(exp_view_pct_shown(pct, 1)) : json_null();
+    return view_num(pct, 1);
 }
 
 static const char *view_state(const char *s)

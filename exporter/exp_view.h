@@ -50,12 +50,14 @@ json_t *exp_view_stats(const Licmon__V1__Stats *st, const Licmon__V1__License *l
                        const struct tz *z);
 /* A percentage of owned, or NaN when nothing is owned. */
 double exp_view_pct(double value, int64_t owned);
-/* A percentage as shown with `decimals` decimals: cut toward zero, never
- * rounded up, so it meets a whole-number threshold exactly when the exact
- * value does (79.97% of the seats with P = 80 reads 79.9, "Warning"; rounded
- * it would read 80.0 under a state saying it is below 80). NaN stays NaN.
- * Every writer of a percentage (API, report, xlsx) goes through it. */
-double exp_view_pct_shown(double pct, int decimals);
+/* A percentage or a mean as shown with `decimals` decimals: cut toward
+ * zero, never rounded up, so it meets a whole-number threshold exactly when
+ * the exact value does (79.97% of the seats with P = 80 reads 79.9, "Minor";
+ * rounded it would read 80.0 under a state saying it is below 80; a mean of
+ * 7.996 seats against a threshold of 8 reads 7.99, not 8.00). NaN stays NaN.
+ * Every writer of a percentage or of the average card (API, report, xlsx)
+ * goes through it. */
+double exp_view_cut(double x, int decimals);
 /* One session record (SPEC.md section 3.1) as a JSON object. Instants are
  * RFC 3339 UTC with ms; requested_type, end and license_released_at are
  * null when empty, and so are the three metrics of an open session (they

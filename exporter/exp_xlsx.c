@@ -253,9 +253,8 @@ void exp_xlsx_daily(struct exp_xlsx *x, const char *type, int64_t owned,
     if (exp_view_has_capacity(type))
         worksheet_write_number(ws, row, 4, (double)owned, NULL);
     if (owned > 0) /* shown as 0.0%: cut to that, so 79.97% does not read 80.0% */
-        worksheet_write_number(ws, row, 5,
-                               exp_view_pct_shown(exp_view_pct((double)r->peak, owned), 1) / 100.0,
-                               x->f_pct);
+        worksheet_write_number(
+            ws, row, 5, exp_view_cut(exp_view_pct((double)r->peak, owned), 1) / 100.0, x->f_pct);
     worksheet_write_number(ws, row, 6, (double)r->logins, NULL);
     worksheet_write_number(ws, row, 7, (double)r->denials, NULL);
     worksheet_write_number(ws, row, 8, (double)r->denied_users, NULL);
@@ -358,8 +357,7 @@ static void sum_cards(struct exp_xlsx *x, uint32_t *row, const json_t *st, const
     has = has && exp_view_card_applies(state);
     snprintf(v, sizeof(v), "%.2f seats", xj_num(st, "average_daily_usage", "value", NULL));
     if (has)
-        snprintf(d, sizeof(d), "%.1f%% of %lld owned", exp_view_pct_shown(pct, 1),
-                 (long long)owned);
+        snprintf(d, sizeof(d), "%.1f%% of %lld owned", exp_view_cut(pct, 1), (long long)owned);
     else
         snprintf(d, sizeof(d), "mean of the daily peaks");
     sum_card(x, (*row)++, "Average daily license usage", v, d, state);
@@ -373,7 +371,7 @@ static void sum_cards(struct exp_xlsx *x, uint32_t *row, const json_t *st, const
              has ? ", " : "", "");
     if (has) {
         size_t l = strlen(d);
-        snprintf(d + l, sizeof(d) - l, "%.1f%% of %lld owned", exp_view_pct_shown(pct, 1),
+        snprintf(d + l, sizeof(d) - l, "%.1f%% of %lld owned", exp_view_cut(pct, 1),
                  (long long)owned);
     }
     sum_card(x, (*row)++, "Peak license usage", v, d, state);

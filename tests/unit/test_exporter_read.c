@@ -736,7 +736,8 @@ static void test_view_stats(void **state)
     json_t *j = exp_view_stats(&st, &lic, tz_get("Europe/Berlin"));
     assert_non_null(j);
     json_t *avg = json_object_get(j, "average_daily_usage");
-    assert_true(fabs(json_number_value(json_object_get(avg, "value")) - 36.43) < 1e-9);
+    /* 36.428... seats reads 36.42: the mean is cut like its percentage */
+    assert_true(fabs(json_number_value(json_object_get(avg, "value")) - 36.42) < 1e-9);
     /* 72.857...% reads 72.8: cut, never rounded up (see test_pct_shown) */
     assert_true(fabs(json_number_value(json_object_get(avg, "pct")) - 72.8) < 1e-9);
     assert_string_equal(json_string_value(json_object_get(avg, "state")), "minor");
@@ -771,6 +772,20 @@ static void test_view_stats(void **state)
     j = exp_view_stats(&st, NULL, tz_get("UTC"));
     avg = json_object_get(j, "average_daily_usage");
     assert_true(json_number_value(json_object_get(avg, "pct")) == 46.0);
+    assert_true(json_number_value(json_object_get(avg, "value")) == 2.3);
+    json_decref(j);
+    /* a mean just under the threshold count reads under it, as its
+     * percentage does: 1,999 seat-days of 10 seats in 250 days is 7.996
+     * seats, 79.96%, with a threshold of 8 seats (P = 80): 7.99 and 79.9 on
+     * a minor card, where rounding showed 8.00 seats beside 79.9% */
+    st.owned = 10;
+    st.days = 250;
+    st.average_value = 1999.0 / 250;
+    st.average_pct = 100.0 * 1999 / (10 * 250);
+    j = exp_view_stats(&st, NULL, tz_get("UTC"));
+    avg = json_object_get(j, "average_daily_usage");
+    assert_true(json_number_value(json_object_get(avg, "value")) == 7.99);
+    assert_true(json_number_value(json_object_get(avg, "pct")) == 79.9);
     json_decref(j);
     /* nothing owned: no percentages; no use: no peak instant; no expiry */
     st.owned = 0;
@@ -793,25 +808,25 @@ static void test_view_stats(void **state)
 static void test_pct_shown(void **state)
 {
     (void)state;
-    assert_true(exp_view_pct_shown(79.97, 1) == 79.9);
-    assert_true(exp_view_pct_shown(79.9, 1) == 79.9);
-    assert_true(exp_view_pct_shown(80.0, 1) == 80.0);
-    assert_true(exp_view_pct_shown(99.99, 1) == 99.9);
-    assert_true(exp_view_pct_shown(100.0, 1) == 100.0);
-    assert_true(exp_view_pct_shown(0.04, 1) == 0.0 && !signbit(exp_view_pct_shown(0.04, 1)));
-    assert_true(exp_view_pct_shown(72.857, 1) == 72.8);
-    assert_true(exp_view_pct_shown(49.579, 2) == 49.57);
-    assert_true(exp_view_pct_shown(-3.27, 1) == -3.2); /* toward zero */
-    assert_true(isnan(exp_view_pct_shown(NAN, 1)));
+    assert_true(exp_view_cut(79.97, 1) == 79.9);
+    assert_true(exp_view_cut(79.9, 1) == 79.9);
+    assert_true(exp_view_cut(80.0, 1) == 80.0);
+    assert_true(exp_view_cut(99.99, 1) == 99.9);
+    assert_true(exp_view_cut(100.0, 1) == 100.0);
+    assert_true(exp_view_cut(0.04, 1) == 0.0 && !signbit(exp_view_cut(0.04, 1)));
+    assert_true(exp_view_cut(72.857, 1) == 72.8);
+    assert_true(exp_view_cut(49.579, 2) == 49.57);
+    assert_true(exp_view_cut(-3.27, 1) == -3.2); /* toward zero */
+    assert_true(isnan(exp_view_cut(NAN, 1)));
     /* N = 100, P = 80, mean 79.97: the API's 80.0 under a "minor" state */
-    assert_true(exp_view_pct_shown(exp_view_pct(79.97, 100), 1) < 80);
+    assert_true(exp_view_cut(exp_view_pct(79.97, 100), 1) < 80);
     static const int days[] = {1, 7, 30, 31};
     for (int64_t n = 1; n <= 120; n++)
         for (size_t k = 0; k < sizeof(days) / sizeof(days[0]); k++)
             for (int64_t sum = 0; sum <= n * days[k]; sum++) {
                 /* as the aggregator computes the mean's percentage */
                 double pct = 100.0 * (double)sum / ((double)n * (double)days[k]);
-                double shown = exp_view_pct_shown(pct, 1);
+                double shown = exp_view_cut(pct, 1);
                 assert_true(shown <= pct && pct - shown < 0.1 + 1e-9);
                 char text[32];
                 snprintf(text, sizeof(text), "%.1f", shown); /* as the report and xlsx print */
