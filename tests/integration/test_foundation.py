@@ -4,14 +4,16 @@ gets clear reasons; a killed program is restarted and the numbers carry on."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
 import requests
 
-from conftest import BIN, PROGRAMS, Stack, ctl, ev, free_port, now_ms, running_stack
+from conftest import BIN, PROGRAMS, Stack, ctl, ev, free_port, now_ms, running_stack, wait_for
 
 
 def in_use(stack, org, license_type):
@@ -49,6 +51,85 @@ def test_up_keeps_ingest_on_the_endpoint_stack_json_names():
         stack.send([ev("e1", "login", ts=now_ms(), license_type="reviewer")])
         stack.wait()
         assert in_use(stack, "acme", "reviewer") == 1
+
+
+# licmon-alerter's stand-in: its first run lets the real alerter answer its
+# health check for a while, then kills it and exits (a program that dies after
+# its start); later runs wait for the test's go-alerter before running it.
+ALERTER_WRAPPER = """#!/usr/bin/python3
+import os, subprocess, sys, time, urllib.request
+here, real = os.path.dirname(os.path.abspath(__file__)), {real!r}
+if not os.path.exists(os.path.join(here, "alerter-killed")):
+    hp = sys.argv[sys.argv.index("--health") + 1]
+    p = subprocess.Popen([real] + sys.argv[1:])
+    while True:
+        try:
+            if urllib.request.urlopen(f"http://{{hp}}/healthz", timeout=1).status == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(0.05)
+    time.sleep(1.5)  # up asks every 200 ms: it sees this one answer
+    p.kill()
+    p.wait()
+    open(os.path.join(here, "alerter-killed"), "w").close()
+    sys.exit(1)
+while not os.path.exists(os.path.join(here, "go-alerter")):
+    time.sleep(0.05)
+os.execv(real, [real] + sys.argv[1:])
+"""
+
+# licmon-exporter's stand-in: runs the real one once the test says go-exporter
+EXPORTER_WRAPPER = """#!/usr/bin/python3
+import os, sys, time
+here, real = os.path.dirname(os.path.abspath(__file__)), {real!r}
+while not os.path.exists(os.path.join(here, "go-exporter")):
+    time.sleep(0.05)
+os.execv(real, [real] + sys.argv[1:])
+"""
+
+
+def test_up_returns_only_when_all_programs_answer_together(tmp_path):
+    """up returns once all five programs and the API answer in the same round: an
+    alerter that answered and then died does not count (up used to remember every
+    program that had answered once, and said the stack was up while one was down)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for prog in ("ingest", "sessionizer", "aggregator"):
+        os.symlink(os.path.join(BIN, f"licmon-{prog}"), bindir / f"licmon-{prog}")
+    for prog, text in (("alerter", ALERTER_WRAPPER), ("exporter", EXPORTER_WRAPPER)):
+        w = bindir / f"licmon-{prog}"
+        w.write_text(text.format(real=os.path.join(BIN, f"licmon-{prog}")))
+        w.chmod(0o755)
+    folder = tempfile.mkdtemp(prefix="lm-", dir="/tmp")
+    up = subprocess.Popen([os.path.join(BIN, "licmonctl"), "up", "--dir", folder, "--http",
+                           f"127.0.0.1:{free_port()}", "--bin", str(bindir)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: (bindir / "alerter-killed").exists(), timeout=60)
+        (bindir / "go-exporter").touch()
+        with open(os.path.join(folder, "stack.json")) as f:
+            stack = json.load(f)
+
+        def answers(url):
+            try:
+                return requests.get(url, timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+        assert wait_for(lambda: answers(f"http://{stack['health']['exporter']}/healthz")
+                        and answers(stack["url"] + "healthz"), timeout=60)
+        time.sleep(2)  # up's rounds, every 200 ms, with everything but the alerter up
+        assert up.poll() is None, f"up returned while the alerter was down: {up.communicate()}"
+        (bindir / "go-alerter").touch()
+        out, err = up.communicate(timeout=60)
+        assert up.returncode == 0, err
+        assert "admin token:" in out
+    finally:
+        ctl("down", "--dir", folder, check=False, timeout=60)
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_rejections_name_line_and_field(stack):

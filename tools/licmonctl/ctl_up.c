@@ -284,14 +284,15 @@ static int up_running(const struct up *u)
     return n;
 }
 
-/* The first program not healthy yet (index; CTL_NPROGRAMS: the exporter's
- * API port), or -1 when all are. healthy[] remembers the ones that were. */
+/* The first program not healthy now (index; CTL_NPROGRAMS: the exporter's
+ * API port), or -1 when all are; healthy[] says which answered. Every pass
+ * asks every program: one that answered once and then died (a crash after
+ * its start, restarting in a loop) is not healthy, so up returns only when
+ * all answer together. */
 static int up_unhealthy(const struct up *u, bool healthy[CTL_NPROGRAMS + 1])
 {
     int first = -1;
     for (int i = 0; i <= CTL_NPROGRAMS; i++) {
-        if (healthy[i])
-            continue;
         const char *hp = i < CTL_NPROGRAMS ? u->stack.health[i] : u->http;
         char host[64];
         uint16_t port;
