@@ -726,6 +726,22 @@ static Licmon__V1__Stats stats_sample(void)
     return st;
 }
 
+/* The average card shown for seat_days over `days` of `owned` seats, the
+ * value and percentage as the aggregator computes them (one division each). */
+static void assert_average_shown(Licmon__V1__Stats *st, int64_t owned, int days, int64_t seat_days,
+                                 double value, double pct)
+{
+    st->owned = owned;
+    st->days = days;
+    st->average_value = (double)seat_days / days;
+    st->average_pct = 100.0 * (double)seat_days / ((double)owned * days);
+    json_t *j = exp_view_stats(st, NULL, tz_get("UTC"));
+    json_t *avg = json_object_get(j, "average_daily_usage");
+    assert_true(json_number_value(json_object_get(avg, "value")) == value);
+    assert_true(json_number_value(json_object_get(avg, "pct")) == pct);
+    json_decref(j);
+}
+
 static void test_view_stats(void **state)
 {
     (void)state;
@@ -765,28 +781,12 @@ static void test_view_stats(void **state)
     /* the percentage is the aggregator's, correctly rounded from whole
      * numbers, then cut: 69 seat-days of 5 seats in 30 days is exactly 46%
      * (major with P = 46), where 2.3 seats x 100 / 5 gives 45.999... */
-    st.owned = 5;
-    st.days = 30;
-    st.average_value = 69.0 / 30;
-    st.average_pct = 100.0 * 69 / (5 * 30);
-    j = exp_view_stats(&st, NULL, tz_get("UTC"));
-    avg = json_object_get(j, "average_daily_usage");
-    assert_true(json_number_value(json_object_get(avg, "pct")) == 46.0);
-    assert_true(json_number_value(json_object_get(avg, "value")) == 2.3);
-    json_decref(j);
+    assert_average_shown(&st, 5, 30, 69, 2.3, 46.0);
     /* a mean just under the threshold count reads under it, as its
      * percentage does: 1,999 seat-days of 10 seats in 250 days is 7.996
      * seats, 79.96%, with a threshold of 8 seats (P = 80): 7.99 and 79.9 on
      * a minor card, where rounding showed 8.00 seats beside 79.9% */
-    st.owned = 10;
-    st.days = 250;
-    st.average_value = 1999.0 / 250;
-    st.average_pct = 100.0 * 1999 / (10 * 250);
-    j = exp_view_stats(&st, NULL, tz_get("UTC"));
-    avg = json_object_get(j, "average_daily_usage");
-    assert_true(json_number_value(json_object_get(avg, "value")) == 7.99);
-    assert_true(json_number_value(json_object_get(avg, "pct")) == 79.9);
-    json_decref(j);
+    assert_average_shown(&st, 10, 250, 1999, 7.99, 79.9);
     /* nothing owned: no percentages; no use: no peak instant; no expiry */
     st.owned = 0;
     st.peak_value = 0;
