@@ -16,7 +16,10 @@ void exp_csv_field(struct exp_buf *b, const char *s, bool text)
 {
     s = s ? s : "";
     bool neutral = text && exp_csv_formula_like(s);
-    bool quote = strpbrk(s, ",\"\r\n") != NULL;
+    /* ; and tab too: a spreadsheet whose list separator is ; (many locales)
+     * or tab would split the field there, and a formula after the split
+     * would run; quoted, it is one cell */
+    bool quote = strpbrk(s, ",\"\r\n;\t") != NULL;
     if (!quote && !neutral) {
         exp_buf_adds(b, s);
         return;

@@ -27,6 +27,7 @@ struct exp_http {
     struct MHD_Daemon *daemon;
     struct exp_api *api;
     uint16_t port;
+    unsigned idle_s; /* a connection's idle timeout, but while an export is made and sent */
     struct metric *m_class[6]; /* by status / 100: 2xx .. 5xx */
 };
 
@@ -239,6 +240,11 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const ch
     };
     struct exp_resp resp;
     exp_api_handle(h->api, &req, &resp);
+    /* the long timeout is for answers being made and sent: a refusal (no
+     * token, a bad parameter) goes back to the idle one, or connections with
+     * one unauthenticated request each could hold every slot for 15 min */
+    if (http_slow_path(url) && resp.status >= 300)
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, h->idle_s);
     enum MHD_Result ret = http_send(h, c, &resp);
     exp_resp_clear(&resp);
     return ret;
@@ -256,7 +262,8 @@ static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
-struct exp_http *exp_http_start(const char *hostport, struct exp_api *api, unsigned threads)
+struct exp_http *exp_http_start(const char *hostport, struct exp_api *api, unsigned threads,
+                                unsigned idle_s)
 {
     char host[64];
     uint16_t port;
@@ -266,6 +273,7 @@ struct exp_http *exp_http_start(const char *hostport, struct exp_api *api, unsig
     }
     struct exp_http *h = xcalloc(1, sizeof(*h));
     h->api = api;
+    h->idle_s = idle_s;
     static const char *const classes[] = {NULL, NULL, "2xx", "3xx", "4xx", "5xx"};
     for (int i = 2; i <= 5; i++) {
         char *name = xasprintf("licmon_exporter_http_requests_total{class=\"%s\"}", classes[i]);
@@ -280,7 +288,7 @@ struct exp_http *exp_http_start(const char *hostport, struct exp_api *api, unsig
                          MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
                          MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 1u,
                          MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u,
-                         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+                         MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_END);
     if (!h->daemon) {
         log_warn("cannot serve the API on %s", hostport);
         free(h);

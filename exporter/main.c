@@ -106,7 +106,8 @@ int main(int argc, char **argv)
     struct exp_internal *in = exp_internal_open(internal, svc);
     if (!in)
         log_fatal("cannot listen on %s", internal);
-    struct exp_http *srv = exp_http_start(http, api, (unsigned)http_threads);
+    struct exp_http *srv =
+        exp_http_start(http, api, (unsigned)http_threads, EXP_HTTP_IDLE_TIMEOUT_S);
     if (!srv)
         log_fatal("cannot serve the API on %s", http);
     log_info("serving the API on port %u with %d threads (aggregator %s, ingest %s)",

@@ -5,7 +5,8 @@
  *  - the JSON text parses (jansson) as one string, equal to the input when
  *    the input is valid UTF-8 (otherwise bad bytes become U+FFFD);
  *  - the CSV field reads back (RFC 4180) as the input, with a leading '
- *    when it starts like a formula, and never breaks the row;
+ *    when it starts like a formula, and never breaks the row, nor splits
+ *    where a spreadsheet's separator is ; or tab;
  *  - the HTML text has no < > " ' and every & starts an entity. */
 #include "../../exporter/exp_buf.h"
 #include "../../exporter/exp_csv.h"
@@ -50,8 +51,9 @@ static void check_csv(const char *s, size_t n)
             back[bl++] = o[i];
         }
     } else {
-        if (strpbrk(o, ",\"\r\n"))
-            abort(); /* an unquoted field that breaks the row */
+        if (strpbrk(o, ",\"\r\n;\t"))
+            abort(); /* an unquoted field that breaks the row (; and tab in
+                      * the spreadsheets that split on them) */
         memcpy(back, o, ol);
         bl = ol;
     }

@@ -13,6 +13,7 @@
 #include "../../exporter/exp_api.h"
 #include "../../exporter/exp_api_int.h"
 #include "../../exporter/exp_auth.h"
+#include "../../exporter/exp_http.h"
 #include "../../exporter/exp_internal.h"
 #include "../../exporter/exp_route.h"
 #include "../../exporter/exp_token.h"
@@ -32,12 +33,16 @@
 #include "xmem.h"
 #include "zsock.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- helpers */
@@ -2123,7 +2128,7 @@ static void test_api_export_csv_json(void **state)
     assert_int_equal(strncmp(g.ctype, "text/csv", 8), 0);
     assert_string_equal(g.filename, "licmon-acme-all-2026-03-01_2026-03-29.csv");
     assert_int_equal(strncmp(g.body, "session_id,org,user,", 20), 0);
-    /* hostile names: quoted, and a leading = + - @ tab made inert */
+    /* hostile names: quoted (a tab too), and a leading = + - @ tab made inert */
     assert_non_null(strstr(g.body, ",acme,'=1+1,"));
     assert_non_null(strstr(g.body, ",acme,\"a,b\","));
     assert_non_null(strstr(g.body, ",acme,\"say \"\"hi\"\"\","));
@@ -2131,7 +2136,7 @@ static void test_api_export_csv_json(void **state)
     assert_non_null(strstr(g.body, ",acme,'@SUM(A1),"));
     assert_non_null(strstr(g.body, ",acme,'-2,"));
     assert_non_null(strstr(g.body, ",acme,'+41 79,"));
-    assert_non_null(strstr(g.body, ",acme,'\ttab,"));
+    assert_non_null(strstr(g.body, ",acme,\"'\ttab\","));
     /* 1000 records + header; each record ends with CRLF */
     size_t crlf = 0;
     for (const char *p = g.body; (p = strstr(p, "\r\n")); p += 2)
@@ -2255,6 +2260,55 @@ static void test_api_export_xlsx(void **state)
     assert_null(g.body);
     assert_int_equal(asked(fx).n, n);
     got_free(&g);
+}
+
+/* A connection to port with one request written on it, and its answer
+ * read up to the end of its headers (into head). */
+static int http_raw(uint16_t port, const char *request, char *head, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+    size_t n = 0;
+    head[0] = '\0';
+    while (n + 1 < len && !strstr(head, "\r\n\r\n")) {
+        ssize_t r = read(fd, head + n, len - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        head[n] = '\0';
+    }
+    return fd;
+}
+
+/* An export refused (no token) leaves its connection on the idle timeout,
+ * not on the 15 min of an export being made: connections holding one
+ * unauthenticated request each could otherwise keep every slot. */
+static void test_http_refused_export_keeps_the_idle_timeout(void **state)
+{
+    struct api_fixture *fx = *state;
+    struct exp_http *h = exp_http_start("127.0.0.1:0", fx->api, 2, 1);
+    assert_non_null(h);
+    char head[4096];
+    int fd = http_raw(exp_http_port(h),
+                      "GET /v1/orgs/acme/export?format=csv&from=2026-01-01&to=2026-01-02 "
+                      "HTTP/1.1\r\nHost: t\r\n\r\n",
+                      head, sizeof(head));
+    assert_non_null(strstr(head, "HTTP/1.1 401 "));
+    struct timeval tv = {.tv_sec = 8};
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    int64_t t0 = time_mono_ms();
+    char buf[4096];
+    ssize_t r;
+    while ((r = read(fd, buf, sizeof(buf))) > 0)
+        ; /* the rest of the answer, then the end: the server closed it */
+    assert_int_equal(r, 0);
+    assert_true(time_mono_ms() - t0 < 6000);
+    close(fd);
+    exp_http_stop(&h);
 }
 
 static void test_api_report(void **state)
@@ -2398,6 +2452,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_export_csv_json, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_export_xlsx, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_report, api_setup, api_teardown),
+        cmocka_unit_test_setup_teardown(test_http_refused_export_keeps_the_idle_timeout, api_setup,
+                                        api_teardown),
         cmocka_unit_test(test_upstream_pool_threads),
         cmocka_unit_test(test_upstream_failures_logged_per_program),
     };

@@ -431,7 +431,10 @@ static void test_csv_escaping(void **state)
         {"+41 79", "'+41 79"},
         {"-2", "'-2"},
         {"@SUM(A1)", "'@SUM(A1)"},
-        {"\tx", "'\tx"},
+        {"\tx", "\"'\tx\""},
+        /* a spreadsheet splitting on ; or tab would run what follows */
+        {"x;=HYPERLINK(A1;1)", "\"x;=HYPERLINK(A1;1)\""},
+        {"x\t=1+1", "\"x\t=1+1\""},
         {"\rx", "\"'\rx\""},
         {"=HYPERLINK(\"http://x\",\"y\")", "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""},
         {"=a,b", "\"'=a,b\""},
