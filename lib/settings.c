@@ -181,21 +181,34 @@ static int printable(const char *s)
     return 1;
 }
 
+/* The authority of an http(s) url (after "scheme://", up to / ? # or the
+ * end; *len its length), or NULL for another scheme. */
+static const char *url_authority(const char *s, size_t *len)
+{
+    const char *p = !strncmp(s, "https://", 8) ? s + 8 : !strncmp(s, "http://", 7) ? s + 7 : NULL;
+    if (p)
+        *len = strcspn(p, "/?#");
+    return p;
+}
+
+/* Does an http(s) url hold user info (user:password@host)? Refused: every
+ * token of the org reads a webhook's url (GET /settings) and the alerter
+ * logs it, while the secret, which signs every delivery, is masked. */
+static bool url_has_userinfo(const char *s)
+{
+    size_t auth;
+    const char *p = url_authority(s, &auth);
+    return p && memchr(p, '@', auth) != NULL;
+}
+
 /* http(s)://host[:port][/...]: a host, and a port (if any) in 1-65535 -
  * what libcurl would refuse for good at every delivery attempt. */
 static int valid_url(const char *s)
 {
-    const char *p = !strncmp(s, "https://", 8) ? s + 8 : !strncmp(s, "http://", 7) ? s + 7 : NULL;
-    if (!p || !printable(s) || strchr(s, ' '))
+    size_t auth;
+    const char *p = url_authority(s, &auth);
+    if (!p || !printable(s) || strchr(s, ' ') || memchr(p, '@', auth))
         return 0;
-    size_t auth = strcspn(p, "/?#");
-    const char *at = memchr(p, '@', auth); /* user info is not the host */
-    if (at) {
-        auth -= (size_t)(at + 1 - p);
-        p = at + 1;
-        if (memchr(p, '@', auth))
-            return 0;
-    }
     const char *host_end = p; /* an IPv6 literal: [hex and colons], then : or the end */
     if (p[0] == '[') {
         const char *close = memchr(p, ']', auth);
@@ -389,7 +402,11 @@ static int get_webhooks(const json_t *obj, Licmon__V1__OrgSettings *s, char *err
             !json_is_object(e)   ? ": not an object"
             : !url               ? ".url: missing or not a string"
             : strlen(url) > 2048 ? ".url: longer than 2048 bytes"
-            : !valid_url(url)    ? ".url: not http(s)://host[:port][/path] (port 1-65535)"
+            : url_has_userinfo(url)
+                ? ".url: holds a user name or password (user:password@host), which every token of "
+                  "the org could read and the alerter would log; the webhook's secret signs "
+                  "every delivery instead"
+            : !valid_url(url) ? ".url: not http(s)://host[:port][/path] (port 1-65535)"
             : jsecret && !json_is_null(jsecret) && !secret ? ".secret: not a string"
             : secret && strlen(secret) > 256               ? ".secret: longer than 256 bytes"
             : secret && !printable(secret)                 ? ".secret: not printable text"

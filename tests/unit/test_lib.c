@@ -441,7 +441,11 @@ static void test_settings(void **state)
         {"{\"webhooks\":[{\"url\":\"http://h.example:8o/x\"}]}", "webhooks[0].url:"},
         {"{\"webhooks\":[{\"url\":\"http://[::1/x\"}]}", "webhooks[0].url:"},
         {"{\"webhooks\":[{\"url\":\"http://[]/\"}]}", "webhooks[0].url:"},
-        {"{\"webhooks\":[{\"url\":\"http://a@b@c/\"}]}", "webhooks[0].url:"},
+        {"{\"webhooks\":[{\"url\":\"http://a@b@c/\"}]}", "webhooks[0].url: holds a user name"},
+        /* credentials in the url would be shown to every token and logged */
+        {"{\"webhooks\":[{\"url\":\"https://user:pw@h.example:1/x\"}]}",
+         "webhooks[0].url: holds a user name or password"},
+        {"{\"webhooks\":[{\"url\":\"https://hook@h.example/x\"}]}", "webhooks[0].url: holds"},
         {"{\"webhooks\":[{\"url\":\"http://[::1]x:80/\"}]}", "webhooks[0].url:"},
         {"{\"org\":\"other\"}", "org:"},
         {"{\"no_such_setting\":1}", "no_such_setting:"},
@@ -455,7 +459,7 @@ static void test_settings(void **state)
     settings_free(&nul);
     static const char *const good_urls[] = {
         "http://127.0.0.1:8080/hook", "https://hooks.example", "https://[::1]:443/x?y#z",
-        "https://user:pw@h.example:1/x", "http://h.example:65535"};
+        "https://h.example:1/x?to=a@b.example", "http://h.example:65535"};
     for (size_t i = 0; i < sizeof(good_urls) / sizeof(good_urls[0]); i++) {
         char text[200];
         snprintf(text, sizeof(text), "{\"webhooks\":[{\"url\":\"%s\"}]}", good_urls[i]);
