@@ -158,6 +158,16 @@ static enum MHD_Result http_arg(void *cls, enum MHD_ValueKind kind, const char *
     return MHD_YES;
 }
 
+/* Sets a connection's idle timeout and restarts its countdown from now:
+ * MHD restarts it only when the timeout was 0 before, so it goes through 0
+ * (a refusal that took 40 s to find would otherwise be cut off unanswered
+ * by a 30 s timeout counted from the request). */
+static void http_set_timeout(struct MHD_Connection *c, unsigned s)
+{
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, s);
+}
+
 /* Paths whose answer may take long to start (an xlsx is written first). */
 static bool http_slow_path(const char *url)
 {
@@ -218,6 +228,9 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const ch
     }
     if (hc->too_big)
         return http_too_big(h, c);
+    /* every request sets it: one after an export on the same connection
+     * goes back to the idle timeout */
+    http_set_timeout(c, http_slow_path(url) ? HTTP_LONG_TIMEOUT_S : h->idle_s);
     int result;
     if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && health_handle(c, url, &result))
         return (enum MHD_Result)result; /* not counted: these are not API requests */
@@ -225,8 +238,6 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const ch
         return (enum MHD_Result)result; /* the dashboard's files */
     struct http_args args = {.n = 0};
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, http_arg, &args);
-    if (http_slow_path(url))
-        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, HTTP_LONG_TIMEOUT_S);
     struct exp_req req = {
         .method = method,
         .path = url,
@@ -244,7 +255,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const ch
      * token, a bad parameter) goes back to the idle one, or connections with
      * one unauthenticated request each could hold every slot for 15 min */
     if (http_slow_path(url) && resp.status >= 300)
-        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, h->idle_s);
+        http_set_timeout(c, h->idle_s);
     enum MHD_Result ret = http_send(h, c, &resp);
     exp_resp_clear(&resp);
     return ret;

@@ -57,11 +57,12 @@ def test_up_keeps_ingest_on_the_endpoint_stack_json_names():
 # health check for a while, then kills it and exits (a program that dies after
 # its start); later runs wait for the test's go-alerter before running it.
 ALERTER_WRAPPER = """#!/usr/bin/python3
-import os, subprocess, sys, time, urllib.request
+import os, signal, subprocess, sys, time, urllib.request
 here, real = os.path.dirname(os.path.abspath(__file__)), {real!r}
 if not os.path.exists(os.path.join(here, "alerter-killed")):
     hp = sys.argv[sys.argv.index("--health") + 1]
     p = subprocess.Popen([real] + sys.argv[1:])
+    signal.signal(signal.SIGTERM, lambda *_: (p.kill(), sys.exit(1)))  # down: no orphan
     while True:
         try:
             if urllib.request.urlopen(f"http://{{hp}}/healthz", timeout=1).status == 200:
@@ -106,7 +107,7 @@ def test_up_returns_only_when_all_programs_answer_together(tmp_path):
                            f"127.0.0.1:{free_port()}", "--bin", str(bindir)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert wait_for(lambda: (bindir / "alerter-killed").exists(), timeout=60)
+        assert wait_for(lambda: (bindir / "alerter-killed").exists(), timeout=30)
         (bindir / "go-exporter").touch()
         with open(os.path.join(folder, "stack.json")) as f:
             stack = json.load(f)
@@ -117,9 +118,10 @@ def test_up_returns_only_when_all_programs_answer_together(tmp_path):
             except requests.RequestException:
                 return False
         assert wait_for(lambda: answers(f"http://{stack['health']['exporter']}/healthz")
-                        and answers(stack["url"] + "healthz"), timeout=60)
+                        and answers(stack["url"] + "healthz"), timeout=30)
         time.sleep(2)  # up's rounds, every 200 ms, with everything but the alerter up
-        assert up.poll() is None, f"up returned while the alerter was down: {up.communicate()}"
+        assert up.poll() is None, \
+            f"up exited {up.returncode} while the alerter was down: {up.communicate()}"
         (bindir / "go-alerter").touch()
         out, err = up.communicate(timeout=60)
         assert up.returncode == 0, err
