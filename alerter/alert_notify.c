@@ -6,8 +6,11 @@
 #include "log.h"
 #include "xmem.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +25,8 @@ struct xfer {
     struct curl_slist *list; /* SMTP recipients or HTTP headers */
     char *mail_from;
     size_t received;
+    bool public_only; /* a webhook under --webhook-public-only */
+    char refused[64]; /* the address it would not connect to, if any */
     char err[CURL_ERROR_SIZE];
 };
 
@@ -29,6 +34,7 @@ struct alert_notify {
     CURLM *multi;
     char *smtp_url, *smtp_from, *smtp_user, *smtp_password;
     int64_t timeout_ms, connect_timeout_ms;
+    bool webhook_public_only;
     struct xfer **xfers;
     size_t nxfers, capxfers;
 };
@@ -52,6 +58,7 @@ struct alert_notify *alert_notify_new(const struct alert_notify_config *cfg)
     n->smtp_password = xstrdup(cfg->smtp_password ? cfg->smtp_password : "");
     n->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000;
     n->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 10000;
+    n->webhook_public_only = cfg->webhook_public_only;
     return n;
 }
 
@@ -105,6 +112,73 @@ static size_t discard_reply(char *buf, size_t size, size_t nitems, void *arg)
     (void)buf;
     x->received += size * nitems;
     return x->received > NOTIFY_BODY_MAX * 256 ? 0 : size * nitems; /* a runaway reply ends */
+}
+
+/* a is in prefix/bits (IPv4, host order) */
+static bool v4_in(uint32_t a, uint32_t prefix, int bits)
+{
+    return (a ^ prefix) >> (32 - bits) == 0;
+}
+
+static bool v4_public(uint32_t a)
+{
+    static const struct {
+        uint32_t prefix;
+        int bits;
+    } not_public[] =
+        {
+            {0x00000000, 8},  {0x0a000000, 8},  {0x64400000, 10}, {0x7f000000, 8},
+            {0xa9fe0000, 16}, {0xac100000, 12}, {0xc0000000, 24}, {0xc0000200, 24},
+            {0xc0a80000, 16}, {0xc6120000, 15}, {0xc6336400, 24}, {0xcb007100, 24},
+            {0xe0000000, 4},  {0xf0000000, 4}, /* multicast; reserved and broadcast */
+        };
+    for (size_t i = 0; i < sizeof(not_public) / sizeof(not_public[0]); i++)
+        if (v4_in(a, not_public[i].prefix, not_public[i].bits))
+            return false;
+    return true;
+}
+
+static uint32_t v4_at(const uint8_t *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+bool alert_notify_address_public(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return v4_public(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
+    if (sa->sa_family != AF_INET6)
+        return false;
+    const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b};
+    if (!memcmp(b, mapped, 12) || !memcmp(b, nat64, 12))
+        return v4_public(v4_at(b + 12));
+    if (b[0] == 0x20 && b[1] == 0x02) /* 6to4: 2002:AABB:CCDD::/48 */
+        return v4_public(v4_at(b + 2));
+    if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8)
+        return false; /* documentation, 2001:db8::/32 */
+    /* global unicast is 2000::/3: the rest is ::, ::1, other IPv4-embedding
+     * forms, ULA fc00::/7, link-local fe80::/10, multicast ff00::/8, ... */
+    return (b[0] & 0xe0) == 0x20;
+}
+
+/* libcurl's socket for each address it tries: none for an address that
+ * is not public when the transfer may only reach public ones (the check
+ * sees the address connected to, after DNS: a name that resolves to a
+ * private address is refused too) */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct xfer *x = arg;
+    if (x->public_only && purpose == CURLSOCKTYPE_IPCXN && !alert_notify_address_public(&a->addr)) {
+        const void *ip = a->family == AF_INET6
+                             ? (const void *)&((struct sockaddr_in6 *)&a->addr)->sin6_addr
+                             : (const void *)&((struct sockaddr_in *)&a->addr)->sin_addr;
+        if (!inet_ntop(a->family, ip, x->refused, sizeof(x->refused)))
+            snprintf(x->refused, sizeof(x->refused), "an address");
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype, a->protocol);
 }
 
 /* Options every transfer shares. */
@@ -198,6 +272,12 @@ int alert_notify_start(void *notify, uint64_t token, const struct alert_delivery
         return ALERT_START_LATER;
     }
     xfer_common(n, x);
+    if (d->channel == ALERT_WEBHOOK && n->webhook_public_only) {
+        x->public_only = true;
+        curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+        curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETDATA, x);
+        curl_easy_setopt(x->easy, CURLOPT_PROXY, ""); /* the check must see the receiver */
+    }
     int rc = d->channel == ALERT_EMAIL ? setup_email(n, x, d) : setup_webhook(x, d);
     if (rc != 0 || curl_multi_add_handle(n->multi, x->easy) != CURLM_OK) {
         curl_easy_cleanup(x->easy);
@@ -273,8 +353,13 @@ void alert_notify_poll(void *notify, alert_done_fn done, void *arg)
         int cc = (int)m->data.result;
         struct alert_result r = {.outcome = alert_notify_classify(x->channel, cc, code),
                                  .code = code};
-        char detail[CURL_ERROR_SIZE + 64];
-        if (cc == CURLE_OK && r.outcome == ALERT_SENT)
+        char detail[CURL_ERROR_SIZE + 128];
+        if (cc != CURLE_OK && *x->refused) {
+            /* the org's url leads only where this alerter may not go */
+            r.outcome = ALERT_FAILED;
+            snprintf(detail, sizeof(detail),
+                     "refused: %s is not a public address (--webhook-public-only)", x->refused);
+        } else if (cc == CURLE_OK && r.outcome == ALERT_SENT)
             snprintf(detail, sizeof(detail), "accepted (%ld)", code);
         else if (cc == CURLE_OK)
             snprintf(detail, sizeof(detail), "%s %ld", x->channel == ALERT_EMAIL ? "SMTP" : "HTTP",

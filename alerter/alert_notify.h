@@ -6,8 +6,10 @@
  * failed for good (SMTP 5xx, other HTTP 4xx, redirects). */
 #ifndef ALERT_NOTIFY_H
 #define ALERT_NOTIFY_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 enum alert_channel { ALERT_EMAIL = 1, ALERT_WEBHOOK = 2 };
 
@@ -43,6 +45,7 @@ struct alert_notify_config {
     const char *smtp_password;
     int64_t timeout_ms;         /* whole transfer */
     int64_t connect_timeout_ms; /* connection set-up */
+    bool webhook_public_only;   /* webhooks connect only to public addresses */
 };
 
 struct alert_notify;
@@ -58,6 +61,12 @@ int alert_notify_start(void *notify, uint64_t token, const struct alert_delivery
 /* Advances every transfer without waiting; calls done for each that ended. */
 void alert_notify_poll(void *notify, alert_done_fn done, void *arg);
 size_t alert_notify_active(const struct alert_notify *n);
+
+/* Is this an address of the public internet? Not loopback, private
+ * (RFC 1918, fc00::/7), shared (100.64/10), link-local, multicast,
+ * unspecified, reserved or documentation ranges; an IPv4 address inside
+ * IPv6 (mapped, NAT64 64:ff9b::/96, 6to4) is judged as IPv4. Pure. */
+bool alert_notify_address_public(const struct sockaddr *sa);
 
 /* How a transfer that ended with curl result curl_code and last reply
  * response_code counts. Pure. */

@@ -23,6 +23,7 @@ int main(int argc, char **argv)
     char *upstream, *internal, *db, *smtp_url, *smtp_from, *smtp_user, *smtp_password, *public_url;
     int64_t retry_min, retry_max, send_timeout, max_inflight, keep_days, expiry_check, now_offset,
         max_age;
+    bool public_only;
     struct conf_opt opts[] = {
         PROG_COMMON_OPTS(&common, "LICMON_ALERTER"),
         CONF_STR("upstream", "LICMON_ALERTER_UPSTREAM", "",
@@ -63,6 +64,11 @@ int main(int argc, char **argv)
                  "a backfill, or the pipeline stopped that long) is followed but not notified, "
                  "by mail or webhook (0: notify every crossing)",
                  &max_age),
+        CONF_BOOL("webhook-public-only", "LICMON_WEBHOOK_PUBLIC_ONLY", "false",
+                  "deliver webhooks only to public internet addresses (not loopback, private, "
+                  "link-local, ...: where org admins must not reach the alerter's network); a "
+                  "url leading elsewhere fails for good",
+                  &public_only),
         CONF_INT("now-offset-ms", "LICMON_ALERTER_NOW_OFFSET_MS", 0, -86400000LL * 3660,
                  86400000LL * 3660,
                  "for tests: shifts the clock used for expiry reminders and message dates",
@@ -93,7 +99,8 @@ int main(int argc, char **argv)
                                        .smtp_password = smtp_password,
                                        .timeout_ms = send_timeout,
                                        .connect_timeout_ms =
-                                           send_timeout < 10000 ? send_timeout : 10000};
+                                           send_timeout < 10000 ? send_timeout : 10000,
+                                       .webhook_public_only = public_only};
     struct alert_notify *notify = alert_notify_new(&ncfg);
     struct alert_transport transport = {
         .start = alert_notify_start, .poll = alert_notify_poll, .arg = notify};

@@ -418,13 +418,95 @@ static void test_webhook(void **state)
     server_stop(s);
 }
 
+/* Under --webhook-public-only a webhook to a loopback receiver fails for
+ * good, naming the address, and the receiver gets nothing; the same
+ * delivery without the option is accepted (test_webhook). */
+static void test_webhook_public_only(void **state)
+{
+    (void)state;
+    struct server *s = server_start(true);
+    struct alert_notify_config c = {
+        .timeout_ms = 5000, .connect_timeout_ms = 2000, .webhook_public_only = true};
+    struct alert_notify *n = alert_notify_new(&c);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", s->port);
+    struct alert_delivery dl = {
+        .channel = ALERT_WEBHOOK, .id = "licmon-abc-3", .to = url, .payload = "{}", .len = 2};
+    struct done d = deliver(n, &dl);
+    assert_int_equal(d.outcome, ALERT_FAILED);
+    assert_non_null(strstr(d.detail, "127.0.0.1 is not a public address"));
+    /* a name that resolves to loopback is refused too: the check is after DNS */
+    snprintf(url, sizeof(url), "http://localhost:%d/hook", s->port);
+    d = deliver(n, &dl);
+    assert_int_equal(d.outcome, ALERT_FAILED);
+    assert_non_null(strstr(d.detail, "is not a public address"));
+    assert_int_equal(s->ngot, 0);
+    alert_notify_free(&n);
+    server_stop(s);
+}
+
+static bool public4(const char *ip)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    assert_int_equal(inet_pton(AF_INET, ip, &a.sin_addr), 1);
+    return alert_notify_address_public((struct sockaddr *)&a);
+}
+
+static bool public6(const char *ip)
+{
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6};
+    assert_int_equal(inet_pton(AF_INET6, ip, &a.sin6_addr), 1);
+    return alert_notify_address_public((struct sockaddr *)&a);
+}
+
+static void test_address_public(void **state)
+{
+    (void)state;
+    static const char *const v4_private[] = {
+        "0.0.0.0",         "10.1.2.3",       "100.64.0.1",     "100.127.255.255", "127.0.0.1",
+        "169.254.169.254", "172.16.0.1",     "172.31.255.255", "192.0.0.8",       "192.0.2.1",
+        "192.168.1.1",     "198.18.0.1",     "198.51.100.7",   "203.0.113.9",     "224.0.0.1",
+        "240.0.0.1",       "255.255.255.255"};
+    for (size_t i = 0; i < sizeof(v4_private) / sizeof(v4_private[0]); i++)
+        if (public4(v4_private[i]))
+            fail_msg("%s taken for public", v4_private[i]);
+    static const char *const v4_public[] = {"1.1.1.1",     "8.8.8.8",        "100.63.255.255",
+                                            "100.128.0.0", "172.15.255.255", "172.32.0.0",
+                                            "192.169.0.1", "223.255.255.255"};
+    for (size_t i = 0; i < sizeof(v4_public) / sizeof(v4_public[0]); i++)
+        if (!public4(v4_public[i]))
+            fail_msg("%s taken for not public", v4_public[i]);
+    static const char *const v6_private[] = {"::",
+                                             "::1",
+                                             "fe80::1",
+                                             "fc00::1",
+                                             "fd12:3456::1",
+                                             "ff02::1",
+                                             "2001:db8::1",
+                                             "::ffff:127.0.0.1",
+                                             "::ffff:10.0.0.1",
+                                             "64:ff9b::a9fe:a9fe",
+                                             "2002:c0a8:101::1",
+                                             "::127.0.0.1"};
+    for (size_t i = 0; i < sizeof(v6_private) / sizeof(v6_private[0]); i++)
+        if (public6(v6_private[i]))
+            fail_msg("%s taken for public", v6_private[i]);
+    static const char *const v6_public[] = {"2606:4700::1111", "2a00:1450:4001::200e",
+                                            "::ffff:8.8.8.8", "64:ff9b::808:808",
+                                            "2002:808:808::1"};
+    for (size_t i = 0; i < sizeof(v6_public) / sizeof(v6_public[0]); i++)
+        if (!public6(v6_public[i]))
+            fail_msg("%s taken for not public", v6_public[i]);
+}
+
 int main(void)
 {
     log_set_level(LOG_FATAL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify),   cmocka_unit_test(test_smtp_outcomes),
-        cmocka_unit_test(test_smtp_login), cmocka_unit_test(test_smtp_unreachable),
-        cmocka_unit_test(test_webhook),
+        cmocka_unit_test(test_classify),       cmocka_unit_test(test_smtp_outcomes),
+        cmocka_unit_test(test_smtp_login),     cmocka_unit_test(test_smtp_unreachable),
+        cmocka_unit_test(test_webhook),        cmocka_unit_test(test_webhook_public_only),
+        cmocka_unit_test(test_address_public),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
