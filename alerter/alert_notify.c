@@ -354,8 +354,9 @@ void alert_notify_poll(void *notify, alert_done_fn done, void *arg)
         struct alert_result r = {.outcome = alert_notify_classify(x->channel, cc, code),
                                  .code = code};
         char detail[CURL_ERROR_SIZE + 128];
-        if (cc != CURLE_OK && *x->refused) {
-            /* the org's url leads only where this alerter may not go */
+        if (cc == CURLE_COULDNT_CONNECT && *x->refused) {
+            /* the org's url leads only where this alerter may not go (a name
+             * with a public address too fails as usual if that one fails) */
             r.outcome = ALERT_FAILED;
             snprintf(detail, sizeof(detail),
                      "refused: %s is not a public address (--webhook-public-only)", x->refused);
