@@ -25,8 +25,9 @@ struct xfer {
     struct curl_slist *list; /* SMTP recipients or HTTP headers */
     char *mail_from;
     size_t received;
-    bool public_only; /* a webhook under --webhook-public-only */
-    char refused[64]; /* the address it would not connect to, if any */
+    bool (*address_ok)(const struct sockaddr *sa); /* NULL: any address */
+    bool opened;      /* a connection to an accepted address was tried */
+    char refused[64]; /* an address it would not connect to, if any */
     char err[CURL_ERROR_SIZE];
 };
 
@@ -34,7 +35,7 @@ struct alert_notify {
     CURLM *multi;
     char *smtp_url, *smtp_from, *smtp_user, *smtp_password;
     int64_t timeout_ms, connect_timeout_ms;
-    bool webhook_public_only;
+    bool (*webhook_address_ok)(const struct sockaddr *sa);
     struct xfer **xfers;
     size_t nxfers, capxfers;
 };
@@ -58,7 +59,7 @@ struct alert_notify *alert_notify_new(const struct alert_notify_config *cfg)
     n->smtp_password = xstrdup(cfg->smtp_password ? cfg->smtp_password : "");
     n->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000;
     n->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 10000;
-    n->webhook_public_only = cfg->webhook_public_only;
+    n->webhook_address_ok = cfg->webhook_address_ok;
     return n;
 }
 
@@ -156,21 +157,22 @@ bool alert_notify_address_public(const struct sockaddr *sa)
         return v4_public(v4_at(b + 12));
     if (b[0] == 0x20 && b[1] == 0x02) /* 6to4: 2002:AABB:CCDD::/48 */
         return v4_public(v4_at(b + 2));
-    if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8)
-        return false; /* documentation, 2001:db8::/32 */
+    if (b[0] == 0x20 && b[1] == 0x01 && (b[2] < 0x02 || (b[2] == 0x0d && b[3] == 0xb8)))
+        return false; /* 2001::/23 (Teredo, benchmarking, ...), documentation 2001:db8::/32 */
+    if (b[0] == 0x3f && (b[1] & 0xf0) == 0xf0)
+        return false; /* documentation, 3fff::/20 */
     /* global unicast is 2000::/3: the rest is ::, ::1, other IPv4-embedding
      * forms, ULA fc00::/7, link-local fe80::/10, multicast ff00::/8, ... */
     return (b[0] & 0xe0) == 0x20;
 }
 
-/* libcurl's socket for each address it tries: none for an address that
- * is not public when the transfer may only reach public ones (the check
- * sees the address connected to, after DNS: a name that resolves to a
- * private address is refused too) */
+/* libcurl's socket for each address it tries: none for an address the
+ * transfer may not reach (the check sees the address connected to, after
+ * DNS: a name that resolves to a private address is refused too) */
 static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
     struct xfer *x = arg;
-    if (x->public_only && purpose == CURLSOCKTYPE_IPCXN && !alert_notify_address_public(&a->addr)) {
+    if (purpose == CURLSOCKTYPE_IPCXN && !x->address_ok(&a->addr)) {
         const void *ip = a->family == AF_INET6
                              ? (const void *)&((struct sockaddr_in6 *)&a->addr)->sin6_addr
                              : (const void *)&((struct sockaddr_in *)&a->addr)->sin_addr;
@@ -178,6 +180,7 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
             snprintf(x->refused, sizeof(x->refused), "an address");
         return CURL_SOCKET_BAD;
     }
+    x->opened = true;
     return socket(a->family, a->socktype, a->protocol);
 }
 
@@ -272,8 +275,8 @@ int alert_notify_start(void *notify, uint64_t token, const struct alert_delivery
         return ALERT_START_LATER;
     }
     xfer_common(n, x);
-    if (d->channel == ALERT_WEBHOOK && n->webhook_public_only) {
-        x->public_only = true;
+    if (d->channel == ALERT_WEBHOOK && n->webhook_address_ok) {
+        x->address_ok = n->webhook_address_ok;
         curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
         curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETDATA, x);
         curl_easy_setopt(x->easy, CURLOPT_PROXY, ""); /* the check must see the receiver */
@@ -354,9 +357,10 @@ void alert_notify_poll(void *notify, alert_done_fn done, void *arg)
         struct alert_result r = {.outcome = alert_notify_classify(x->channel, cc, code),
                                  .code = code};
         char detail[CURL_ERROR_SIZE + 128];
-        if (cc == CURLE_COULDNT_CONNECT && *x->refused) {
+        if (cc == CURLE_COULDNT_CONNECT && *x->refused && !x->opened) {
             /* the org's url leads only where this alerter may not go (a name
-             * with a public address too fails as usual if that one fails) */
+             * with an accepted address too is judged as usual: a receiver
+             * down there is a retry) */
             r.outcome = ALERT_FAILED;
             snprintf(detail, sizeof(detail),
                      "refused: %s is not a public address (--webhook-public-only)", x->refused);

@@ -45,7 +45,9 @@ struct alert_notify_config {
     const char *smtp_password;
     int64_t timeout_ms;         /* whole transfer */
     int64_t connect_timeout_ms; /* connection set-up */
-    bool webhook_public_only;   /* webhooks connect only to public addresses */
+    /* NULL: a webhook connects to any address; else only to those it
+     * accepts (after DNS; --webhook-public-only: alert_notify_address_public) */
+    bool (*webhook_address_ok)(const struct sockaddr *sa);
 };
 
 struct alert_notify;
@@ -64,8 +66,9 @@ size_t alert_notify_active(const struct alert_notify *n);
 
 /* Is this an address of the public internet? Not loopback, private
  * (RFC 1918, fc00::/7), shared (100.64/10), link-local, multicast,
- * unspecified, reserved or documentation ranges; an IPv4 address inside
- * IPv6 (mapped, NAT64 64:ff9b::/96, 6to4) is judged as IPv4. Pure. */
+ * unspecified, reserved, benchmarking or documentation ranges, nor the
+ * IETF's 2001::/23 (Teredo among them); an IPv4 address inside IPv6
+ * (mapped, NAT64 64:ff9b::/96, 6to4) is judged as IPv4. Pure. */
 bool alert_notify_address_public(const struct sockaddr *sa);
 
 /* How a transfer that ended with curl result curl_code and last reply

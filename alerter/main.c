@@ -93,14 +93,14 @@ int main(int argc, char **argv)
     if (!store)
         log_fatal("cannot open the database %s", db);
 
-    struct alert_notify_config ncfg = {.smtp_url = smtp_url,
-                                       .smtp_from = smtp_from,
-                                       .smtp_user = smtp_user,
-                                       .smtp_password = smtp_password,
-                                       .timeout_ms = send_timeout,
-                                       .connect_timeout_ms =
-                                           send_timeout < 10000 ? send_timeout : 10000,
-                                       .webhook_public_only = public_only};
+    struct alert_notify_config ncfg = {
+        .smtp_url = smtp_url,
+        .smtp_from = smtp_from,
+        .smtp_user = smtp_user,
+        .smtp_password = smtp_password,
+        .timeout_ms = send_timeout,
+        .connect_timeout_ms = send_timeout < 10000 ? send_timeout : 10000,
+        .webhook_address_ok = public_only ? alert_notify_address_public : NULL};
     struct alert_notify *notify = alert_notify_new(&ncfg);
     struct alert_transport transport = {
         .start = alert_notify_start, .poll = alert_notify_poll, .arg = notify};

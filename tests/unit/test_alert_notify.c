@@ -425,8 +425,9 @@ static void test_webhook_public_only(void **state)
 {
     (void)state;
     struct server *s = server_start(true);
-    struct alert_notify_config c = {
-        .timeout_ms = 5000, .connect_timeout_ms = 2000, .webhook_public_only = true};
+    struct alert_notify_config c = {.timeout_ms = 5000,
+                                    .connect_timeout_ms = 2000,
+                                    .webhook_address_ok = alert_notify_address_public};
     struct alert_notify *n = alert_notify_new(&c);
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", s->port);
@@ -443,6 +444,41 @@ static void test_webhook_public_only(void **state)
     assert_int_equal(s->ngot, 0);
     alert_notify_free(&n);
     server_stop(s);
+}
+
+/* 127.0.0.1 only (::1 and every other address refused) */
+static bool ipv4_loopback_only(const struct sockaddr *sa)
+{
+    return sa->sa_family == AF_INET &&
+           ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+}
+
+/* The allow path of the address check: an accepted address is connected
+ * to and the delivery goes through; a name with a refused address (::1)
+ * and an accepted one whose receiver is down is a retry, not a final
+ * refusal. */
+static void test_webhook_address_accepted(void **state)
+{
+    (void)state;
+    struct server *s = server_start(true);
+    struct alert_notify_config c = {
+        .timeout_ms = 5000, .connect_timeout_ms = 2000, .webhook_address_ok = ipv4_loopback_only};
+    struct alert_notify *n = alert_notify_new(&c);
+    char url[64];
+    struct alert_delivery dl = {
+        .channel = ALERT_WEBHOOK, .id = "licmon-abc-4", .to = url, .payload = "{}", .len = 2};
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", s->port);
+    assert_int_equal(deliver(n, &dl).outcome, ALERT_SENT);
+    assert_non_null(strstr(s->got, "POST /hook HTTP/1.1\r\n"));
+    snprintf(url, sizeof(url), "http://localhost:%d/hook", s->port);
+    assert_int_equal(deliver(n, &dl).outcome, ALERT_SENT);
+    int port = s->port;
+    server_stop(s);
+    snprintf(url, sizeof(url), "http://localhost:%d/hook", port); /* nobody listens */
+    struct done d = deliver(n, &dl);
+    assert_int_equal(d.outcome, ALERT_RETRY);
+    assert_null(strstr(d.detail, "not a public address"));
+    alert_notify_free(&n);
 }
 
 static bool public4(const char *ip)
@@ -487,13 +523,17 @@ static void test_address_public(void **state)
                                              "::ffff:10.0.0.1",
                                              "64:ff9b::a9fe:a9fe",
                                              "2002:c0a8:101::1",
-                                             "::127.0.0.1"};
+                                             "::127.0.0.1",
+                                             "2001::1",
+                                             "2001:2::1",
+                                             "2001:1ff::1",
+                                             "3fff::1"};
     for (size_t i = 0; i < sizeof(v6_private) / sizeof(v6_private[0]); i++)
         if (public6(v6_private[i]))
             fail_msg("%s taken for public", v6_private[i]);
     static const char *const v6_public[] = {"2606:4700::1111", "2a00:1450:4001::200e",
-                                            "::ffff:8.8.8.8", "64:ff9b::808:808",
-                                            "2002:808:808::1"};
+                                            "::ffff:8.8.8.8",  "64:ff9b::808:808",
+                                            "2002:808:808::1", "2001:200::1"};
     for (size_t i = 0; i < sizeof(v6_public) / sizeof(v6_public[0]); i++)
         if (!public6(v6_public[i]))
             fail_msg("%s taken for not public", v6_public[i]);
@@ -503,9 +543,13 @@ int main(void)
 {
     log_set_level(LOG_FATAL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify),       cmocka_unit_test(test_smtp_outcomes),
-        cmocka_unit_test(test_smtp_login),     cmocka_unit_test(test_smtp_unreachable),
-        cmocka_unit_test(test_webhook),        cmocka_unit_test(test_webhook_public_only),
+        cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_smtp_outcomes),
+        cmocka_unit_test(test_smtp_login),
+        cmocka_unit_test(test_smtp_unreachable),
+        cmocka_unit_test(test_webhook),
+        cmocka_unit_test(test_webhook_public_only),
+        cmocka_unit_test(test_webhook_address_accepted),
         cmocka_unit_test(test_address_public),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
