@@ -2,6 +2,7 @@
 `licmonctl up`) in a temporary folder, and helpers to talk to it the way an
 operator and the dashboard service do: licmonctl and HTTP."""
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -157,7 +158,9 @@ def running_stack(prefix="lm-", env=None):
         assert not reports, "sanitizer reports:\n" + "\n".join(reports[:20])
 
 
-FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+# Debian's libfaketime, under the machine's multiarch folder (x86_64-linux-gnu, aarch64-linux-gnu, ...)
+FAKETIME = (glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1")
+            or ["/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"])[0]
 
 
 def faketime_env(step_file, **extra):

@@ -32,6 +32,7 @@
 
 #define UP_HEALTH_TIMEOUT_MS 60000
 #define UP_HEALTH_PROBE_MS 1000
+#define UP_HEALTH_PAUSE_MS 200 /* between two rounds of probes */
 #define UP_STOP_GRACE_MS 10000
 #define DOWN_WAIT_MS 20000
 #define UP_MAX_KIDS (CTL_NPROGRAMS + 1)
@@ -387,7 +388,7 @@ static int up_supervise(struct up *u)
                 ctl_note("still supervising; Ctrl-C stops the stack");
                 warned = true;
             }
-            next_probe = time_mono_ms() + 250;
+            next_probe = time_mono_ms() + UP_HEALTH_PAUSE_MS;
         }
     }
 
@@ -492,7 +493,7 @@ static int up_wait(struct up *u, pid_t sup)
         snprintf(note, sizeof(note), "%d of %d healthy; waiting for licmon-%s", n,
                  CTL_NPROGRAMS + 1, ctl_programs[which < CTL_NPROGRAMS ? which : 4]);
         ctl_progress_update(&prog, (uint64_t)n, note);
-        usleep(200000);
+        usleep(UP_HEALTH_PAUSE_MS * 1000);
     }
     ctl_progress_done(&prog);
     up_announce(u);
