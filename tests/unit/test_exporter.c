@@ -1178,10 +1178,8 @@ static int64_t test_clock_ms(void)
     return t ? t : time_now_ms();
 }
 
-/* (Re)builds fx->api with a Sessions sheet of xlsx_max_rows rows, waiting
- * query_ms for an upstream's answer. */
-static void api_rebuild_waiting(struct api_fixture *fx, uint32_t xlsx_max_rows, uint32_t chunk,
-                                int64_t query_ms)
+/* (Re)builds fx->api with a Sessions sheet of xlsx_max_rows rows. */
+static void api_rebuild(struct api_fixture *fx, uint32_t xlsx_max_rows, uint32_t chunk)
 {
     exp_api_free(&fx->api);
     struct exp_api_config cfg = {.admin_token = "the-admin-token-for-tests",
@@ -1189,18 +1187,13 @@ static void api_rebuild_waiting(struct api_fixture *fx, uint32_t xlsx_max_rows, 
                                  .store = fx->st,
                                  .aggregator = fx->agg,
                                  .ingest = fx->ingest,
-                                 .query_timeout_ms = query_ms,
+                                 .query_timeout_ms = 400,
                                  .settings_wait_ms = 1500,
                                  .clock_ms = test_clock_ms,
                                  .tmpdir = fx->dir,
                                  .xlsx_max_rows = xlsx_max_rows,
                                  .session_chunk = chunk};
     fx->api = exp_api_new(&cfg);
-}
-
-static void api_rebuild(struct api_fixture *fx, uint32_t xlsx_max_rows, uint32_t chunk)
-{
-    api_rebuild_waiting(fx, xlsx_max_rows, chunk, 400);
 }
 
 static int api_setup(void **state)
@@ -2318,28 +2311,6 @@ static void test_http_refused_export_keeps_the_idle_timeout(void **state)
     exp_http_stop(&h);
 }
 
-/* A slow path refused after longer than the idle timeout (the aggregator
- * does not answer for 1.5 s; the idle timeout is 1 s) still gets its
- * answer: going back to the idle timeout restarts its countdown. */
-static void test_http_slow_refusal_is_answered(void **state)
-{
-    struct api_fixture *fx = *state;
-    api_rebuild_waiting(fx, 0, 0, 1500);
-    struct exp_http *h = exp_http_start("127.0.0.1:0", fx->api, 2, 1);
-    assert_non_null(h);
-    atomic_store(&fx->fake->mode, FAKE_SILENT);
-    char req[512], head[4096];
-    snprintf(req, sizeof(req),
-             "GET /v1/orgs/acme/export?format=xlsx&from=2026-03-01&to=2026-03-29 HTTP/1.1\r\n"
-             "Host: t\r\nAuthorization: %s\r\n\r\n",
-             fx->svc_hdr);
-    int fd = http_raw(exp_http_port(h), req, head, sizeof(head));
-    atomic_store(&fx->fake->mode, FAKE_NORMAL);
-    assert_non_null(strstr(head, "HTTP/1.1 503 "));
-    close(fd);
-    exp_http_stop(&h);
-}
-
 static void test_api_report(void **state)
 {
     struct api_fixture *fx = *state;
@@ -2482,8 +2453,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_export_xlsx, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_api_report, api_setup, api_teardown),
         cmocka_unit_test_setup_teardown(test_http_refused_export_keeps_the_idle_timeout, api_setup,
-                                        api_teardown),
-        cmocka_unit_test_setup_teardown(test_http_slow_refusal_is_answered, api_setup,
                                         api_teardown),
         cmocka_unit_test(test_upstream_pool_threads),
         cmocka_unit_test(test_upstream_failures_logged_per_program),
