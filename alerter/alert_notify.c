@@ -159,7 +159,7 @@ bool alert_notify_address_public(const struct sockaddr *sa)
         return v4_public(v4_at(b + 2));
     if (b[0] == 0x20 && b[1] == 0x01 && (b[2] < 0x02 || (b[2] == 0x0d && b[3] == 0xb8)))
         return false; /* 2001::/23 (Teredo, benchmarking, ...), documentation 2001:db8::/32 */
-    if (b[0] == 0x3f && (b[1] & 0xf0) == 0xf0)
+    if (b[0] == 0x3f && b[1] == 0xff && b[2] < 0x10)
         return false; /* documentation, 3fff::/20 */
     /* global unicast is 2000::/3: the rest is ::, ::1, other IPv4-embedding
      * forms, ULA fc00::/7, link-local fe80::/10, multicast ff00::/8, ... */

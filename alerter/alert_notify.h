@@ -3,7 +3,8 @@
  * per curl easy handle on one curl multi handle, driven without blocking
  * from the service loop, and says how each ended: accepted, worth retrying
  * (SMTP 4xx, HTTP 5xx/408/429, timeouts, refused or broken connections) or
- * failed for good (SMTP 5xx, other HTTP 4xx, redirects). */
+ * failed for good (SMTP 5xx, other HTTP 4xx, redirects, and a webhook
+ * whose every address the config's webhook_address_ok refused). */
 #ifndef ALERT_NOTIFY_H
 #define ALERT_NOTIFY_H
 #include <stdbool.h>

@@ -199,6 +199,9 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const ch
     if (!hc) {
         hc = xcalloc(1, sizeof(*hc));
         *con_cls = hc;
+        /* every request sets its connection's timeout once its headers
+         * are in: one after an export goes back to the idle timeout */
+        http_set_timeout(c, http_slow_path(url) ? HTTP_LONG_TIMEOUT_S : h->idle_s);
         /* a declared body that is too big is refused before it is sent */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > EXP_API_BODY_MAX) {
@@ -229,9 +232,6 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const ch
     }
     if (hc->too_big)
         return http_too_big(h, c);
-    /* every request sets it: one after an export on the same connection
-     * goes back to the idle timeout */
-    http_set_timeout(c, http_slow_path(url) ? HTTP_LONG_TIMEOUT_S : h->idle_s);
     int result;
     if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && health_handle(c, url, &result))
         return (enum MHD_Result)result; /* not counted: these are not API requests */

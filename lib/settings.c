@@ -207,6 +207,8 @@ static int valid_url(const char *s)
 {
     size_t auth;
     const char *p = url_authority(s, &auth);
+    /* user info (an @ before the host) is refused, by url_has_userinfo
+     * first with its own reason, and here too: it is no host */
     if (!p || !printable(s) || strchr(s, ' ') || memchr(p, '@', auth))
         return 0;
     const char *host_end = p; /* an IPv6 literal: [hex and colons], then : or the end */

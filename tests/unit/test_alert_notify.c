@@ -446,11 +446,16 @@ static void test_webhook_public_only(void **state)
     server_stop(s);
 }
 
-/* 127.0.0.1 only (::1 and every other address refused) */
+static atomic_int loopback_refusals; /* of ipv4_loopback_only */
+
+/* 127.0.0.1 only (::1 and every other address refused, and counted) */
 static bool ipv4_loopback_only(const struct sockaddr *sa)
 {
-    return sa->sa_family == AF_INET &&
-           ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+    bool ok = sa->sa_family == AF_INET &&
+              ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+    if (!ok)
+        atomic_fetch_add(&loopback_refusals, 1);
+    return ok;
 }
 
 /* The allow path of the address check: an accepted address is connected
@@ -475,9 +480,12 @@ static void test_webhook_address_accepted(void **state)
     int port = s->port;
     server_stop(s);
     snprintf(url, sizeof(url), "http://localhost:%d/hook", port); /* nobody listens */
+    atomic_store(&loopback_refusals, 0);
     struct done d = deliver(n, &dl);
     assert_int_equal(d.outcome, ALERT_RETRY);
     assert_null(strstr(d.detail, "not a public address"));
+    if (atomic_load(&loopback_refusals) == 0) /* the mixed case needs ::1 */
+        print_message("no ::1 for localhost here: a refused and an accepted address untested\n");
     alert_notify_free(&n);
 }
 
@@ -531,9 +539,9 @@ static void test_address_public(void **state)
     for (size_t i = 0; i < sizeof(v6_private) / sizeof(v6_private[0]); i++)
         if (public6(v6_private[i]))
             fail_msg("%s taken for public", v6_private[i]);
-    static const char *const v6_public[] = {"2606:4700::1111", "2a00:1450:4001::200e",
-                                            "::ffff:8.8.8.8",  "64:ff9b::808:808",
-                                            "2002:808:808::1", "2001:200::1"};
+    static const char *const v6_public[] = {
+        "2606:4700::1111", "2a00:1450:4001::200e", "::ffff:8.8.8.8", "64:ff9b::808:808",
+        "2002:808:808::1", "2001:200::1",          "3fff:1000::1",   "3ffe::1"};
     for (size_t i = 0; i < sizeof(v6_public) / sizeof(v6_public[0]); i++)
         if (!public6(v6_public[i]))
             fail_msg("%s taken for not public", v6_public[i]);

@@ -757,7 +757,7 @@ static void test_view_stats(void **state)
     json_t *avg = json_object_get(j, "average_daily_usage");
     /* 36.428... seats reads 36.42: the mean is cut like its percentage */
     assert_true(fabs(json_number_value(json_object_get(avg, "value")) - 36.42) < 1e-9);
-    /* 72.857...% reads 72.8: cut, never rounded up (see test_pct_shown) */
+    /* 72.857...% reads 72.8: cut, never rounded up (see test_view_cut) */
     assert_true(fabs(json_number_value(json_object_get(avg, "pct")) - 72.8) < 1e-9);
     assert_string_equal(json_string_value(json_object_get(avg, "state")), "minor");
     json_t *peak = json_object_get(j, "peak_usage");
@@ -808,7 +808,7 @@ static void test_view_stats(void **state)
  * exact one does: 79.97 with P = 80 reads 79.9 (the card says "minor"),
  * never 80.0. Every mean of daily peaks of up to 120 seats over a day, a
  * week and a month, against every P. */
-static void test_pct_shown(void **state)
+static void test_view_cut(void **state)
 {
     (void)state;
     assert_true(exp_view_cut(79.97, 1) == 79.9);
@@ -955,7 +955,7 @@ int main(void)
         cmocka_unit_test(test_view_usage_rows),
         cmocka_unit_test(test_view_session),
         cmocka_unit_test(test_view_stats),
-        cmocka_unit_test(test_pct_shown),
+        cmocka_unit_test(test_view_cut),
         cmocka_unit_test(test_report_html),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -354,9 +354,8 @@ static int up_supervise(struct up *u)
     for (int i = 0; i < u->nkids; i++)
         up_spawn(u, &u->kids[i]);
 
-    bool healthy[CTL_NPROGRAMS + 1] = {false};
     bool announced = !u->foreground, warned = false;
-    int64_t t0 = time_mono_ms(), next_probe = t0 + 200;
+    int64_t t0 = time_mono_ms(), next_probe = t0 + UP_HEALTH_PAUSE_MS;
     int sig = 0;
     while (!sig) {
         int64_t now = time_mono_ms(), wake = now + 1000;
@@ -378,6 +377,7 @@ static int up_supervise(struct up *u)
             if (u->kids[i].restart_at && u->kids[i].restart_at <= now)
                 up_spawn(u, &u->kids[i]);
         if (!sig && !announced && now >= next_probe) {
+            bool healthy[CTL_NPROGRAMS + 1];
             int which = up_unhealthy(u, healthy);
             if (which < 0) {
                 up_announce(u);
