@@ -1,9 +1,9 @@
 /* exp_csv: the session table as CSV (RFC 4180: comma-separated, CRLF line
  * ends, a field quoted when it holds a comma, quote, CR or LF, quotes
  * doubled; UTF-8, no byte-order mark), and also when it holds ; or tab,
- * the separators of spreadsheets in other locales. A text cell a spreadsheet would run
- * as a formula (starting with = + - @ tab or CR) gets a leading ' so it
- * stays inert text. Pure. Private to exporter/. */
+ * the separators of spreadsheets in other locales. A text cell a
+ * spreadsheet would run as a formula (starting with = + - @ tab or CR) gets
+ * a leading ' so it stays inert text. Pure. Private to exporter/. */
 #ifndef EXP_CSV_H
 #define EXP_CSV_H
 #include "exp_buf.h"
